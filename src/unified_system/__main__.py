@@ -1,0 +1,3 @@
+from unified_system.cli import main
+
+raise SystemExit(main())

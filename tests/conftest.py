@@ -1,0 +1,38 @@
+"""Suite-wide fixtures: every test must leave no process of its own behind."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+import pytest
+
+
+def _descendants() -> dict[int, str]:
+    out: dict[int, str] = {}
+    for proc in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                out[proc.pid] = " ".join(proc.cmdline())[:200]
+        except psutil.Error:
+            pass
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes():
+    """Fail a test that leaves a child process running after it ends."""
+    before = set(_descendants())
+    yield
+    deadline = time.monotonic() + 5.0
+    leaked = {p: c for p, c in _descendants().items() if p not in before}
+    while leaked and time.monotonic() < deadline:
+        psutil.wait_procs([psutil.Process(p) for p in leaked if psutil.pid_exists(p)], timeout=0.2)
+        leaked = {p: c for p, c in _descendants().items() if p not in before}
+    for pid in leaked:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            pass
+    assert not leaked, f"test left processes behind: {leaked}"
