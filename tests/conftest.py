@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 
 import psutil
 import pytest
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def pytest_configure(config):
+    # Orphaned grandchildren re-parent to pytest instead of init, so the leak check sees them.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_orphan_zombies() -> None:
+    for proc in psutil.Process(os.getpid()).children():
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(proc.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            pass
 
 
 def _descendants() -> dict[int, str]:
@@ -35,4 +53,5 @@ def no_leaked_processes():
             psutil.Process(pid).kill()
         except psutil.Error:
             pass
+    _reap_orphan_zombies()
     assert not leaked, f"test left processes behind: {leaked}"
