@@ -1,0 +1,90 @@
+"""Command line: `run` supervises in the foreground; the other commands talk to it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_RUNNING = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS,
+                        help="services.yaml (default: $UNIFIED_CONFIG, else ./services.yaml)")
+    common.add_argument("--env", default=argparse.SUPPRESS,
+                        help="environment overlay (default: $NODE_ENV when such an overlay exists)")
+    parser = argparse.ArgumentParser(prog="unified-system", parents=[common],
+                                     description="Supervise a dependency graph of services.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", parents=[common], help="supervise in the foreground (default)")
+    run.add_argument("--only", help="comma-separated services to run (with their dependencies)")
+    sub.add_parser("check", parents=[common], help="validate the config and print the start order")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    config = getattr(args, "config", None)
+    env_name = getattr(args, "env", None)
+    if command == "check":
+        return cmd_check(config, env_name)
+    return cmd_run(config, env_name, getattr(args, "only", None))
+
+
+def _load(config: str | None, env_name: str | None):
+    from unified_system.config import ConfigErrors, load_config
+
+    try:
+        return load_config(config, env_name=env_name)
+    except ConfigErrors as exc:
+        print(f"{len(exc.errors)} error(s) in the config:", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return None
+    except FileNotFoundError as exc:
+        print(f"config not found: {exc.filename or exc}", file=sys.stderr)
+        return None
+
+
+def cmd_check(config: str | None, env_name: str | None) -> int:
+    from unified_system.graph import describe_start_order
+
+    loaded = _load(config, env_name)
+    if loaded is None:
+        return EXIT_CONFIG
+    print(f"{loaded.path}: OK, {len(loaded.config.services)} services"
+          + (f" (environment {loaded.env_name})" if loaded.env_name else ""))
+    print(describe_start_order(loaded.config))
+    return EXIT_OK
+
+
+def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
+    from unified_system.config import busy_listen_ports
+    from unified_system.core.runtime import AlreadyRunning
+    from unified_system.core.supervisor import Supervisor
+
+    loaded = _load(config, env_name)
+    if loaded is None:
+        return EXIT_CONFIG
+    selected = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    unknown = [n for n in selected or () if n not in loaded.config.services]
+    if unknown:
+        print(f"--only: unknown service(s): {', '.join(unknown)}", file=sys.stderr)
+        return EXIT_CONFIG
+    busy = busy_listen_ports(loaded.config)
+    if busy:
+        for error in busy:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return Supervisor(loaded, only=selected).run()
+    except AlreadyRunning as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

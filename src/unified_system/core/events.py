@@ -1,0 +1,46 @@
+"""Everything other threads tell the owner. Frozen: an event is a fact, never shared state."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from unified_system.core.policy import ExitStatus
+
+
+@dataclass(frozen=True)
+class Exited:
+    inc: int
+    status: ExitStatus
+
+
+@dataclass(frozen=True)
+class Notify:
+    inc: int
+    pid: int
+    fields: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    inc: int
+    kind: str          # readiness | liveness | startup
+    ok: bool
+    detail: str
+    duration: float
+
+
+@dataclass(frozen=True)
+class Signal:
+    signum: int
+
+
+@dataclass(frozen=True)
+class Command:
+    """An operator's request (CLI, API, signal). `reply` receives the outcome."""
+
+    action: str                 # start | stop | restart | reload | shutdown | heartbeat
+    service: str | None = None
+    args: tuple[tuple[str, Any], ...] = ()
+    reply: Future | None = field(default=None, compare=False)

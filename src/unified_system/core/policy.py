@@ -1,0 +1,76 @@
+"""Pure restart decisions. Every function takes `now` (monotonic seconds) where time matters."""
+
+from __future__ import annotations
+
+import os
+import signal as _signal
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a process ended: exactly one of `code` or `signal` is set."""
+
+    code: int | None = None
+    signal: int | None = None
+
+    @classmethod
+    def from_wait_status(cls, status: int) -> "ExitStatus":
+        if os.WIFSIGNALED(status):
+            return cls(signal=os.WTERMSIG(status))
+        return cls(code=os.WEXITSTATUS(status))
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    @property
+    def signal_name(self) -> str | None:
+        return signal_name(self.signal) if self.signal is not None else None
+
+    def describe(self) -> str:
+        return f"killed by {self.signal_name}" if self.signal is not None else f"exit code {self.code}"
+
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return _signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+#: exit codes that mean "could not run at all": retrying cannot help
+NOT_STARTABLE = frozenset({126, 127})
+
+
+def should_restart(policy: str, status: ExitStatus) -> bool:
+    if policy == "always":
+        return True
+    if policy == "on-failure":
+        return not status.ok
+    return False
+
+
+def next_delay(attempt: int, initial: float, maximum: float, multiplier: float,
+               jitter: float, rand: float) -> float:
+    """Delay before restart number `attempt` (1-based) of a run of failures.
+
+    `rand` in [0, 1) is injected so the function stays pure; jitter spreads the delay by
+    +/- jitter*delay so a fleet of crashed children does not restart in lockstep.
+    """
+    if attempt <= 0 or initial <= 0:
+        return 0.0
+    base = min(maximum, initial * multiplier ** (attempt - 1))
+    return max(0.0, base * (1.0 + jitter * (2.0 * rand - 1.0)))
+
+
+def recent(times: Iterable[float], now: float, window: float) -> list[float]:
+    """The restart times still inside the sliding window."""
+    return [t for t in times if now - t < window]
+
+
+def budget_spent(times: Sequence[float], now: float, window: float, max_restarts: int) -> bool:
+    """OTP-style intensity: more than `max_restarts` restarts within `window` seconds."""
+    return len(recent(times, now, window)) > max_restarts

@@ -1,0 +1,153 @@
+"""The supervisor's resources, opened once per run: state dir lock, logs, the OS seam,
+the notify socket, the probe pool. The owner calls into it; it never decides anything."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unified_system import logsetup
+from unified_system.core.events import Exited, ProbeResult
+from unified_system.proc.childenv import build_env
+from unified_system.proc.console import Console
+from unified_system.proc.notify import NotifyListener
+from unified_system.proc.output import ServiceOutput
+from unified_system.proc.seam import ProcessSeam, Spawned, SpawnError
+
+if TYPE_CHECKING:
+    from unified_system.core.supervisor import Supervisor
+    from unified_system.core.unit import Unit
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+class Runtime:
+    def __init__(self, sup: "Supervisor", console: Console | None = None) -> None:
+        self.sup = sup
+        cfg = sup.config.supervisor
+        self.state_dir: Path = Path(cfg.state_dir)
+        self.log_dir = self.state_dir / "logs"
+        self.console = console
+        self.tokens = {name: secrets.token_urlsafe(24) for name in sup.config.services}
+        self.environ = dict(os.environ)
+        self.outputs: dict[str, ServiceOutput] = {}
+        self._executables: dict[str, str | None] = {}
+        self._pidfile: int | None = None
+        self.seam: ProcessSeam
+        self.notify: NotifyListener
+        self.probes: Any = None
+
+    # ------------------------------------------------------------------ open / close
+    def open(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_pidfile()
+        cfg = self.sup.config.supervisor
+        logsetup.configure(self.log_dir, cfg.log.level, cfg.log.format, cfg.log.max_bytes,
+                           cfg.log.backups)
+        if self.console is None:
+            self.console = Console()
+        names = list(self.sup.config.services)
+        width = max((len(n) for n in names), default=0)
+        for i, name in enumerate(names):
+            self.outputs[name] = ServiceOutput(
+                self.log_dir / f"{name}.log", cfg.log.max_bytes, cfg.log.backups,
+                self.console, self.console.prefix(name, i, width))
+        self.seam = ProcessSeam()
+        self.notify = NotifyListener(self.sup.on_notify_datagram)
+        self.notify.start()
+        if any(s.readiness or s.liveness or s.startup for s in self.sup.config.services.values()):
+            from unified_system.probes.runner import ProbeRunner
+            self.probes = ProbeRunner(self.seam, self.sup.post)
+
+    def close(self) -> None:
+        if self.probes is not None:
+            self.probes.close()
+        self.notify.close()
+        self.seam.close()
+        for output in self.outputs.values():
+            output.log.close()
+        if self.console is not None:
+            self.console.close()
+        if self._pidfile is not None:
+            try:
+                os.unlink(self.state_dir / "supervisor.pid")
+            except FileNotFoundError:
+                pass
+            os.close(self._pidfile)
+
+    def _lock_pidfile(self) -> None:
+        path = self.state_dir / "supervisor.pid"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another supervisor (pid {holder}) is already running on state_dir "
+                f"{self.state_dir}; stop it first, or use another state_dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._pidfile = fd
+
+    # ------------------------------------------------------------------ children
+    def child_env(self, unit: "Unit", inc: int) -> dict[str, str]:
+        cfg = self.sup.config.supervisor
+        spec = unit.spec
+        protocol = {
+            "UNIFIED_SERVICE": unit.service,
+            "UNIFIED_INSTANCE": str(unit.index),
+            "NOTIFY_SOCKET": self.notify.path,
+            "UNIFIED_HEARTBEAT_URL":
+                f"http://{cfg.host}:{cfg.port}/api/services/{unit.service}/heartbeat",
+            "UNIFIED_TOKEN": self.tokens[unit.service],
+        }
+        if spec.heartbeat is not None:
+            protocol["WATCHDOG_USEC"] = str(int(spec.heartbeat.timeout * 1_000_000))
+        if spec.checkpoint is not None:
+            directory = self.state_dir / "checkpoints" / unit.service
+            directory.mkdir(parents=True, exist_ok=True)
+            protocol["CHECKPOINT_DIR"] = str(directory)
+            protocol["CHECKPOINT_KEEP"] = str(spec.checkpoint.keep)
+        return build_env(spec.inherit_env, spec.env_file, spec.env, self.environ, protocol)
+
+    def executable(self, unit: "Unit", env: dict[str, str]) -> str:
+        argv0 = unit.spec.command[0]
+        if unit.service not in self._executables:
+            if "/" in argv0:
+                path = Path(unit.spec.cwd, argv0)
+                found = str(path) if os.access(path, os.X_OK) and path.is_file() else None
+            else:
+                found = shutil.which(argv0, path=env.get("PATH", os.defpath))
+            self._executables[unit.service] = found
+        found = self._executables[unit.service]
+        if found is None:
+            raise SpawnError(f"cannot execute {argv0!r}: not found on the service's PATH")
+        return found
+
+    def spawn(self, unit: "Unit", inc: int) -> Spawned:
+        env = self.child_env(unit, inc)
+        return self.seam.spawn(unit.spec.command, executable=self.executable(unit, env),
+                               cwd=unit.spec.cwd, env=env, sink=self.outputs[unit.service],
+                               on_exit=lambda status: self.sup.post(Exited(inc, status)))
+
+    def run_probe(self, unit: "Unit", kind: str, probe: Any) -> None:
+        self.probes.submit(unit.inc, kind, probe, unit.spec.cwd, self.child_env(unit, unit.inc))
+
+    # ------------------------------------------------------------------ observers (metrics later)
+    def observe_probe(self, unit: "Unit", ev: ProbeResult) -> None:
+        pass
+
+    def observe_notify(self, unit: "Unit", fields: dict[str, str]) -> None:
+        pass
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

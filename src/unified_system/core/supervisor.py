@@ -1,0 +1,481 @@
+"""The owner: one thread, one queue, every service's state.
+
+Other threads only `post()` frozen events. The loop waits on the queue until the next
+timer deadline, applies events, fires due timers, then reconciles desired against observed
+state in dependency order. Nothing here sleeps or blocks on a child.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import random
+import signal
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from unified_system import graph
+from unified_system.core import policy
+from unified_system.core.events import Command, Exited, Notify, ProbeResult, Signal
+from unified_system.core.runtime import Runtime
+from unified_system.core.states import ALIVE, AT_REST, State, check_transition
+from unified_system.core.timers import TimerHeap
+from unified_system.core.unit import ProbeTrack, Unit, meets
+from unified_system.logsetup import get_logger
+from unified_system.proc.notify import owner_of
+from unified_system.proc.seam import SpawnError
+
+if TYPE_CHECKING:
+    from unified_system.config import LoadedConfig
+
+S = State
+LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly
+
+
+class Supervisor:
+    def __init__(self, loaded: "LoadedConfig", *, only: Iterable[str] | None = None,
+                 clock: Callable[[], float] = time.monotonic, runtime: Runtime | None = None) -> None:
+        self.loaded = loaded
+        self.config = loaded.config
+        self.clock = clock
+        self.log = get_logger()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._timers = TimerHeap()
+        self._rand = random.Random()
+        self._incs = itertools.count(1)
+        self._by_inc: dict[int, Unit] = {}
+        self._pid_map: dict[int, int] = {}     # main pid -> incarnation; replaced, never mutated
+        self._shutting_down = False
+        self._exit_code = 0
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+
+        services = self.config.services
+        self._deps = {n: tuple(s.depends_on) for n, s in services.items()}
+        self._dependents = graph.dependents(self._deps)
+        self._order = [n for wave in graph.start_waves(self._deps) for n in wave]
+        enabled = {n for n, s in services.items() if s.enabled}
+        selected = graph.closure(self._deps, only) if only else set(services)
+        self.units: dict[str, list[Unit]] = {}
+        for name, spec in services.items():
+            units = [Unit(name, i, spec) for i in range(spec.instances)]
+            for unit in units:
+                if name not in enabled:
+                    unit.state, unit.desired_up = S.DISABLED, False
+                elif name not in selected:
+                    unit.state, unit.desired_up = S.STOPPED, False
+            self.units[name] = units
+        self.runtime = runtime or Runtime(self)
+
+    # ------------------------------------------------------------------ threads' door
+    def post(self, event: object) -> None:
+        self._queue.put(event)
+
+    def on_notify_datagram(self, pid: int, fields: dict[str, str]) -> None:
+        """Called on the notify thread: attribute the sender, then hand over to the owner."""
+        found = owner_of(pid, self._pid_map)
+        if found is not None:
+            self.post(Notify(found[1], pid, tuple(fields.items())))
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> int:
+        self.runtime.open()
+        previous = {s: signal.signal(s, lambda n, _f: self.post(Signal(n)))
+                    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
+                          config=str(self.loaded.path))
+            self._reconcile()
+            self._loop()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self.runtime.close()
+        self.log.info("supervisor stopped", exit_code=self._exit_code)
+        return self._exit_code
+
+    def _loop(self) -> None:
+        while not self._finished():
+            deadline = self._timers.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            try:
+                self._dispatch(self._queue.get(timeout=timeout))
+                while True:  # apply the whole batch before reconciling once
+                    self._dispatch(self._queue.get_nowait())
+            except queue.Empty:
+                pass
+            for timer in self._timers.pop_due(self.clock()):
+                timer.action()
+            self._reconcile()
+
+    def _finished(self) -> bool:
+        return self._shutting_down and all(
+            u.state in AT_REST and u.lingering_pgid is None for us in self.units.values() for u in us)
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, Exited):
+            self._on_exit(event)
+        elif isinstance(event, Notify):
+            self._on_notify(event)
+        elif isinstance(event, ProbeResult):
+            self._on_probe(event)
+        elif isinstance(event, Signal):
+            self._on_signal(event.signum)
+        elif isinstance(event, Command):
+            self._on_command(event)
+
+    # ------------------------------------------------------------------ the one choke point
+    def _transition(self, unit: Unit, new: State, reason: str | None = None,
+                    note: str | None = None, **extra: Any) -> None:
+        old = unit.state
+        if old is new:
+            return
+        check_transition(old, new)
+        unit.state, unit.since, unit.note = new, self.clock(), note
+        if note:
+            extra["note"] = note
+        event = {"type": "state", "service": unit.service, "instance": unit.index,
+                 "state": new.value, "previous": old.value, "pid": unit.pid, "reason": reason, **extra}
+        level = "error" if new is S.FATAL else "info"
+        getattr(self.log, level)("state", **{k: v for k, v in event.items() if k != "type"})
+        self._publish(event)
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        event.setdefault("at", time.time())
+        for listener in self.listeners:
+            listener(event)
+
+    # ------------------------------------------------------------------ reconcile
+    def _reconcile(self) -> None:
+        for name in self._order:
+            for unit in self.units[name]:
+                if unit.desired_up:
+                    if unit.state is S.PENDING:
+                        waiting = self._unmet(name)
+                        if waiting:
+                            unit.note = "waiting for " + ", ".join(waiting)
+                        else:
+                            self._spawn(unit)
+                elif unit.state in (S.PENDING, S.BACKOFF):
+                    unit.cancel_timers()
+                    self._transition(unit, S.STOPPED, unit.stop_reason or "stop")
+                elif unit.state in (S.STARTING, S.RUNNING) and not self._dependents_alive(name):
+                    self._stop(unit, unit.stop_reason or "stop")
+
+    def _unmet(self, name: str) -> list[str]:
+        spec = self.config.services[name]
+        return [f"{dep} ({d.condition})" for dep, d in spec.depends_on.items()
+                if not meets(self.units[dep], d.condition)]
+
+    def _dependents_alive(self, name: str) -> bool:
+        return any(u.state in ALIVE or u.state is S.BUILDING or u.lingering_pgid is not None
+                   for dep in self._dependents.get(name, ()) for u in self.units[dep])
+
+    # ------------------------------------------------------------------ spawning
+    def _spawn(self, unit: Unit) -> None:
+        now = self.clock()
+        inc = next(self._incs)
+        try:
+            spawned = self.runtime.spawn(unit, inc)
+        except SpawnError as exc:
+            unit.last_exit = {"code": 127, "signal": None, "reason": "crash", "at": time.time()}
+            self._transition(unit, S.FATAL, "crash", note=str(exc))
+            return
+        if unit.ever_spawned:
+            unit.restarts += 1
+            unit.restart_times.append(now)
+        unit.ever_spawned = True
+        unit.inc, unit.pid, unit.pgid = inc, spawned.pid, spawned.pgid
+        unit.spawned_at, unit.spawned_wall = now, time.time()
+        unit.ready, unit.health, unit.status_text = False, "unknown", None
+        unit.stop_reason, unit.probes = None, {}
+        self._by_inc[inc] = unit
+        self._pid_map = {**self._pid_map, spawned.pid: inc}
+        self._transition(unit, S.STARTING, None)
+        spec = unit.spec
+        unit.timers["reset"] = self._timers.call_at(now + spec.restart.reset_after,
+                                                    lambda: self._stayed_up(unit, inc))
+        if spec.readiness is None:
+            self._became_ready(unit)
+        elif spec.readiness.kind != "notify":
+            self._schedule_probe(unit, "readiness", spec.readiness.initial_delay)
+        if spec.startup is not None:
+            self._schedule_probe(unit, "startup", spec.startup.initial_delay)
+        elif spec.liveness is not None:
+            self._schedule_probe(unit, "liveness", spec.liveness.initial_delay)
+
+    def _became_ready(self, unit: Unit) -> None:
+        unit.ready, unit.health = True, "healthy"
+        if unit.state is S.STARTING:
+            self._transition(unit, S.RUNNING, None)
+
+    def _stayed_up(self, unit: Unit, inc: int) -> None:
+        if unit.inc == inc:
+            unit.failures = 0
+            if unit.circuit != "closed":
+                unit.circuit = "closed"
+                self.log.info("circuit closed", service=unit.service)
+                self._publish({"type": "recovered", "service": unit.service})
+
+    # ------------------------------------------------------------------ stopping
+    def _stop(self, unit: Unit, reason: str) -> None:
+        if unit.pid is None or unit.state is S.STOPPING:
+            return
+        unit.stop_reason = reason
+        unit.cancel_timers("probe:")
+        sig = signal.Signals[unit.spec.stop.signal]
+        self.runtime.seam.signal_group(unit.pgid, sig)
+        self._transition(unit, S.STOPPING, reason, signal=sig.name)
+        inc = unit.inc
+        unit.timers["kill"] = self._timers.call_at(self.clock() + unit.spec.stop.timeout,
+                                                   lambda: self._kill(unit, inc))
+
+    def _kill(self, unit: Unit, inc: int) -> None:
+        pgid = unit.pgid if unit.inc == inc else unit.lingering_pgid
+        if pgid is not None:
+            self.log.warning("stop timeout, killing group", service=unit.service, pgid=pgid,
+                             timeout=unit.spec.stop.timeout)
+            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+
+    def _check_linger(self, unit: Unit) -> None:
+        pgid = unit.lingering_pgid
+        if pgid is not None and self.runtime.seam.group_alive(pgid):
+            unit.timers["linger"] = self._timers.call_at(self.clock() + LINGER_CHECK,
+                                                         lambda: self._check_linger(unit))
+            return
+        unit.lingering_pgid = None
+        unit.cancel_timers()
+        self._after_stop(unit)
+
+    # ------------------------------------------------------------------ exits
+    def _on_exit(self, ev: Exited) -> None:
+        unit = self._by_inc.pop(ev.inc, None)
+        if unit is None or unit.inc != ev.inc:
+            return  # a late exit of an older incarnation never touches its replacement
+        now = self.clock()
+        self._pid_map = {p: i for p, i in self._pid_map.items() if i != ev.inc}
+        uptime = now - (unit.spawned_at or now)
+        reason = unit.stop_reason or "crash"
+        unit.last_exit = {"code": ev.status.code, "signal": ev.status.signal_name,
+                          "reason": reason, "at": time.time()}
+        self.log.info("exited", service=unit.service, pid=unit.pid, reason=reason,
+                      code=ev.status.code, signal=ev.status.signal_name, uptime=round(uptime, 3))
+        pgid = unit.pgid
+        unit.inc, unit.pid, unit.ready = 0, None, False
+        unit.cancel_timers()
+        if pgid is not None and self.runtime.seam.group_alive(pgid):
+            if unit.state is S.STOPPING:
+                unit.lingering_pgid = pgid   # the stop signal reached them; give them the timeout
+                unit.timers["kill"] = self._timers.call_at(
+                    unit.since + unit.spec.stop.timeout, lambda: self._kill(unit, -1))
+                self._check_linger(unit)
+                return
+            # The leader died on its own: what it left in its group belongs to the dead incarnation.
+            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+        if unit.state is S.STOPPING:
+            self._after_stop(unit)
+        else:
+            self._after_crash(unit, ev.status, uptime, now)
+
+    def _after_stop(self, unit: Unit) -> None:
+        if unit.desired_up and unit.then_start:
+            unit.then_start = False
+            reason = (unit.last_exit or {}).get("reason")
+            if reason in ("manual", "dependency", "watch", "reload"):
+                self._transition(unit, S.PENDING, reason)
+            else:  # liveness, freeze, memory, notify: failures, so they back off
+                self._schedule_restart(unit, self.clock(), 0.0, reason)
+        elif unit.desired_up:
+            self._transition(unit, S.PENDING, "restart")
+        else:
+            self._transition(unit, S.STOPPED, (unit.last_exit or {}).get("reason"))
+
+    def _after_crash(self, unit: Unit, status: policy.ExitStatus, uptime: float, now: float) -> None:
+        if not unit.desired_up:
+            self._transition(unit, S.STOPPED, "stop")
+        elif status.code in policy.NOT_STARTABLE:
+            what = "not executable" if status.code == 126 else "command not found"
+            self._transition(unit, S.FATAL, "crash", note=f"exit {status.code}: {what}; not retried")
+        elif policy.should_restart(unit.spec.restart.policy, status):
+            if uptime >= unit.spec.restart.reset_after:
+                unit.failures = 0
+            self._schedule_restart(unit, now, uptime, "crash")
+        else:
+            self._transition(unit, S.EXITED, "crash", code=status.code)
+
+    def _schedule_restart(self, unit: Unit, now: float, uptime: float, reason: str) -> None:
+        r = unit.spec.restart
+        unit.failures += 1
+        if unit.circuit == "half-open" or policy.budget_spent(
+                [*unit.restart_times, now], now, r.window, r.max_restarts):
+            self._open_circuit(unit, now)
+            return
+        delay = policy.next_delay(unit.failures, r.backoff.initial, r.backoff.max,
+                                  r.backoff.multiplier, r.backoff.jitter, self._rand.random())
+        if delay <= 0:
+            self._transition(unit, S.PENDING, reason)
+            return
+        self._transition(unit, S.BACKOFF, reason, delay=round(delay, 3))
+        unit.timers["backoff"] = self._timers.call_at(now + delay, lambda: self._backoff_over(unit))
+
+    def _backoff_over(self, unit: Unit) -> None:
+        unit.timers.pop("backoff", None)
+        if unit.state is S.BACKOFF:
+            self._transition(unit, S.PENDING, "backoff")
+
+    def _open_circuit(self, unit: Unit, now: float) -> None:
+        r = unit.spec.restart
+        unit.circuit = "open"
+        note = f"circuit open: more than {r.max_restarts} restarts within {r.window:g}s"
+        self._transition(unit, S.FATAL, "circuit_open", note=note)
+        self._publish({"type": "circuit_open", "service": unit.service})
+        if r.cooldown is not None:
+            unit.timers["cooldown"] = self._timers.call_at(now + r.cooldown, lambda: self._half_open(unit))
+
+    def _half_open(self, unit: Unit) -> None:
+        unit.timers.pop("cooldown", None)
+        if unit.state is S.FATAL and unit.desired_up:
+            unit.circuit = "half-open"
+            self._transition(unit, S.PENDING, "half-open")
+
+    # ------------------------------------------------------------------ probes and notify
+    def _schedule_probe(self, unit: Unit, kind: str, delay: float) -> None:
+        inc = unit.inc
+        unit.timers[f"probe:{kind}"] = self._timers.call_at(
+            self.clock() + delay, lambda: self._start_probe(unit, kind, inc))
+
+    def _start_probe(self, unit: Unit, kind: str, inc: int) -> None:
+        unit.timers.pop(f"probe:{kind}", None)
+        if unit.inc == inc and unit.state in (S.STARTING, S.RUNNING):
+            self.runtime.run_probe(unit, kind, getattr(unit.spec, kind))
+
+    def _on_probe(self, ev: ProbeResult) -> None:
+        unit = self._by_inc.get(ev.inc)
+        if unit is None or unit.state not in (S.STARTING, S.RUNNING):
+            return
+        probe = getattr(unit.spec, ev.kind)
+        track = unit.probes.setdefault(ev.kind, ProbeTrack())
+        if ev.ok:
+            track.successes, track.failures = track.successes + 1, 0
+        else:
+            track.successes, track.failures = 0, track.failures + 1
+        if track.last_ok is not ev.ok:
+            self._publish({"type": "probe", "service": unit.service, "probe": ev.kind,
+                           "ok": ev.ok, "detail": ev.detail})
+        track.last_ok, track.detail = ev.ok, ev.detail
+        self.runtime.observe_probe(unit, ev)
+        next_period = probe.period
+        if ev.kind == "readiness":
+            if ev.ok and track.successes >= probe.success_threshold and not unit.ready:
+                self._became_ready(unit)
+            elif not ev.ok and track.failures >= probe.failure_threshold and unit.ready:
+                unit.ready, unit.health = False, "unhealthy"
+        elif not ev.ok and track.failures >= probe.failure_threshold:
+            self.log.warning("probe failed", service=unit.service, probe=ev.kind, detail=ev.detail)
+            self._restart(unit, "liveness")
+            return
+        elif ev.ok and ev.kind == "startup":
+            track.passed_once = True
+            if unit.spec.liveness is not None:
+                self._schedule_probe(unit, "liveness", unit.spec.liveness.initial_delay)
+            return  # a startup probe runs until it first passes, then hands over to liveness
+        self._schedule_probe(unit, ev.kind, next_period)
+
+    def _on_notify(self, ev: Notify) -> None:
+        unit = self._by_inc.get(ev.inc)
+        if unit is None:
+            return
+        fields = dict(ev.fields)
+        if "STATUS" in fields:
+            unit.status_text = fields["STATUS"][:200]
+        if fields.get("READY") == "1":
+            readiness = unit.spec.readiness
+            if readiness is not None and readiness.kind == "notify" and not unit.ready:
+                self._became_ready(unit)
+        if fields.get("WATCHDOG") == "trigger":
+            self._restart(unit, "notify")
+        self.runtime.observe_notify(unit, fields)
+
+    # ------------------------------------------------------------------ commands
+    def _restart(self, unit: Unit, reason: str) -> None:
+        if unit.pid is None:
+            return
+        unit.then_start = True
+        self._stop(unit, reason)
+
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            self.log.info("SIGHUP: config reload is not available yet")
+            return
+        name = signal.Signals(signum).name
+        if self._shutting_down:
+            if signum == signal.SIGINT:
+                self.log.warning("second SIGINT: killing every process group now")
+                self._kill_all()
+            return
+        self.log.info("shutting down", signal=name)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        self._shutting_down = True
+        for unit in (u for us in self.units.values() for u in us):
+            unit.desired_up, unit.then_start = False, False
+            if unit.stop_reason is None and unit.alive:
+                unit.stop_reason = "stop"
+        budget = self.config.supervisor.shutdown_timeout
+        self._timers.call_at(self.clock() + budget, self._shutdown_overdue)
+
+    def _shutdown_overdue(self) -> None:
+        self.log.warning("shutdown_timeout reached: killing what is left",
+                         timeout=self.config.supervisor.shutdown_timeout)
+        self._kill_all()
+
+    def _kill_all(self) -> None:
+        for unit in (u for us in self.units.values() for u in us):
+            for pgid in {unit.pgid if unit.pid else None, unit.lingering_pgid} - {None}:
+                self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+            if unit.state in (S.STARTING, S.RUNNING):
+                unit.stop_reason = unit.stop_reason or "stop"
+                self._transition(unit, S.STOPPING, "stop")
+
+    def _on_command(self, cmd: Command) -> None:
+        handler = {"start": self._cmd_start, "stop": self._cmd_stop,
+                   "restart": self._cmd_restart, "shutdown": lambda _n: self.shutdown()}.get(cmd.action)
+        try:
+            if handler is None:
+                raise ValueError(f"unknown command {cmd.action!r}")
+            if cmd.service is not None and cmd.service not in self.units:
+                raise KeyError(cmd.service)
+            result = handler(cmd.service)
+        except Exception as exc:  # a bad command must never take the owner down
+            if cmd.reply is not None:
+                cmd.reply.set_exception(exc)
+            return
+        if cmd.reply is not None:
+            cmd.reply.set_result(result)
+
+    def _cmd_start(self, name: str) -> None:
+        """Start a service and what it needs (systemd's Requires=), unless disabled."""
+        for dep in graph.closure(self._deps, [name]):
+            for unit in self.units[dep]:
+                if unit.state is S.DISABLED:
+                    continue
+                unit.desired_up, unit.then_start = True, False
+                if unit.state in (S.STOPPED, S.EXITED, S.FATAL):
+                    unit.cancel_timers()
+                    unit.circuit, unit.failures = "closed", 0
+                    self._transition(unit, S.PENDING, "manual")
+
+    def _cmd_stop(self, name: str) -> None:
+        """Stop a service and, first, everything that depends on it."""
+        for dep in graph.closure(self._dependents, [name]):
+            for unit in self.units[dep]:
+                unit.desired_up, unit.then_start = False, False
+                if unit.alive and unit.stop_reason is None:
+                    unit.stop_reason = "manual"
+
+    def _cmd_restart(self, name: str) -> None:
+        self._cmd_start(name)  # brings up what is down, and what it depends on
+        for unit in self.units[name]:
+            if unit.pid is not None and unit.state in (S.STARTING, S.RUNNING):
+                self._restart(unit, "manual")

@@ -1,0 +1,98 @@
+"""A unit is one instance of one service: the thing that has a process and a state.
+
+Only the owner thread touches units. Observers get `Unit.view()` dicts via the snapshot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable
+
+from unified_system.core.states import ALIVE, State
+from unified_system.core.timers import Timer
+
+if TYPE_CHECKING:
+    from unified_system.config.schema import Service
+
+
+@dataclass
+class ProbeTrack:
+    """Consecutive results of one probe kind for the current incarnation."""
+
+    successes: int = 0
+    failures: int = 0
+    passed_once: bool = False
+    last_ok: bool | None = None
+    detail: str = ""
+
+
+@dataclass(eq=False)
+class Unit:
+    service: str
+    index: int
+    spec: "Service"
+    state: State = State.PENDING
+    since: float = field(default_factory=time.monotonic)
+    desired_up: bool = True
+
+    # the current incarnation (0: no process)
+    inc: int = 0
+    pid: int | None = None
+    pgid: int | None = None
+    spawned_at: float | None = None      # monotonic
+    spawned_wall: float | None = None    # for display
+
+    ready: bool = False
+    health: str = "unknown"
+    status_text: str | None = None
+    restarts: int = 0
+    failures: int = 0                    # consecutive, drives the backoff
+    restart_times: deque = field(default_factory=lambda: deque(maxlen=256))
+    circuit: str = "closed"
+    last_exit: dict[str, Any] | None = None
+    ever_spawned: bool = False
+
+    stop_reason: str | None = None       # why the current process is being stopped
+    then_start: bool = False             # start again once the stop completes
+    lingering_pgid: int | None = None    # a stopped leader's group that still has members
+    note: str | None = None              # why it waits / why it is fatal
+    timers: dict[str, Timer] = field(default_factory=dict)
+    probes: dict[str, ProbeTrack] = field(default_factory=dict)
+
+    @property
+    def alive(self) -> bool:
+        return self.state in ALIVE
+
+    def cancel_timer(self, name: str) -> None:
+        timer = self.timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def cancel_timers(self, prefix: str = "") -> None:
+        for name in [n for n in self.timers if n.startswith(prefix)]:
+            self.cancel_timer(name)
+
+    def uptime(self, now: float) -> float:
+        return now - self.spawned_at if self.spawned_at is not None and self.alive else 0.0
+
+    def view(self, now: float) -> dict[str, Any]:
+        return {"index": self.index, "pid": self.pid, "state": self.state.value,
+                "ready": self.ready, "health": self.health, "restarts": self.restarts,
+                "uptime_seconds": round(self.uptime(now), 3), "last_exit": self.last_exit,
+                "circuit": self.circuit, "status": self.status_text, "note": self.note}
+
+
+def meets(units: Iterable[Unit], condition: str) -> bool:
+    """Whether a dependency's instances satisfy a depends_on condition (SPEC §4)."""
+    units = list(units)
+    if not units:
+        return False
+    if condition == "started":
+        return all(u.state in (State.STARTING, State.RUNNING) for u in units)
+    if condition == "healthy":
+        return all(u.state is State.RUNNING and u.ready for u in units)
+    if condition == "completed":
+        return all(u.state is State.EXITED and (u.last_exit or {}).get("code") == 0 for u in units)
+    raise ValueError(f"unknown condition {condition!r}")

@@ -1,0 +1,124 @@
+"""The one reaper: a single thread epolls every child's pidfd and output pipe.
+
+A pidfd becomes readable when its process exits, so exits are events, never timer ticks.
+Output and exits share the thread on purpose: on an exit, the child's pipe is drained
+first, so the last lines a crashing child printed are in its log before the owner hears
+of the exit (a crash dump can quote them).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from unified_system.core.policy import ExitStatus
+
+READ_CHUNK = 256 * 1024
+DRAIN_LIMIT = 8 << 20  # bytes drained at exit; a grandchild holding the pipe cannot stall reaping
+
+
+class Sink(Protocol):
+    def feed(self, chunk: bytes, reader: "PipeReader") -> None: ...
+    def eof(self, reader: "PipeReader") -> None: ...
+
+
+@dataclass(eq=False)
+class PipeReader:
+    fd: int
+    sink: Sink
+    state: dict = field(default_factory=dict)  # per-pipe scratch space for the sink (line framing)
+
+
+@dataclass(eq=False)
+class Watched:
+    proc: subprocess.Popen
+    pidfd: int
+    reader: PipeReader | None
+    on_exit: Callable[[ExitStatus], None]
+
+
+class IOThread(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(name="io", daemon=True)
+        self._epoll = select.epoll()
+        self._pipes: dict[int, PipeReader] = {}
+        self._children: dict[int, Watched] = {}
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._epoll.register(self._wake_r, select.EPOLLIN)
+        self._closing = False
+
+    # -- called from other threads (epoll_ctl is safe while this thread waits) --
+    def watch(self, proc: subprocess.Popen, pidfd: int, pipe_fd: int | None, sink: Sink | None,
+              on_exit: Callable[[ExitStatus], None]) -> None:
+        reader = None
+        if pipe_fd is not None and sink is not None:
+            os.set_blocking(pipe_fd, False)
+            reader = PipeReader(pipe_fd, sink)
+            self._pipes[pipe_fd] = reader
+            self._epoll.register(pipe_fd, select.EPOLLIN)
+        self._children[pidfd] = Watched(proc, pidfd, reader, on_exit)
+        self._epoll.register(pidfd, select.EPOLLIN)
+
+    def stop(self) -> None:
+        self._closing = True
+        os.write(self._wake_w, b"x")
+        self.join(5)
+
+    # -- the thread --
+    def run(self) -> None:
+        while not self._closing:
+            try:
+                ready = self._epoll.poll()
+            except InterruptedError:
+                continue
+            for fd, _mask in ready:
+                if fd in self._pipes:
+                    self._read(self._pipes[fd], once=True)
+                elif fd in self._children:
+                    self._reap(self._children.pop(fd))
+        for reader in list(self._pipes.values()):
+            self._read(reader, once=False)
+
+    def _read(self, reader: PipeReader, once: bool, limit: int = DRAIN_LIMIT) -> None:
+        taken = 0
+        while True:
+            try:
+                chunk = os.read(reader.fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    raise
+                chunk = b""
+            if not chunk:
+                self._close_pipe(reader)
+                return
+            reader.sink.feed(chunk, reader)
+            taken += len(chunk)
+            if once or taken >= limit:
+                return
+
+    def _close_pipe(self, reader: PipeReader) -> None:
+        self._pipes.pop(reader.fd, None)
+        self._epoll.unregister(reader.fd)
+        os.close(reader.fd)
+        reader.sink.eof(reader)
+
+    def _reap(self, watched: Watched) -> None:
+        if watched.reader is not None and watched.reader.fd in self._pipes:
+            self._read(watched.reader, once=False)
+        self._epoll.unregister(watched.pidfd)
+        os.close(watched.pidfd)
+        try:
+            _, status = os.waitpid(watched.proc.pid, 0)
+            exit_status = ExitStatus.from_wait_status(status)
+        except ChildProcessError:  # reaped elsewhere: a bug, but never hang the reaper on it
+            exit_status = ExitStatus(code=-1)
+        # Tell Popen it is done, so its finaliser never waitpid()s a recycled pid.
+        watched.proc.returncode = exit_status.code if exit_status.code is not None else -exit_status.signal
+        watched.on_exit(exit_status)

@@ -1,0 +1,67 @@
+"""Raw-byte rotating log for child output.
+
+logging.RotatingFileHandler works on records and text; a child's output is bytes in
+arbitrary chunks at up to hundreds of MB/s, so the writer stays a thin layer over os.write.
+Only the I/O thread writes, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class RotatingLog:
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        self.path = path
+        self.max_bytes = max(1, max_bytes)
+        self.backups = max(0, backups)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = self._open()
+        self._size = os.fstat(self._fd).st_size
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+
+    def write(self, data: bytes) -> None:
+        if self._size and self._size + len(data) > self.max_bytes:
+            self.rotate()
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._size += len(data)
+
+    def rotate(self) -> None:
+        os.close(self._fd)
+        if self.backups == 0:
+            os.truncate(self.path, 0)
+        else:
+            for i in range(self.backups - 1, 0, -1):
+                src = self.path.with_name(f"{self.path.name}.{i}")
+                if src.exists():
+                    os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        self._fd = self._open()
+        self._size = 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def tail(path: Path, lines: int, max_bytes: int = 1 << 20) -> list[str]:
+    """The last `lines` lines of a log, reading at most `max_bytes` from its end."""
+    if lines <= 0:
+        return []
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    text = data.decode("utf-8", "replace").splitlines()
+    return text[-lines:]

@@ -1,0 +1,76 @@
+"""The one OS seam: spawning, signalling and reaping all go through ProcessSeam."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from unified_system.core.policy import ExitStatus
+from unified_system.proc.iothread import IOThread, Sink
+
+
+@dataclass(frozen=True)
+class Spawned:
+    pid: int
+    pgid: int
+
+
+class SpawnError(Exception):
+    """The program could not be executed at all (missing, not executable, bad cwd)."""
+
+
+class ProcessSeam:
+    def __init__(self) -> None:
+        self._io = IOThread()
+        self._io.start()
+
+    def spawn(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
+              on_exit: Callable[[ExitStatus], None], sink: Sink | None = None,
+              executable: str | None = None, pass_fds: Sequence[int] = ()) -> Spawned:
+        """Start argv (never through a shell) as the leader of a new session and group."""
+        read_fd = write_fd = None
+        if sink is not None:
+            read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        out = write_fd if write_fd is not None else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(
+                list(argv), executable=executable, cwd=cwd, env=dict(env),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                start_new_session=True, close_fds=True, pass_fds=tuple(pass_fds),
+            )
+        except OSError as exc:
+            if read_fd is not None:
+                os.close(read_fd)
+            raise SpawnError(f"cannot execute {argv[0]!r}: {exc.strerror or exc}") from exc
+        finally:
+            if write_fd is not None:
+                os.close(write_fd)
+        pidfd = os.pidfd_open(proc.pid)
+        self._io.watch(proc, pidfd, read_fd, sink, on_exit)
+        return Spawned(proc.pid, proc.pid)
+
+    @staticmethod
+    def signal_group(pgid: int, sig: int) -> bool:
+        """Signal a whole process group; False when it is already empty."""
+        try:
+            os.killpg(pgid, sig)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # a member changed uid; the group still exists
+            return True
+
+    @staticmethod
+    def group_alive(pgid: int) -> bool:
+        return ProcessSeam.signal_group(pgid, 0)
+
+    def close(self) -> None:
+        self._io.stop()
+
+
+def kill_group_now(pgid: int) -> None:
+    ProcessSeam.signal_group(pgid, signal.SIGKILL)

@@ -1,0 +1,135 @@
+"""Drive a real supervisor process and watch what it writes: no mocks, no sleeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+CHILDREN = Path(__file__).resolve().parent / "children"
+START = ROOT / "start_system.py"
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
+               seen: Callable[[], Any] | None = None) -> Any:
+    """Wait on a condition with a deadline; on timeout, fail showing what was seen."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
+                                 f"saw: {seen() if seen else value!r}")
+        time.sleep(delay)  # back-off between checks of an external condition, not a sync point
+        delay = min(delay * 2, 0.05)
+
+
+class SupervisorProcess:
+    """`python start_system.py run` on a config written into tmp_path."""
+
+    def __init__(self, tmp_path: Path, config: str, *, args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
+        self.dir = tmp_path
+        self.state_dir = tmp_path / "state"
+        self.config_path = tmp_path / "services.yaml"
+        text = textwrap.dedent(config).replace("{py}", PY).replace("{children}", str(CHILDREN))
+        if "supervisor:" not in text:
+            text = f"supervisor:\n  state_dir: {self.state_dir}\n  port: {free_port()}\n" + text
+        self.config_path.write_text(text)
+        self.args = args
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self._log_pos = 0
+        self._records: list[dict[str, Any]] = []
+        self.stdout_path = tmp_path / "supervisor.stdout"
+
+    def start(self) -> "SupervisorProcess":
+        self._out = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen([PY, str(START), "run", "-c", str(self.config_path), *self.args],
+                                     stdout=self._out, stderr=subprocess.STDOUT, env=self.env,
+                                     cwd=self.dir)
+        return self
+
+    def __enter__(self) -> "SupervisorProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- observation --------------------------------------------------------
+    def records(self) -> list[dict[str, Any]]:
+        path = self.state_dir / "logs" / "supervisor.log"
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(self._log_pos)
+                data = fh.read()
+        except FileNotFoundError:
+            return self._records
+        cut = data.rfind(b"\n") + 1
+        self._log_pos += cut
+        for line in data[:cut].splitlines():
+            try:
+                self._records.append(json.loads(line))
+            except ValueError:
+                pass
+        return self._records
+
+    def states(self, service: str) -> list[str]:
+        return [r["state"] for r in self.records()
+                if r.get("event") == "state" and r.get("service") == service]
+
+    def state(self, service: str) -> str | None:
+        states = self.states(service)
+        return states[-1] if states else None
+
+    def record(self, service: str, state: str) -> dict[str, Any] | None:
+        for r in reversed(self.records()):
+            if r.get("event") == "state" and r.get("service") == service and r.get("state") == state:
+                return r
+        return None
+
+    def wait_state(self, service: str, state: str, timeout: float = 10.0, count: int = 1) -> dict:
+        wait_until(lambda: self.states(service).count(state) >= count, timeout,
+                   f"{service} to reach {state} x{count}", seen=lambda: self.states(service))
+        return self.record(service, state)
+
+    def output(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    # -- control ------------------------------------------------------------
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.stop()
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if hasattr(self, "_out"):
+            self._out.close()
