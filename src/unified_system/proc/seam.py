@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
+
+import psutil
 
 from unified_system.core.policy import ExitStatus
 from unified_system.proc.iothread import IOThread, Sink
@@ -66,11 +67,20 @@ class ProcessSeam:
 
     @staticmethod
     def group_alive(pgid: int) -> bool:
-        return ProcessSeam.signal_group(pgid, 0)
+        """Whether a group still has a live (non-zombie) member.
+
+        killpg(pgid, 0) alone also counts zombies, which wait for a reaper we do not control
+        (init, or a subreaper above us); the /proc scan runs only when killpg says yes.
+        """
+        if not ProcessSeam.signal_group(pgid, 0):
+            return False
+        for proc in psutil.process_iter(["status"]):
+            try:
+                if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                    return True
+            except (ProcessLookupError, psutil.Error):
+                continue
+        return False
 
     def close(self) -> None:
         self._io.stop()
-
-
-def kill_group_now(pgid: int) -> None:
-    ProcessSeam.signal_group(pgid, signal.SIGKILL)

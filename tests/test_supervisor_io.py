@@ -1,0 +1,133 @@
+"""Output capture, the child's environment, and refusals at `run`."""
+
+import json
+import os
+import socket
+import subprocess
+
+import psutil
+
+from harness import PY, START, SupervisorProcess, free_port, wait_until
+
+
+def test_flood_is_rotated_bounded_and_never_blocks_the_child(tmp_path):
+    total = 50_000_000
+    with SupervisorProcess(tmp_path, f"""
+        supervisor:
+          state_dir: {tmp_path}/state
+          port: {free_port()}
+          log: {{max_bytes: 5MB, backups: 2}}
+        services:
+          flood:
+            command: ["{{py}}", "{{children}}/flood.py", "{total}"]
+    """) as sup:
+        sup.wait_state("flood", "running")
+        rss_before = psutil.Process(sup.proc.pid).memory_info().rss
+        logs = sup.state_dir / "logs"
+        wait_until(lambda: any(b"flood done" in p.read_bytes()[-200:]
+                               for p in logs.glob("flood.log*")), 60, "the flood to finish")
+        rss_after = psutil.Process(sup.proc.pid).memory_info().rss
+        files = sorted(p.name for p in logs.glob("flood.log*"))
+        assert files == ["flood.log", "flood.log.1", "flood.log.2"]
+        assert sum(p.stat().st_size for p in logs.glob("flood.log*")) <= 15_000_000
+        assert rss_after - rss_before < 30_000_000, (rss_before, rss_after)
+        assert sup.stop() == 0
+
+
+def test_child_environment_is_an_allowlist_plus_the_protocol(tmp_path):
+    dump = tmp_path / "env.json"
+    (tmp_path / "extra.env").write_text("FROM_FILE=1\nOVERRIDE=file\n")
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          svc:
+            command: ["{{py}}", "{{children}}/envdump.py", "{dump}"]
+            env: {{OVERRIDE: env, PLAIN: "x"}}
+            env_file: [extra.env]
+            inherit_env: [PATH]
+            heartbeat: {{timeout: 3s}}
+            checkpoint: {{keep: 2}}
+    """, env={"LEAKY_SECRET": "nope", "HOME": "/root"}) as sup:
+        wait_until(dump.exists, 10, "env dump")
+        env = json.loads(dump.read_text())
+        assert "LEAKY_SECRET" not in env and "HOME" not in env
+        assert env["PATH"] == os.environ["PATH"]
+        assert env["FROM_FILE"] == "1" and env["OVERRIDE"] == "env" and env["PLAIN"] == "x"
+        assert env["UNIFIED_SERVICE"] == "svc" and env["UNIFIED_INSTANCE"] == "0"
+        assert env["WATCHDOG_USEC"] == "3000000"
+        assert env["CHECKPOINT_DIR"] == str(sup.state_dir / "checkpoints" / "svc")
+        assert os.path.exists(env["NOTIFY_SOCKET"])
+        assert env["UNIFIED_HEARTBEAT_URL"].endswith("/api/services/svc/heartbeat")
+        assert len(env["UNIFIED_TOKEN"]) >= 20
+        assert sup.stop() == 0
+
+
+def test_instances_each_get_their_index(tmp_path):
+    with SupervisorProcess(tmp_path, """
+        services:
+          pool:
+            command: ["{py}", "{children}/sleeper.py"]
+            instances: 3
+    """) as sup:
+        wait_until(lambda: sup.states("pool").count("running") >= 3, 10, "3 instances")
+        running = {r["instance"] for r in sup.records() if r.get("state") == "running"}
+        assert running == {0, 1, 2}
+        assert sup.stop() == 0
+
+
+def test_run_refuses_a_busy_listen_port_naming_the_holder(tmp_path):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        sup = SupervisorProcess(tmp_path, f"""
+            services:
+              web:
+                command: ["{{py}}", "{{children}}/sleeper.py"]
+                listen: [{{port: {port}}}]
+        """)
+        result = subprocess.run([PY, str(START), "run", "-c", str(sup.config_path)],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2
+        assert str(port) in result.stderr and str(os.getpid()) in result.stderr
+    finally:
+        holder.close()
+
+
+def test_run_and_check_refuse_bad_config_listing_every_error(tmp_path):
+    cfg = tmp_path / "services.yaml"
+    cfg.write_text(
+        "services:\n"
+        "  a:\n"
+        "    command: [sleep, '1']\n"
+        "    restart: {polcy: always}\n"
+        "  c:\n"
+        "    command: [definitely-not-a-program-xyz]\n"
+        "  b:\n"
+        "    command: [sleep, '1']\n"
+        "    depends_on: [nope]\n")
+    for command in ("check", "run"):
+        result = subprocess.run([PY, str(START), command, "-c", str(cfg)],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2, result
+        err = result.stderr
+        assert "definitely-not-a-program-xyz" in err
+        assert "did you mean 'policy'" in err and f"{cfg}:4:" in err
+        assert "nope" in err
+
+
+def test_check_prints_the_start_order_as_waves(tmp_path):
+    cfg = tmp_path / "services.yaml"
+    cfg.write_text(
+        "services:\n"
+        "  db: {command: [sleep, '1']}\n"
+        "  api: {command: [sleep, '1'], depends_on: {db: {condition: healthy}}, "
+        "readiness: {tcp: {port: 1}}}\n"
+        "  web: {command: [sleep, '1'], depends_on: [api]}\n")
+    result = subprocess.run([PY, str(START), "check", "-c", str(cfg)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("wave 1: db") for line in lines)
+    assert any("api" in line and "db healthy" in line for line in lines)
+    assert any("web" in line and "api started" in line for line in lines)

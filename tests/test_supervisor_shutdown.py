@@ -1,0 +1,122 @@
+"""Shutdown: dependents first, SIGKILL after the timeout, no grandchild left, exit codes."""
+
+import os
+import signal
+import time
+
+import psutil
+
+from harness import SupervisorProcess, wait_until
+
+
+def index_of(sup, service, state):
+    for i, r in enumerate(sup.records()):
+        if r.get("event") == "state" and r.get("service") == service and r.get("state") == state:
+            return i
+    raise AssertionError(f"{service} never reached {state}")
+
+
+def test_dependents_stop_before_their_dependencies(tmp_path):
+    with SupervisorProcess(tmp_path, """
+        services:
+          db: {command: ["{py}", "{children}/sleeper.py"]}
+          api: {command: ["{py}", "{children}/sleeper.py"], depends_on: [db]}
+          web: {command: ["{py}", "{children}/sleeper.py"], depends_on: [api]}
+          side: {command: ["{py}", "{children}/sleeper.py"]}
+    """) as sup:
+        for name in ("web", "side"):
+            sup.wait_state(name, "running")
+        assert sup.stop() == 0
+        # a service gets its stop signal only after every dependent has exited
+        assert index_of(sup, "web", "stopped") < index_of(sup, "api", "stopping")
+        assert index_of(sup, "api", "stopped") < index_of(sup, "db", "stopping")
+        # an independent service stops in parallel with the first wave
+        assert index_of(sup, "side", "stopping") < index_of(sup, "api", "stopping")
+
+
+def test_sigkill_after_stop_timeout_and_exit_code_stays_zero(tmp_path):
+    with SupervisorProcess(tmp_path, """
+        services:
+          stubborn:
+            command: ["{py}", "{children}/stubborn.py"]
+            stop: {timeout: 300ms}
+    """) as sup:
+        sup.wait_state("stubborn", "running")
+        pid = sup.record("stubborn", "running")["pid"]
+        wait_until(lambda: "stubborn up" in sup.output(), 5, "child to install its handler")
+        started = time.monotonic()
+        assert sup.stop() == 0
+        assert time.monotonic() - started < 5
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        last = [r for r in sup.records() if r.get("event") == "exited"][-1]
+        assert last["signal"] == "SIGKILL" and last["reason"] == "stop"
+
+
+def test_no_grandchild_survives_shutdown(tmp_path):
+    marker = tmp_path / "grandchild.pid"
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          parent:
+            command: ["{{py}}", "{{children}}/spawner.py", "{marker}"]
+            stop: {{timeout: 500ms}}
+    """) as sup:
+        wait_until(marker.exists, 10, "grandchild pid file")
+        grandchild = int(marker.read_text())
+        assert psutil.pid_exists(grandchild)
+        assert sup.stop() == 0
+        # the grandchild ignored SIGTERM; the group SIGKILL after the timeout ended it
+        wait_until(lambda: not psutil.pid_exists(grandchild)
+                   or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE, 5,
+                   "grandchild gone")
+
+
+def test_crashed_leader_takes_its_group_with_it(tmp_path):
+    marker = tmp_path / "grandchild.pid"
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          parent:
+            command: ["{{py}}", "{{children}}/spawner.py", "{marker}"]
+            restart: {{policy: never}}
+    """) as sup:
+        wait_until(marker.exists, 10, "grandchild pid file")
+        grandchild = int(marker.read_text())
+        os.kill(sup.record("parent", "running")["pid"], signal.SIGKILL)
+        sup.wait_state("parent", "exited")
+        wait_until(lambda: not psutil.pid_exists(grandchild)
+                   or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE, 5,
+                   "orphaned grandchild killed")
+        assert sup.stop() == 0
+
+
+def test_second_sigint_kills_everything_at_once(tmp_path):
+    with SupervisorProcess(tmp_path, """
+        services:
+          stubborn:
+            command: ["{py}", "{children}/stubborn.py"]
+            stop: {timeout: 60s}
+    """) as sup:
+        sup.wait_state("stubborn", "running")
+        wait_until(lambda: "stubborn up" in sup.output(), 5, "child to install its handler")
+        started = time.monotonic()
+        sup.signal(signal.SIGINT)
+        sup.wait_state("stubborn", "stopping")
+        sup.signal(signal.SIGINT)
+        assert sup.proc.wait(10) == 0
+        assert time.monotonic() - started < 10
+
+
+def test_second_supervisor_on_same_state_dir_is_refused(tmp_path):
+    with SupervisorProcess(tmp_path, """
+        services:
+          a: {command: ["{py}", "{children}/sleeper.py"]}
+    """) as first:
+        first.wait_state("a", "running")
+        second = SupervisorProcess(tmp_path, first.config_path.read_text())
+        second.stdout_path = tmp_path / "second.stdout"
+        second.start()
+        assert second.proc.wait(10) == 2
+        assert "already running" in second.output()
+        assert f"pid {first.proc.pid}" in second.output()
+        second.close()
+        assert first.stop() == 0
+        assert not (first.state_dir / "supervisor.pid").exists()
