@@ -7,12 +7,11 @@ import fcntl
 import os
 import secrets
 import shutil
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_system import logsetup
-from unified_system.core.events import Exited, ProbeResult
+from unified_system.core.events import Exited
 from unified_system.proc.childenv import build_env
 from unified_system.proc.console import Console
 from unified_system.proc.notify import NotifyListener
@@ -43,6 +42,9 @@ class Runtime:
         self.seam: ProcessSeam
         self.notify: NotifyListener
         self.probes: Any = None
+        from unified_system.api.metrics import Metrics
+        self.metrics = Metrics(sup)
+        self.control: Any = None
 
     # ------------------------------------------------------------------ open / close
     def open(self) -> None:
@@ -65,8 +67,13 @@ class Runtime:
         if any(s.readiness or s.liveness or s.startup for s in self.sup.config.services.values()):
             from unified_system.probes.runner import ProbeRunner
             self.probes = ProbeRunner(self.seam, self.sup.post)
+        from unified_system.api.server import ControlPlane
+        self.control = ControlPlane(self.sup)
+        self.control.start()
 
     def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
         if self.probes is not None:
             self.probes.close()
         self.notify.close()
@@ -139,15 +146,6 @@ class Runtime:
                                on_exit=lambda status: self.sup.post(Exited(inc, status)))
 
     def run_probe(self, unit: "Unit", kind: str, probe: Any) -> None:
-        self.probes.submit(unit.inc, kind, probe, unit.spec.cwd, self.child_env(unit, unit.inc))
+        env = self.child_env(unit, unit.inc) if probe.exec is not None else {}
+        self.probes.submit(unit.inc, kind, probe, unit.spec.cwd, env)
 
-    # ------------------------------------------------------------------ observers (metrics later)
-    def observe_probe(self, unit: "Unit", ev: ProbeResult) -> None:
-        pass
-
-    def observe_notify(self, unit: "Unit", fields: dict[str, str]) -> None:
-        pass
-
-
-def stdout_is_tty() -> bool:
-    return sys.stdout.isatty()

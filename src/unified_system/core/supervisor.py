@@ -19,6 +19,7 @@ from unified_system import graph
 from unified_system.core import policy
 from unified_system.core.events import Command, Exited, Notify, ProbeResult, Signal
 from unified_system.core.runtime import Runtime
+from unified_system.core.snapshot import overall, service_object
 from unified_system.core.states import ALIVE, AT_REST, State, check_transition
 from unified_system.core.timers import TimerHeap
 from unified_system.core.unit import ProbeTrack, Unit, meets
@@ -49,6 +50,10 @@ class Supervisor:
         self._shutting_down = False
         self._exit_code = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        # Published for observers (API, metrics, console): replaced whole, never mutated.
+        self.snapshot: tuple[dict[str, Any], ...] = ()
+        self.health: dict[str, Any] = {}
+        self._dirty = True
 
         services = self.config.services
         self._deps = {n: tuple(s.depends_on) for n, s in services.items()}
@@ -86,6 +91,7 @@ class Supervisor:
             self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
                           config=str(self.loaded.path))
             self._reconcile()
+            self._publish_snapshot()
             self._loop()
         finally:
             for signum, handler in previous.items():
@@ -107,6 +113,14 @@ class Supervisor:
             for timer in self._timers.pop_due(self.clock()):
                 timer.action()
             self._reconcile()
+            if self._dirty:
+                self._publish_snapshot()
+
+    def _publish_snapshot(self) -> None:
+        now = self.clock()
+        objects = tuple(service_object(name, self.units[name], self.config.services[name], now)
+                        for name in self.units)
+        self.snapshot, self.health, self._dirty = objects, overall(objects), False
 
     def _finished(self) -> bool:
         return self._shutting_down and all(
@@ -132,6 +146,7 @@ class Supervisor:
             return
         check_transition(old, new)
         unit.state, unit.since, unit.note = new, self.clock(), note
+        self._dirty = True
         if note:
             extra["note"] = note
         event = {"type": "state", "service": unit.service, "instance": unit.index,
@@ -184,6 +199,7 @@ class Supervisor:
         if unit.ever_spawned:
             unit.restarts += 1
             unit.restart_times.append(now)
+            self.runtime.metrics.restart(unit.service, (unit.last_exit or {}).get("reason") or "crash")
         unit.ever_spawned = True
         unit.inc, unit.pid, unit.pgid = inc, spawned.pid, spawned.pgid
         unit.spawned_at, unit.spawned_wall = now, time.time()
@@ -205,7 +221,7 @@ class Supervisor:
             self._schedule_probe(unit, "liveness", spec.liveness.initial_delay)
 
     def _became_ready(self, unit: Unit) -> None:
-        unit.ready, unit.health = True, "healthy"
+        unit.ready, unit.health, self._dirty = True, "healthy", True
         if unit.state is S.STARTING:
             self._transition(unit, S.RUNNING, None)
 
@@ -363,13 +379,13 @@ class Supervisor:
             self._publish({"type": "probe", "service": unit.service, "probe": ev.kind,
                            "ok": ev.ok, "detail": ev.detail})
         track.last_ok, track.detail = ev.ok, ev.detail
-        self.runtime.observe_probe(unit, ev)
+        self.runtime.metrics.probe(unit.service, ev.kind, ev.duration)
         next_period = probe.period
         if ev.kind == "readiness":
             if ev.ok and track.successes >= probe.success_threshold and not unit.ready:
                 self._became_ready(unit)
             elif not ev.ok and track.failures >= probe.failure_threshold and unit.ready:
-                unit.ready, unit.health = False, "unhealthy"
+                unit.ready, unit.health, self._dirty = False, "unhealthy", True
         elif not ev.ok and track.failures >= probe.failure_threshold:
             self.log.warning("probe failed", service=unit.service, probe=ev.kind, detail=ev.detail)
             self._restart(unit, "liveness")
@@ -387,14 +403,13 @@ class Supervisor:
             return
         fields = dict(ev.fields)
         if "STATUS" in fields:
-            unit.status_text = fields["STATUS"][:200]
+            unit.status_text, self._dirty = fields["STATUS"][:200], True
         if fields.get("READY") == "1":
             readiness = unit.spec.readiness
             if readiness is not None and readiness.kind == "notify" and not unit.ready:
                 self._became_ready(unit)
         if fields.get("WATCHDOG") == "trigger":
             self._restart(unit, "notify")
-        self.runtime.observe_notify(unit, fields)
 
     # ------------------------------------------------------------------ commands
     def _restart(self, unit: Unit, reason: str) -> None:
@@ -440,7 +455,9 @@ class Supervisor:
 
     def _on_command(self, cmd: Command) -> None:
         handler = {"start": self._cmd_start, "stop": self._cmd_stop,
-                   "restart": self._cmd_restart, "shutdown": lambda _n: self.shutdown()}.get(cmd.action)
+                   "restart": self._cmd_restart, "heartbeat": self._cmd_heartbeat,
+                   "reload": self._cmd_reload,
+                   "shutdown": lambda _n: self.shutdown()}.get(cmd.action)
         try:
             if handler is None:
                 raise ValueError(f"unknown command {cmd.action!r}")
@@ -473,6 +490,15 @@ class Supervisor:
                 unit.desired_up, unit.then_start = False, False
                 if unit.alive and unit.stop_reason is None:
                     unit.stop_reason = "manual"
+
+    def _cmd_heartbeat(self, name: str) -> None:
+        """An HTTP heartbeat (the API checked the service's token): WATCHDOG=1 for each instance."""
+        for unit in self.units[name]:
+            if unit.inc:
+                self._on_notify(Notify(unit.inc, unit.pid or 0, (("WATCHDOG", "1"),)))
+
+    def _cmd_reload(self, _name: None) -> dict[str, Any]:
+        raise NotImplementedError("config reload is not available yet")
 
     def _cmd_restart(self, name: str) -> None:
         self._cmd_start(name)  # brings up what is down, and what it depends on
