@@ -1,0 +1,154 @@
+"""The FastAPI application: health, status, the trades ledger and the AI task queue."""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Literal
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .ai_manager import AIManager, Worker
+from .settings import Settings
+from .trades import TradeStore
+
+AI_DISABLED = "AI task processing is disabled (set AI_ENABLED=true to enable /api/tasks)"
+
+
+class FillIn(BaseModel):
+    fill_id: str = Field(min_length=1, max_length=200)
+    symbol: str = Field(default="SIM", min_length=1, max_length=32)
+    side: Literal["buy", "sell"]
+    quantity: float = Field(gt=0)
+    price: float = Field(gt=0)
+    realized_pnl: float | None = None
+    tick: int | None = None
+    source: str | None = None
+    filled_at: str | None = None
+
+
+class TaskIn(BaseModel):
+    type: str
+    payload: Any = None
+    priority: Literal["high", "normal", "low"] = "normal"
+    max_attempts: int | None = Field(default=None, ge=1, le=20)
+
+
+class TaskBatchIn(BaseModel):
+    tasks: list[TaskIn] = Field(min_length=1, max_length=1000)
+
+
+def _tasks_router(manager: AIManager) -> APIRouter:
+    router = APIRouter(prefix="/api/tasks")
+
+    def submit(specs: list[TaskIn]) -> list[dict[str, Any]]:
+        try:
+            tasks = manager.submit_many([s.model_dump() for s in specs])
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        return [t.to_dict() for t in tasks]
+
+    @router.post("", status_code=201)
+    def create_task(spec: TaskIn) -> dict[str, Any]:
+        return submit([spec])[0]
+
+    @router.post("/batch", status_code=201)
+    def create_batch(batch: TaskBatchIn) -> dict[str, Any]:
+        # One atomic enqueue, so the worker sees the whole batch in priority order.
+        return {"tasks": submit(batch.tasks)}
+
+    @router.get("")
+    def list_tasks(state: str | None = None, limit: int = Query(100, ge=1, le=10000)):
+        return {"tasks": manager.list(state=state, limit=limit)}
+
+    @router.get("/stats")
+    def stats() -> dict[str, Any]:
+        return manager.stats()
+
+    @router.get("/dead-letter")
+    def dead_letter() -> dict[str, Any]:
+        return {"tasks": manager.dead_letters()}
+
+    @router.get("/{task_id}")
+    def get_task(task_id: int) -> dict[str, Any]:
+        task = manager.get(task_id)
+        if task is None:
+            raise HTTPException(status_code=404, detail=f"no task {task_id}")
+        return task
+
+    return router
+
+
+def _disabled_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.api_route("/api/tasks", methods=["GET", "POST"])
+    @router.api_route("/api/tasks/{rest:path}", methods=["GET", "POST"])
+    def disabled(rest: str = "") -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": AI_DISABLED, "ai_enabled": False})
+
+    return router
+
+
+def create_app(settings: Settings) -> FastAPI:
+    started = time.monotonic()
+    store = TradeStore(settings.db_path)
+    manager: AIManager | None = None
+    if settings.ai_enabled:
+        a = settings.ai
+        manager = AIManager(a.rate_limit, a.burst, a.max_attempts,
+                            a.backoff_initial, a.backoff_multiplier, a.backoff_max)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = Worker(manager) if manager else None
+        if worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker:
+                worker.stop()
+            store.close()
+
+    app = FastAPI(title="unified-system backend", version=__version__, lifespan=lifespan)
+    app.state.store, app.state.ai = store, manager
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "service": "backend", "version": __version__,
+                "uptime_seconds": round(time.monotonic() - started, 3)}
+
+    @app.get("/api/status")
+    def status() -> dict[str, Any]:
+        return {
+            "service": "backend",
+            "version": __version__,
+            "uptime_seconds": round(time.monotonic() - started, 3),
+            "ai_enabled": manager is not None,
+            "counts": {
+                "trades": store.count(),
+                "tasks": manager.stats()["by_state"] if manager else None,
+            },
+        }
+
+    @app.post("/api/trades", status_code=201)
+    def record_trade(fill: FillIn, response: Response) -> dict[str, Any]:
+        row, created = store.record(fill.model_dump())
+        if not created:
+            response.status_code = 200  # a repeat of a known fill_id: idempotent
+        return row
+
+    @app.get("/api/trades")
+    def list_trades(limit: int = Query(50, ge=1, le=10000)) -> dict[str, Any]:
+        return {"trades": store.list(limit)}
+
+    @app.get("/api/trades/summary")
+    def trades_summary() -> dict[str, Any]:
+        return store.summary()
+
+    app.include_router(_tasks_router(manager) if manager else _disabled_router())
+    return app
