@@ -44,3 +44,24 @@ class Command:
     service: str | None = None
     args: tuple[tuple[str, Any], ...] = ()
     reply: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Tree RSS of watched incarnations (None: gone)."""
+
+    readings: tuple[tuple[int, int | None], ...]
+
+
+@dataclass(frozen=True)
+class HostAlert:
+    what: str          # cpu | memory | disk
+    percent: float
+
+
+@dataclass(frozen=True)
+class FreezeProven:
+    """The inspection of a hard-frozen incarnation is done: act on it."""
+
+    inc: int
+    report: dict = field(compare=False, hash=False)

@@ -74,3 +74,19 @@ def recent(times: Iterable[float], now: float, window: float) -> list[float]:
 def budget_spent(times: Sequence[float], now: float, window: float, max_restarts: int) -> bool:
     """OTP-style intensity: more than `max_restarts` restarts within `window` seconds."""
     return len(recent(times, now, window)) > max_restarts
+
+
+def classify_exit(status: ExitStatus, requested: bool, rss: int | None, limit: int | None) -> str:
+    """A plain-words account of an exit, for logs and crash dumps."""
+    text = status.describe()
+    if status.code in NOT_STARTABLE:
+        return text + (": not executable" if status.code == 126 else ": command not found")
+    if status.signal == _signal.SIGKILL and not requested:
+        if limit and rss and rss >= 0.9 * limit:
+            return text + " near its memory limit, probably out of memory"
+        return text + " (by another process, or the kernel's OOM killer)"
+    if status.signal == _signal.SIGABRT:
+        return text + " (aborted)"
+    if status.signal == _signal.SIGSEGV:
+        return text + " (segmentation fault)"
+    return text

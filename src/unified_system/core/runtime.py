@@ -14,6 +14,8 @@ from unified_system import logsetup
 from unified_system.core.events import Exited
 from unified_system.proc.childenv import build_env
 from unified_system.proc.console import Console
+from unified_system.proc.crashdumps import CrashDumps
+from unified_system.proc.sampler import Sampler
 from unified_system.proc.notify import NotifyListener
 from unified_system.proc.output import ServiceOutput
 from unified_system.proc.seam import ProcessSeam, Spawned, SpawnError
@@ -67,6 +69,9 @@ class Runtime:
         if any(s.readiness or s.liveness or s.startup for s in self.sup.config.services.values()):
             from unified_system.probes.runner import ProbeRunner
             self.probes = ProbeRunner(self.seam, self.sup.post)
+        self.dumps = CrashDumps(self.state_dir / "crashes", self.log_dir)
+        self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
+        self.sampler.start()
         from unified_system.api.server import ControlPlane
         self.control = ControlPlane(self.sup)
         self.control.start()
@@ -76,6 +81,8 @@ class Runtime:
             self.control.close()
         if self.probes is not None:
             self.probes.close()
+        self.sampler.close()
+        self.dumps.close()
         self.notify.close()
         self.seam.close()
         for output in self.outputs.values():

@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from unified_system import graph
 from unified_system.core import policy
-from unified_system.core.events import Command, Exited, Notify, ProbeResult, Signal
+from unified_system.core.events import (Command, Exited, FreezeProven, HostAlert, Notify,
+                                        ProbeResult, Samples, Signal)
 from unified_system.core.runtime import Runtime
 from unified_system.core.snapshot import overall, service_object
 from unified_system.core.states import ALIVE, AT_REST, State, check_transition
 from unified_system.core.timers import TimerHeap
 from unified_system.core.unit import ProbeTrack, Unit, meets
+from unified_system.core.watchdog import WatchdogMixin
 from unified_system.logsetup import get_logger
 from unified_system.proc.notify import owner_of
 from unified_system.proc.seam import SpawnError
@@ -34,7 +36,7 @@ S = State
 LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly
 
 
-class Supervisor:
+class Supervisor(WatchdogMixin):
     def __init__(self, loaded: "LoadedConfig", *, only: Iterable[str] | None = None,
                  clock: Callable[[], float] = time.monotonic, runtime: Runtime | None = None) -> None:
         self.loaded = loaded
@@ -47,6 +49,7 @@ class Supervisor:
         self._incs = itertools.count(1)
         self._by_inc: dict[int, Unit] = {}
         self._pid_map: dict[int, int] = {}     # main pid -> incarnation; replaced, never mutated
+        self._mem_watch: dict[int, int] = {}   # incarnation -> pid, for the sampler; replaced too
         self._shutting_down = False
         self._exit_code = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -137,6 +140,12 @@ class Supervisor:
             self._on_signal(event.signum)
         elif isinstance(event, Command):
             self._on_command(event)
+        elif isinstance(event, Samples):
+            self._on_samples(event)
+        elif isinstance(event, FreezeProven):
+            self._on_freeze_proven(event)
+        elif isinstance(event, HostAlert):
+            self._on_host_alert(event)
 
     # ------------------------------------------------------------------ the one choke point
     def _transition(self, unit: Unit, new: State, reason: str | None = None,
@@ -154,6 +163,12 @@ class Supervisor:
         level = "error" if new is S.FATAL else "info"
         getattr(self.log, level)("state", **{k: v for k, v in event.items() if k != "type"})
         self._publish(event)
+        if (new is S.FATAL and unit.spec.critical and not self._shutting_down
+                and self.config.supervisor.exit_on_critical_failure):
+            self.log.error("critical service is fatal: stopping everything",
+                           service=unit.service, note=note)
+            self._exit_code = 1
+            self.shutdown()
 
     def _publish(self, event: dict[str, Any]) -> None:
         event.setdefault("at", time.time())
@@ -196,18 +211,26 @@ class Supervisor:
             unit.last_exit = {"code": 127, "signal": None, "reason": "crash", "at": time.time()}
             self._transition(unit, S.FATAL, "crash", note=str(exc))
             return
-        if unit.ever_spawned:
+        restarted = unit.ever_spawned
+        if restarted:
             unit.restarts += 1
             unit.restart_times.append(now)
-            self.runtime.metrics.restart(unit.service, (unit.last_exit or {}).get("reason") or "crash")
         unit.ever_spawned = True
         unit.inc, unit.pid, unit.pgid = inc, spawned.pid, spawned.pgid
         unit.spawned_at, unit.spawned_wall = now, time.time()
         unit.ready, unit.health, unit.status_text = False, "unknown", None
         unit.stop_reason, unit.probes = None, {}
+        unit.last_heartbeat, unit.freezing, unit.freeze_report, unit.rss = None, False, None, None
         self._by_inc[inc] = unit
         self._pid_map = {**self._pid_map, spawned.pid: inc}
+        self._watch_memory(unit)
         self._transition(unit, S.STARTING, None)
+        if restarted:
+            reason = (unit.last_exit or {}).get("reason") or "crash"
+            self.runtime.metrics.restart(unit.service, reason)
+            self._publish({"type": "restart", "service": unit.service, "instance": unit.index,
+                           "reason": reason, "restarts": unit.restarts, "pid": unit.pid})
+            self._cascade_restart(unit.service)
         spec = unit.spec
         unit.timers["reset"] = self._timers.call_at(now + spec.restart.reset_after,
                                                     lambda: self._stayed_up(unit, inc))
@@ -224,6 +247,16 @@ class Supervisor:
         unit.ready, unit.health, self._dirty = True, "healthy", True
         if unit.state is S.STARTING:
             self._transition(unit, S.RUNNING, None)
+        self._arm_heartbeat(unit)  # the heartbeat deadline starts at readiness at the latest
+
+    def _cascade_restart(self, name: str) -> None:
+        """depends_on {x: {restart: true}}: when x restarts, its dependents follow (rest_for_one)."""
+        for dependent in self._dependents.get(name, ()):
+            dep = self.config.services[dependent].depends_on[name]
+            if dep.restart:
+                for unit in self.units[dependent]:
+                    if unit.state in (S.STARTING, S.RUNNING):
+                        self._restart(unit, "dependency")
 
     def _stayed_up(self, unit: Unit, inc: int) -> None:
         if unit.inc == inc:
@@ -234,17 +267,22 @@ class Supervisor:
                 self._publish({"type": "recovered", "service": unit.service})
 
     # ------------------------------------------------------------------ stopping
-    def _stop(self, unit: Unit, reason: str) -> None:
+    def _stop(self, unit: Unit, reason: str, sig: signal.Signals | None = ...,
+              grace: float | None = None) -> None:
+        """Signal the group (or not: sig=None when the caller already did), then SIGKILL later."""
         if unit.pid is None or unit.state is S.STOPPING:
             return
         unit.stop_reason = reason
         unit.cancel_timers("probe:")
-        sig = signal.Signals[unit.spec.stop.signal]
-        self.runtime.seam.signal_group(unit.pgid, sig)
-        self._transition(unit, S.STOPPING, reason, signal=sig.name)
+        unit.cancel_timer("hb")
+        if sig is ...:
+            sig = signal.Signals[unit.spec.stop.signal]
+        if sig is not None:
+            self.runtime.seam.signal_group(unit.pgid, sig)
+        self._transition(unit, S.STOPPING, reason, signal=sig.name if sig else None)
         inc = unit.inc
-        unit.timers["kill"] = self._timers.call_at(self.clock() + unit.spec.stop.timeout,
-                                                   lambda: self._kill(unit, inc))
+        grace = unit.spec.stop.timeout if grace is None else grace
+        unit.timers["kill"] = self._timers.call_at(self.clock() + grace, lambda: self._kill(unit, inc))
 
     def _kill(self, unit: Unit, inc: int) -> None:
         pgid = unit.pgid if unit.inc == inc else unit.lingering_pgid
@@ -272,12 +310,18 @@ class Supervisor:
         self._pid_map = {p: i for p, i in self._pid_map.items() if i != ev.inc}
         uptime = now - (unit.spawned_at or now)
         reason = unit.stop_reason or "crash"
+        classification = self._classify(unit, ev.status, reason)
         unit.last_exit = {"code": ev.status.code, "signal": ev.status.signal_name,
-                          "reason": reason, "at": time.time()}
-        self.log.info("exited", service=unit.service, pid=unit.pid, reason=reason,
-                      code=ev.status.code, signal=ev.status.signal_name, uptime=round(uptime, 3))
+                          "reason": reason, "at": time.time(), "description": classification}
+        level = "warning" if reason in ("crash", "freeze", "memory", "liveness") and not ev.status.ok else "info"
+        getattr(self.log, level)("exited", service=unit.service, pid=unit.pid, reason=reason,
+                                 code=ev.status.code, signal=ev.status.signal_name,
+                                 uptime=round(uptime, 3), description=classification)
+        self._crash_dump(unit, ev.status, reason, uptime, unit.pid, classification)
+        unit.last_uptime = uptime
         pgid = unit.pgid
-        unit.inc, unit.pid, unit.ready = 0, None, False
+        unit.inc, unit.pid, unit.ready, unit.freezing = 0, None, False, False
+        self._watch_memory(unit)
         unit.cancel_timers()
         if pgid is not None and self.runtime.seam.group_alive(pgid):
             if unit.state is S.STOPPING:
@@ -300,7 +344,9 @@ class Supervisor:
             if reason in ("manual", "dependency", "watch", "reload"):
                 self._transition(unit, S.PENDING, reason)
             else:  # liveness, freeze, memory, notify: failures, so they back off
-                self._schedule_restart(unit, self.clock(), 0.0, reason)
+                if unit.last_uptime >= unit.spec.restart.reset_after:
+                    unit.failures = 0
+                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason)
         elif unit.desired_up:
             self._transition(unit, S.PENDING, "restart")
         else:
@@ -408,8 +454,29 @@ class Supervisor:
             readiness = unit.spec.readiness
             if readiness is not None and readiness.kind == "notify" and not unit.ready:
                 self._became_ready(unit)
+        if fields.get("WATCHDOG") == "1":
+            self._heartbeat(unit)
+        if "EXTEND_TIMEOUT_USEC" in fields:
+            self._extend(unit, fields["EXTEND_TIMEOUT_USEC"])
+        if fields.get("STOPPING") == "1":
+            unit.note, self._dirty = "the service said it is stopping", True
+        if fields.get("RELOADING") == "1" and unit.spec.readiness and unit.spec.readiness.kind == "notify":
+            unit.ready, self._dirty = False, True  # systemd semantics: not ready until READY=1 again
         if fields.get("WATCHDOG") == "trigger":
+            self.log.warning("service asked to be restarted (WATCHDOG=trigger)", service=unit.service)
             self._restart(unit, "notify")
+
+    def _extend(self, unit: Unit, usec: str) -> None:
+        try:
+            extra = int(usec) / 1_000_000
+        except ValueError:
+            return
+        if unit.state is S.STOPPING and "kill" in unit.timers:
+            inc = unit.inc
+            unit.cancel_timer("kill")
+            unit.timers["kill"] = self._timers.call_at(self.clock() + extra, lambda: self._kill(unit, inc))
+        else:
+            self._heartbeat(unit, extend=extra)
 
     # ------------------------------------------------------------------ commands
     def _restart(self, unit: Unit, reason: str) -> None:

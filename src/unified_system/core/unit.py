@@ -58,6 +58,12 @@ class Unit:
     then_start: bool = False             # start again once the stop completes
     lingering_pgid: int | None = None    # a stopped leader's group that still has members
     note: str | None = None              # why it waits / why it is fatal
+    last_heartbeat: float | None = None  # monotonic, stamped on arrival
+    freezing: bool = False               # a hard freeze is being proven and acted on
+    cpu_at_silence: float | None = None
+    freeze_report: dict[str, Any] | None = None
+    rss: int | None = None               # last sampled tree RSS
+    last_uptime: float = 0.0
     timers: dict[str, Timer] = field(default_factory=dict)
     probes: dict[str, ProbeTrack] = field(default_factory=dict)
 

@@ -1,0 +1,155 @@
+"""The owner's recovery duties: heartbeats and freezes, memory limits, crash dumps.
+
+A mixin of Supervisor: these methods run on the owner thread and touch units directly.
+Anything slow (reading /proc at length, py-spy, writing dumps) goes to the dump worker,
+which reports back with an event.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+from unified_system.core import policy
+from unified_system.core.events import FreezeProven, HostAlert, Samples
+from unified_system.core.states import State
+from unified_system.proc.inspect import cpu_seconds, inspect_frozen, proc_state
+
+if TYPE_CHECKING:
+    from unified_system.core.unit import Unit
+
+S = State
+FREEZE_GRACE = 1.0      # after SIGABRT, how long a frozen process may take to dump before SIGKILL
+DUMP_REASONS = frozenset({"crash", "freeze", "memory", "liveness", "notify"})
+
+
+class WatchdogMixin:
+    # ------------------------------------------------------------------ heartbeats
+    def _heartbeat(self, unit: "Unit", extend: float = 0.0) -> None:
+        hb = unit.spec.heartbeat
+        if hb is None:
+            return
+        now = self.clock()
+        # EXTEND_TIMEOUT_USEC moves the deadline out without counting as a heartbeat of record.
+        unit.last_heartbeat = max(unit.last_heartbeat or now, now + extend - hb.timeout) if extend else now
+        if unit.health == "frozen" and not unit.freezing:
+            unit.health = "healthy" if unit.ready else "unknown"
+            self._dirty = True
+            self.log.info("heartbeat resumed: freeze cleared", service=unit.service, pid=unit.pid)
+            self._publish({"type": "freeze", "service": unit.service, "kind": "cleared"})
+        self._arm_heartbeat(unit)
+
+    def _arm_heartbeat(self, unit: "Unit") -> None:
+        hb = unit.spec.heartbeat
+        if hb is None or unit.freezing or "hb" in unit.timers or not unit.inc:
+            return
+        if unit.last_heartbeat is None:
+            unit.last_heartbeat = self.clock()
+        inc = unit.inc
+        # One timer per unit, re-armed when it fires: a heartbeat costs O(1), not a heap push.
+        unit.timers["hb"] = self._timers.call_at(unit.last_heartbeat + hb.timeout,
+                                                 lambda: self._check_heartbeat(unit, inc))
+
+    def _check_heartbeat(self, unit: "Unit", inc: int) -> None:
+        unit.timers.pop("hb", None)
+        if unit.inc != inc or unit.freezing or unit.state not in (S.STARTING, S.RUNNING):
+            return
+        hb = unit.spec.heartbeat
+        now = self.clock()
+        silence = now - unit.last_heartbeat
+        if hb.hard_timeout is not None and silence >= hb.hard_timeout:
+            self._hard_freeze(unit, f"no heartbeat for {silence:.2f}s (hard_timeout {hb.hard_timeout:g}s)")
+            return
+        if silence >= hb.timeout:
+            if proc_state(unit.pid) == "T":
+                self._hard_freeze(unit, f"process is stopped (state T) and a heartbeat is {silence:.2f}s late")
+                return
+            if unit.health != "frozen":
+                unit.health, unit.cpu_at_silence, self._dirty = "frozen", cpu_seconds(unit.pid), True
+                self.log.warning("soft freeze: no heartbeat", service=unit.service, pid=unit.pid,
+                                 silence=round(silence, 3), timeout=hb.timeout)
+                self.runtime.metrics.freeze(unit.service, "soft")
+                self._publish({"type": "freeze", "service": unit.service, "kind": "soft",
+                               "silence": round(silence, 3)})
+            # Keep looking: for the hard deadline, and for a process that gets stopped meanwhile.
+            nxt = unit.last_heartbeat + hb.hard_timeout if hb.hard_timeout else now + hb.timeout
+            nxt = min(nxt, now + hb.timeout)
+        else:
+            nxt = unit.last_heartbeat + hb.timeout
+        unit.timers["hb"] = self._timers.call_at(nxt, lambda: self._check_heartbeat(unit, inc))
+
+    def _hard_freeze(self, unit: "Unit", why: str) -> None:
+        unit.freezing, unit.health, self._dirty = True, "frozen", True
+        self.log.error("hard freeze", service=unit.service, pid=unit.pid, why=why)
+        self.runtime.metrics.freeze(unit.service, "hard")
+        self._publish({"type": "freeze", "service": unit.service, "kind": "hard", "why": why})
+        inc, pid, cpu = unit.inc, unit.pid, unit.cpu_at_silence
+
+        def prove() -> None:  # on the dump worker: prove the freeze before anything is killed
+            report = inspect_frozen(pid, cpu)
+            report["why"] = why
+            self.post(FreezeProven(inc, report))
+
+        self.runtime.dumps.submit(prove)
+
+    def _on_freeze_proven(self, ev: FreezeProven) -> None:
+        unit = self._by_inc.get(ev.inc)
+        if unit is None or unit.state not in (S.STARTING, S.RUNNING):
+            return
+        unit.freeze_report = ev.report
+        self.log.error("freeze proven; SIGABRT then SIGKILL", service=unit.service, pid=unit.pid,
+                       verdict=ev.report.get("verdict"))
+        unit.then_start = True
+        try:
+            os.kill(unit.pid, signal.SIGABRT)  # a diagnostic signal first: many runtimes dump on it
+        except ProcessLookupError:
+            pass
+        self.runtime.seam.signal_group(unit.pgid, signal.SIGCONT)  # a stopped process must run to die
+        self._stop(unit, "freeze", sig=None, grace=min(FREEZE_GRACE, unit.spec.stop.timeout))
+
+    # ------------------------------------------------------------------ memory and host
+    def _on_samples(self, ev: Samples) -> None:
+        for inc, rss in ev.readings:
+            unit = self._by_inc.get(inc)
+            if unit is None or rss is None:
+                continue
+            unit.rss = rss
+            limit = unit.spec.limits.max_memory if unit.spec.limits else None
+            if limit and rss > limit and unit.state in (S.STARTING, S.RUNNING):
+                self.log.warning("memory limit exceeded: graceful restart", service=unit.service,
+                                 pid=unit.pid, rss_bytes=rss, max_memory=limit)
+                self._restart(unit, "memory")
+
+    def _on_host_alert(self, ev: HostAlert) -> None:
+        self.log.warning("host resource above 80%", what=ev.what, percent=ev.percent)
+        self._publish({"type": "host", "service": None, "what": ev.what, "percent": ev.percent})
+
+    def _watch_memory(self, unit: "Unit") -> None:
+        watched = {i: p for i, p in self._mem_watch.items() if i in self._by_inc}
+        if unit.spec.limits is not None and unit.spec.limits.max_memory and unit.pid:
+            watched[unit.inc] = unit.pid
+        self._mem_watch = watched
+
+    # ------------------------------------------------------------------ crash records
+    def _classify(self, unit: "Unit", status: policy.ExitStatus, reason: str) -> str:
+        limit = unit.spec.limits.max_memory if unit.spec.limits else None
+        return policy.classify_exit(status, requested=reason != "crash", rss=unit.rss, limit=limit)
+
+    def _crash_dump(self, unit: "Unit", status: policy.ExitStatus, reason: str, uptime: float,
+                    pid: int | None, classification: str) -> None:
+        if reason not in DUMP_REASONS:
+            return
+        record: dict[str, Any] = {
+            "service": unit.service, "instance": unit.index, "pid": pid, "at": time.time(),
+            "reason": reason, "classification": classification,
+            "exit": {"code": status.code, "signal": status.signal_name},
+            "uptime_seconds": round(uptime, 3), "restarts": unit.restarts,
+            "resources": {"rss_bytes": unit.rss, "cpu_percent": None, "threads": None,
+                          "status": "exited"},
+        }
+        if unit.freeze_report is not None:
+            record["freeze"] = unit.freeze_report
+            record["resources"] = unit.freeze_report.get("resources", record["resources"])
+        self.runtime.dumps.write(record)

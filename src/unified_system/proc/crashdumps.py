@@ -1,0 +1,53 @@
+"""Crash dumps (SPEC §8): one JSON file per crash or hard freeze, mode 0600, written off the
+owner thread. Also keeps a bounded crash history per service for suggestions."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from unified_system.logsetup import redact
+from unified_system.proc.logfile import tail
+
+HISTORY = 50
+KEEP_FILES = 20
+
+
+class CrashDumps:
+    def __init__(self, directory: Path, log_dir: Path) -> None:
+        self.dir = directory
+        self.log_dir = log_dir
+        self.history: dict[str, deque] = defaultdict(lambda: deque(maxlen=HISTORY))
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dumps")
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._pool.submit(fn, *args)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._pool.submit(self._write, record)
+
+    def _write(self, record: dict[str, Any]) -> Path:
+        service = record["service"]
+        record = {**record, "last_lines": tail(self.log_dir / f"{service}.log", 50)}
+        stamp = datetime.fromtimestamp(record["at"], timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.dir / f"{service}-{stamp}.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(redact(record), fh, indent=2, default=str)
+        self.history[service].append({k: record.get(k) for k in ("at", "reason", "exit", "uptime_seconds")})
+        self._prune(service)
+        return path
+
+    def _prune(self, service: str) -> None:
+        files = sorted(self.dir.glob(f"{service}-*.json"))
+        for old in files[:-KEEP_FILES]:
+            old.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,106 @@
+"""What a process is doing, read from /proc: the evidence recorded before a freeze kill."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+_STATES = {"R": "running", "S": "sleeping", "D": "disk sleep", "T": "stopped",
+           "t": "tracing stop", "Z": "zombie", "X": "dead", "I": "idle"}
+
+
+def _read(path: str, limit: int = 16384) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace")[:limit]
+    except OSError:
+        return None
+
+
+def proc_state(pid: int) -> str | None:
+    """The one-letter kernel state (R, S, D, T, Z...), or None when gone."""
+    stat = _read(f"/proc/{pid}/stat", 4096)
+    if not stat:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
+    except psutil.Error:
+        return None
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def resources(pid: int) -> dict[str, Any]:
+    procs = tree(pid)
+    rss = 0
+    for proc in procs:
+        try:
+            rss += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    try:
+        main = psutil.Process(pid)
+        with main.oneshot():
+            return {"rss_bytes": rss, "cpu_percent": main.cpu_percent(interval=None),
+                    "threads": main.num_threads(), "status": main.status(),
+                    "processes": len(procs)}
+    except psutil.Error:
+        return {"rss_bytes": rss or None, "cpu_percent": None, "threads": None, "status": None}
+
+
+def inspect_frozen(pid: int, cpu_at_silence: float | None) -> dict[str, Any]:
+    """State, wait channel, kernel stacks, per-thread states, CPU movement, py-spy if present."""
+    state = proc_state(pid)
+    cpu_now = cpu_seconds(pid)
+    moved = None if cpu_now is None or cpu_at_silence is None else round(cpu_now - cpu_at_silence, 4)
+    threads = []
+    try:
+        for tid in sorted(int(t) for t in Path(f"/proc/{pid}/task").iterdir() if t.name.isdigit())[:64]:
+            threads.append({"tid": tid, "state": _STATES.get(proc_state(tid) or "", None),
+                            "wchan": _read(f"/proc/{pid}/task/{tid}/wchan", 256)})
+    except (OSError, ValueError):
+        pass
+    report: dict[str, Any] = {
+        "state": _STATES.get(state or "", state),
+        "wchan": _read(f"/proc/{pid}/wchan", 256),
+        "stack": _read(f"/proc/{pid}/stack"),           # root only; None otherwise
+        "cpu_seconds_during_silence": moved,
+        "verdict": _verdict(state, moved),
+        "threads": threads,
+        "resources": resources(pid),
+    }
+    spy = shutil.which("py-spy")
+    if spy and state != "T":
+        try:
+            out = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True,
+                                 text=True, timeout=3)
+            report["py_spy"] = (out.stdout or out.stderr)[-16384:]
+        except (OSError, subprocess.SubprocessError) as exc:
+            report["py_spy"] = f"py-spy failed: {exc}"
+    return report
+
+
+def _verdict(state: str | None, moved: float | None) -> str:
+    if state == "T":
+        return "stopped (SIGSTOP or a debugger): it cannot run"
+    if state == "D":
+        return "in uninterruptible disk sleep: stuck in the kernel, probably on I/O"
+    if moved is not None and moved > 0.05:
+        return "busy: CPU time kept moving without heartbeats (a busy loop)"
+    if moved is not None:
+        return "idle: no CPU time used during the silence (a deadlock or a blocking wait)"
+    return "unknown"
