@@ -61,6 +61,8 @@ class SupervisorProcess:
         self.stdout_path = tmp_path / "supervisor.stdout"
 
     def start(self) -> "SupervisorProcess":
+        log = self.state_dir / "logs" / "supervisor.log"
+        self._log_pos = log.stat().st_size if log.exists() else 0  # a rerun sees only its own records
         self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen([PY, str(START), "run", "-c", str(self.config_path), *self.args],
                                      stdout=self._out, stderr=subprocess.STDOUT, env=self.env,
@@ -133,3 +135,30 @@ class SupervisorProcess:
                 self.proc.wait(5)
         if hasattr(self, "_out"):
             self._out.close()
+
+    # -- control API (helpers for the API tests) -----------------------------
+    def api_address(self) -> tuple[str, int]:
+        import yaml
+        sup = (yaml.safe_load(self.config_path.read_text()) or {}).get("supervisor") or {}
+        return str(sup.get("host", "127.0.0.1")), int(sup.get("port", 8900))
+
+    @property
+    def api_url(self) -> str:
+        host, port = self.api_address()
+        return f"http://{host}:{port}"
+
+    def api_key(self, timeout: float = 10.0) -> str:
+        path = self.state_dir / "api_key"
+        wait_until(lambda: path.exists() and path.read_text().strip(), timeout, "the api_key file")
+        return path.read_text().strip()
+
+    def wait_api(self, timeout: float = 10.0) -> None:
+        """Until the control API answers /health (any status)."""
+        import httpx
+
+        def up() -> bool:
+            try:
+                return httpx.get(self.api_url + "/health", timeout=1.0).status_code in (200, 503)
+            except httpx.HTTPError:
+                return False
+        wait_until(up, timeout, "the control API", seen=lambda: self.output()[-2000:])

@@ -65,3 +65,14 @@ class FreezeProven:
 
     inc: int
     report: dict = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class BuildDone:
+    """ok None: the inputs changed and the command must run; True/False: the build's outcome."""
+
+    service: str
+    ok: bool | None
+    detail: str
+    digest: str
+    skipped: bool

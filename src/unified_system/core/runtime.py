@@ -4,6 +4,7 @@ the notify socket, the probe pool. The owner calls into it; it never decides any
 from __future__ import annotations
 
 import fcntl
+from concurrent.futures import ThreadPoolExecutor
 import os
 import secrets
 import shutil
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_system import logsetup
-from unified_system.core.events import Exited
+from unified_system.core.events import BuildDone, Exited
 from unified_system.proc.childenv import build_env
 from unified_system.proc.console import Console
 from unified_system.proc.crashdumps import CrashDumps
@@ -70,6 +71,7 @@ class Runtime:
             from unified_system.probes.runner import ProbeRunner
             self.probes = ProbeRunner(self.seam, self.sup.post)
         self.dumps = CrashDumps(self.state_dir / "crashes", self.log_dir)
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker")
         self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
         self.sampler.start()
         from unified_system.api.server import ControlPlane
@@ -82,6 +84,7 @@ class Runtime:
         if self.probes is not None:
             self.probes.close()
         self.sampler.close()
+        self.worker.shutdown(wait=True, cancel_futures=True)
         self.dumps.close()
         self.notify.close()
         self.seam.close()
@@ -151,6 +154,24 @@ class Runtime:
         return self.seam.spawn(unit.spec.command, executable=self.executable(unit, env),
                                cwd=unit.spec.cwd, env=env, sink=self.outputs[unit.service],
                                on_exit=lambda status: self.sup.post(Exited(inc, status)))
+
+    def spawn_build(self, name: str, digest: str) -> Spawned:
+        spec = self.sup.config.services[name]
+        env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,
+                        {"UNIFIED_SERVICE": name})
+        build = spec.build
+
+        def on_exit(status) -> None:
+            timed_out = name in self.sup._builds_timed_out
+            detail = f"timed out after {build.timeout:g}s" if timed_out else status.describe()
+            self.sup.post(BuildDone(name, status.ok and not timed_out, detail, digest, False))
+
+        argv0 = build.command[0]
+        executable = argv0 if "/" in argv0 else shutil.which(argv0, path=env.get("PATH", os.defpath))
+        if executable is None:
+            raise SpawnError(f"build command {argv0!r} not found on the service's PATH")
+        return self.seam.spawn(build.command, executable=executable, cwd=spec.cwd, env=env,
+                               sink=self.outputs[name], on_exit=on_exit)
 
     def run_probe(self, unit: "Unit", kind: str, probe: Any) -> None:
         env = self.child_env(unit, unit.inc) if probe.exec is not None else {}

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from unified_system import graph
 from unified_system.core import policy
-from unified_system.core.events import (Command, Exited, FreezeProven, HostAlert, Notify,
-                                        ProbeResult, Samples, Signal)
+from unified_system.core.builds import BuildMixin
+from unified_system.core.events import (BuildDone, Command, Exited, FreezeProven, HostAlert,
+                                        Notify, ProbeResult, Samples, Signal)
 from unified_system.core.runtime import Runtime
 from unified_system.core.snapshot import overall, service_object
 from unified_system.core.states import ALIVE, AT_REST, State, check_transition
@@ -36,7 +37,7 @@ S = State
 LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly
 
 
-class Supervisor(WatchdogMixin):
+class Supervisor(WatchdogMixin, BuildMixin):
     def __init__(self, loaded: "LoadedConfig", *, only: Iterable[str] | None = None,
                  clock: Callable[[], float] = time.monotonic, runtime: Runtime | None = None) -> None:
         self.loaded = loaded
@@ -50,6 +51,9 @@ class Supervisor(WatchdogMixin):
         self._by_inc: dict[int, Unit] = {}
         self._pid_map: dict[int, int] = {}     # main pid -> incarnation; replaced, never mutated
         self._mem_watch: dict[int, int] = {}   # incarnation -> pid, for the sampler; replaced too
+        self._builds: dict[str, str] = {}      # service -> running | done | failed | cancelled
+        self._build_pgid: dict[str, int] = {}
+        self._builds_timed_out: set[str] = set()
         self._shutting_down = False
         self._exit_code = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -146,6 +150,8 @@ class Supervisor(WatchdogMixin):
             self._on_freeze_proven(event)
         elif isinstance(event, HostAlert):
             self._on_host_alert(event)
+        elif isinstance(event, BuildDone):
+            self._on_build_done(event)
 
     # ------------------------------------------------------------------ the one choke point
     def _transition(self, unit: Unit, new: State, reason: str | None = None,
@@ -184,8 +190,13 @@ class Supervisor(WatchdogMixin):
                         waiting = self._unmet(name)
                         if waiting:
                             unit.note = "waiting for " + ", ".join(waiting)
+                        elif unit.spec.build is not None and self._builds.get(name) != "done":
+                            self._start_build(name)
                         else:
                             self._spawn(unit)
+                elif unit.state is S.BUILDING:
+                    self._cancel_build(name)
+                    self._transition(unit, S.STOPPED, unit.stop_reason or "stop")
                 elif unit.state in (S.PENDING, S.BACKOFF):
                     unit.cancel_timers()
                     self._transition(unit, S.STOPPED, unit.stop_reason or "stop")
@@ -546,6 +557,8 @@ class Supervisor(WatchdogMixin):
                     continue
                 unit.desired_up, unit.then_start = True, False
                 if unit.state in (S.STOPPED, S.EXITED, S.FATAL):
+                    if self._builds.get(dep) in ("failed", "cancelled"):
+                        self._builds.pop(dep)  # a start after a failed build tries the build again
                     unit.cancel_timers()
                     unit.circuit, unit.failures = "closed", 0
                     self._transition(unit, S.PENDING, "manual")

@@ -88,7 +88,10 @@ class WatchdogMixin:
         inc, pid, cpu = unit.inc, unit.pid, unit.cpu_at_silence
 
         def prove() -> None:  # on the dump worker: prove the freeze before anything is killed
-            report = inspect_frozen(pid, cpu)
+            try:
+                report = inspect_frozen(pid, cpu)
+            except Exception as exc:  # the evidence is best effort; the kill must still happen
+                report = {"error": f"inspection failed: {type(exc).__name__}: {exc}"}
             report["why"] = why
             self.post(FreezeProven(inc, report))
 

@@ -69,7 +69,7 @@ def inspect_frozen(pid: int, cpu_at_silence: float | None) -> dict[str, Any]:
     moved = None if cpu_now is None or cpu_at_silence is None else round(cpu_now - cpu_at_silence, 4)
     threads = []
     try:
-        for tid in sorted(int(t) for t in Path(f"/proc/{pid}/task").iterdir() if t.name.isdigit())[:64]:
+        for tid in sorted(int(t.name) for t in Path(f"/proc/{pid}/task").iterdir() if t.name.isdigit())[:64]:
             threads.append({"tid": tid, "state": _STATES.get(proc_state(tid) or "", None),
                             "wchan": _read(f"/proc/{pid}/task/{tid}/wchan", 256)})
     except (OSError, ValueError):
