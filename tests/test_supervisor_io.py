@@ -24,8 +24,13 @@ def test_flood_is_rotated_bounded_and_never_blocks_the_child(tmp_path):
         sup.wait_state("flood", "running")
         rss_before = psutil.Process(sup.proc.pid).memory_info().rss
         logs = sup.state_dir / "logs"
-        wait_until(lambda: any(b"flood done" in p.read_bytes()[-200:]
-                               for p in logs.glob("flood.log*")), 60, "the flood to finish")
+        def ended(path):
+            try:  # the file may be rotated away between glob and read
+                return b"flood done" in path.read_bytes()[-200:]
+            except FileNotFoundError:
+                return False
+
+        wait_until(lambda: any(ended(p) for p in logs.glob("flood.log*")), 60, "the flood to finish")
         rss_after = psutil.Process(sup.proc.pid).memory_info().rss
         files = sorted(p.name for p in logs.glob("flood.log*"))
         assert files == ["flood.log", "flood.log.1", "flood.log.2"]

@@ -1,10 +1,14 @@
-"""Listens on 127.0.0.1:argv[1] (after optional argv[2] seconds), accepts and closes; exits 0 on SIGTERM."""
+"""Listens on 127.0.0.1:argv[1] (after optional argv[2] seconds), accepts and closes; exits 0 on
+SIGTERM, unless argv[3] is 'stubborn' (then it ignores SIGTERM)."""
 import signal
 import socket
 import sys
 import threading
 
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+if len(sys.argv) > 3 and sys.argv[3] == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+else:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
 if delay:
     threading.Event().wait(delay)

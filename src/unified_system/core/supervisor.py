@@ -22,6 +22,7 @@ from unified_system.core.events import (BuildDone, Command, Exited, FreezeProven
                                         Notify, ProbeResult, Samples, Signal)
 from unified_system.core.runtime import Runtime
 from unified_system.core.snapshot import overall, service_object
+from unified_system.core import statefile
 from unified_system.core.states import ALIVE, AT_REST, State, check_transition
 from unified_system.core.timers import TimerHeap
 from unified_system.core.unit import ProbeTrack, Unit, meets
@@ -54,6 +55,7 @@ class Supervisor(WatchdogMixin, BuildMixin):
         self._builds: dict[str, str] = {}      # service -> running | done | failed | cancelled
         self._build_pgid: dict[str, int] = {}
         self._builds_timed_out: set[str] = set()
+        self._state_save_pending = False
         self._shutting_down = False
         self._exit_code = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -97,9 +99,11 @@ class Supervisor(WatchdogMixin, BuildMixin):
         try:
             self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
                           config=str(self.loaded.path))
+            self._restore()
             self._reconcile()
             self._publish_snapshot()
             self._loop()
+            self._save_state(sync=True)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -162,6 +166,7 @@ class Supervisor(WatchdogMixin, BuildMixin):
         check_transition(old, new)
         unit.state, unit.since, unit.note = new, self.clock(), note
         self._dirty = True
+        self._save_state_soon()
         if note:
             extra["note"] = note
         event = {"type": "state", "service": unit.service, "instance": unit.index,
@@ -175,6 +180,69 @@ class Supervisor(WatchdogMixin, BuildMixin):
                            service=unit.service, note=note)
             self._exit_code = 1
             self.shutdown()
+
+    # ------------------------------------------------------------------ state.json
+    def _restore(self) -> None:
+        """Stop what a SIGKILLed predecessor left running, then take over its history."""
+        path = self.runtime.state_dir / "state.json"
+        saved = statefile.read_state(path, self.log)
+        found = statefile.leftovers(saved)
+        if found:
+            timeout = max((self.config.services[f["service"]].stop.timeout for f in found
+                           if f["service"] in self.config.services), default=10.0)
+            statefile.stop_leftovers(found, min(timeout, 10.0), self.log)
+        now, wall = self.clock(), time.time()
+        for name, svc in saved.get("services", {}).items():
+            for unit in self.units.get(name, ()):
+                unit.restarts = int(svc.get("restarts", 0)) if unit.index == 0 else 0
+                unit.ever_spawned = bool(svc.get("ever_spawned", unit.restarts))
+                unit.restart_times.extend(now - (wall - t) for t in svc.get("restart_times", [])
+                                          if wall - t < unit.spec.restart.window)
+                unit.exits.extend(svc.get("crash_history", [])[-20:])
+                unit.last_exit = svc.get("last_exit")
+                if svc.get("circuit") == "open" and unit.desired_up:
+                    unit.circuit = "open"
+                    self._transition(unit, S.FATAL, "circuit_open", note="circuit open (restored)")
+                    cooldown = unit.spec.restart.cooldown
+                    if cooldown is not None:
+                        unit.timers["cooldown"] = self._timers.call_at(
+                            now + cooldown, lambda u=unit: self._half_open(u))
+        self._save_state(sync=True)
+
+    def _save_state_soon(self) -> None:
+        """Coalesce: many changes in a burst cost one write."""
+        if not self._state_save_pending:
+            self._state_save_pending = True
+            self._timers.call_at(self.clock() + 0.25, self._save_state)
+
+    def _save_state(self, sync: bool = False) -> None:
+        self._state_save_pending = False
+        now, wall = self.clock(), time.time()
+        services = {}
+        for name, units in self.units.items():
+            services[name] = {
+                "restarts": sum(u.restarts for u in units),
+                "ever_spawned": any(u.ever_spawned for u in units),
+                "circuit": next((u.circuit for u in units if u.circuit != "closed"), "closed"),
+                "last_exit": units[0].last_exit,
+                "restart_times": [wall - (now - t) for u in units for t in u.restart_times],
+                "crash_history": [e for u in units for e in u.exits],
+                "instances": [{"index": u.index, "pid": u.pid, "pgid": u.pgid} for u in units if u.pid],
+            }
+        data = {"format": statefile.FORMAT, "supervisor_pid": os.getpid(), "saved_at": wall,
+                "services": services}
+        path = self.runtime.state_dir / "state.json"
+
+        def write() -> None:  # create times are read here, off the owner thread
+            for svc in data["services"].values():
+                for inst in svc["instances"]:
+                    inst["create_time"] = statefile.create_time(inst["pid"])
+            statefile.write_atomic(path, data)
+
+        if sync:
+            write()
+        else:
+            self.runtime.worker.submit(write)
 
     def _publish(self, event: dict[str, Any]) -> None:
         event.setdefault("at", time.time())
@@ -324,6 +392,7 @@ class Supervisor(WatchdogMixin, BuildMixin):
         classification = self._classify(unit, ev.status, reason)
         unit.last_exit = {"code": ev.status.code, "signal": ev.status.signal_name,
                           "reason": reason, "at": time.time(), "description": classification}
+        unit.exits.append({**unit.last_exit, "uptime_seconds": round(uptime, 3)})
         level = "warning" if reason in ("crash", "freeze", "memory", "liveness") and not ev.status.ok else "info"
         getattr(self.log, level)("exited", service=unit.service, pid=unit.pid, reason=reason,
                                  code=ev.status.code, signal=ev.status.signal_name,

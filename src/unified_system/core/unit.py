@@ -50,6 +50,7 @@ class Unit:
     restarts: int = 0
     failures: int = 0                    # consecutive, drives the backoff
     restart_times: deque = field(default_factory=lambda: deque(maxlen=256))
+    exits: deque = field(default_factory=lambda: deque(maxlen=20))   # crash history
     circuit: str = "closed"
     last_exit: dict[str, Any] | None = None
     ever_spawned: bool = False

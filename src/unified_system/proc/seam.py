@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,21 @@ from unified_system.proc.iothread import IOThread, Sink
 class Spawned:
     pid: int
     pgid: int
+
+
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """Runs in the child between fork and exec: if the supervisor dies, the child gets SIGTERM."""
+
+    def preexec() -> None:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the supervisor died before prctl took effect
+            os._exit(1)
+
+    return preexec
 
 
 class SpawnError(Exception):
@@ -42,6 +59,7 @@ class ProcessSeam:
                 list(argv), executable=executable, cwd=cwd, env=dict(env),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                 start_new_session=True, close_fds=True, pass_fds=tuple(pass_fds),
+                preexec_fn=_die_with(os.getpid()),
             )
         except OSError as exc:
             if read_fd is not None:

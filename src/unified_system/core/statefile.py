@@ -1,0 +1,127 @@
+"""state.json (SPEC §8): the supervisor's own checkpoint.
+
+It keeps what must survive a restart of the supervisor: restart counts, crash history,
+circuit states, and for each live incarnation its pid, create time and process group, so a
+supervisor that was SIGKILLed can find and stop what it left behind before starting again.
+Written atomically (temp file, fsync, rename, fsync dir) and coalesced by the owner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import psutil
+
+FORMAT = 1
+
+
+def write_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_state(path: Path, log: Any) -> dict[str, Any]:
+    """The saved state, or {} when absent; a corrupt file is moved aside, never fatal."""
+    try:
+        raw = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        log.warning("state.json unreadable: starting fresh", error=str(exc))
+        return {}
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a state file of this format")
+        if not isinstance(data.get("services", {}), dict):
+            raise ValueError("services is not a map")
+        return data
+    except ValueError as exc:
+        aside = path.with_name(f"state.json.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(path, aside)
+        log.warning("state.json is corrupt: moved aside, starting fresh", error=str(exc),
+                    moved_to=str(aside))
+        return {}
+
+
+def leftovers(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Incarnations recorded in state.json that still run: same pid AND same create time."""
+    found = []
+    for name, svc in state.get("services", {}).items():
+        for inst in svc.get("instances", []):
+            pid, created = inst.get("pid"), inst.get("create_time")
+            if not pid or created is None or pid == os.getpid():
+                continue
+            try:
+                proc = psutil.Process(pid)
+                if proc.status() != psutil.STATUS_ZOMBIE and abs(proc.create_time() - created) < 0.01:
+                    found.append({"service": name, **inst})
+            except psutil.Error:
+                continue
+    return found
+
+
+def stop_leftovers(found: Iterable[dict[str, Any]], timeout: float, log: Any) -> int:
+    """Group TERM, wait up to `timeout`, then group KILL. Runs before anything starts."""
+    found = list(found)
+    for item in found:
+        log.warning("stopping a process left by a previous supervisor", service=item["service"],
+                    pid=item["pid"], pgid=item.get("pgid"))
+        _signal_group(item, signal.SIGTERM)
+    alive = wait_exit([item["pid"] for item in found], timeout)
+    for item in found:
+        _signal_group(item, signal.SIGKILL)
+    wait_exit(alive, 2.0)
+    return len(found)
+
+
+def wait_exit(pids: Iterable[int], timeout: float) -> list[int]:
+    """Wait for processes that are not our children: a pidfd turns readable when its process
+    ends, for any process, so this is event-driven. Returns the pids still running."""
+    fds: dict[int, int] = {}
+    for pid in pids:
+        try:
+            fds[os.pidfd_open(pid)] = pid
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    try:
+        while fds and (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select(list(fds), [], [], left)
+            for fd in ready:
+                os.close(fd)
+                del fds[fd]
+        return list(fds.values())
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _signal_group(item: dict[str, Any], sig: int) -> None:
+    try:
+        os.killpg(item.get("pgid") or item["pid"], sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def create_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None

@@ -1,0 +1,83 @@
+"""The supervisor's own checkpoint: kill -9 it, start it again, nothing lost, nothing doubled."""
+
+import json
+import signal
+
+import psutil
+
+from harness import SupervisorProcess, free_port, wait_until
+
+
+def gone(pid):
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_kill9_supervisor_then_restart_cleans_leftovers_and_keeps_history(tmp_path):
+    port = free_port()
+    config = f"""
+        services:
+          held:
+            command: ["{{py}}", "{{children}}/tcp_server.py", "{port}", "0", "stubborn"]
+            readiness: {{tcp: {{port: {port}}}, period: 50ms}}
+            stop: {{timeout: 1s}}
+            restart: {{backoff: {{initial: 0}}}}
+          plain:
+            command: ["{{py}}", "{{children}}/sleeper.py"]
+    """
+    sup = SupervisorProcess(tmp_path, config).start()
+    try:
+        held = sup.wait_state("held", "running")["pid"]
+        plain = sup.wait_state("plain", "running")["pid"]
+        psutil.Process(held).send_signal(signal.SIGKILL)      # one crash, so restarts == 1
+        held = sup.wait_state("held", "running", count=2)["pid"]
+        wait_until(lambda: json.loads((sup.state_dir / "state.json").read_text())
+                   ["services"]["held"]["restarts"] == 1, 5, "state.json to record the restart")
+        sup.proc.kill()                                        # the supervisor dies hard
+        sup.proc.wait(5)
+        # PR_SET_PDEATHSIG: the plain child got SIGTERM with its parent; the stubborn one ignored it
+        wait_until(lambda: gone(plain), 5, "the plain child to die with its supervisor")
+        assert not gone(held)
+    finally:
+        sup.close()
+
+    with SupervisorProcess(tmp_path, config) as again:
+        new = again.wait_state("held", "running")["pid"]       # its port was free: no duplicate
+        assert new != held and gone(held)
+        assert [r for r in again.records() if r.get("event") ==
+                "stopping a process left by a previous supervisor"][0]["pid"] == held
+        state = json.loads((again.state_dir / "state.json").read_text())
+        assert state["services"]["held"]["restarts"] >= 1
+        assert again.stop() == 0
+
+
+def test_corrupt_state_json_is_moved_aside(tmp_path):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "state.json").write_text('{"format": 1, "services": [broken')
+    with SupervisorProcess(tmp_path, """
+        services:
+          a: {command: ["{py}", "{children}/sleeper.py"]}
+    """) as sup:
+        sup.wait_state("a", "running")
+        assert [r for r in sup.records() if "corrupt" in r.get("event", "")]
+        assert list((tmp_path / "state").glob("state.json.corrupt-*"))
+        assert sup.stop() == 0
+    assert json.loads((tmp_path / "state" / "state.json").read_text())["format"] == 1
+
+
+def test_open_circuit_survives_a_supervisor_restart(tmp_path):
+    runs = tmp_path / "runs"
+    config = f"""
+        services:
+          bad:
+            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
+            restart: {{backoff: {{initial: 0}}, max_restarts: 1, cooldown: 1h}}
+    """
+    with SupervisorProcess(tmp_path, config) as sup:
+        sup.wait_state("bad", "fatal")
+        assert sup.stop() == 0
+    count = len(runs.read_text().split())
+    with SupervisorProcess(tmp_path, config) as sup:
+        rec = sup.wait_state("bad", "fatal")
+        assert "restored" in rec["note"]
+        assert sup.stop() == 0
+    assert len(runs.read_text().split()) == count   # not started again while the circuit is open
