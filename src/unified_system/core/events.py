@@ -76,3 +76,18 @@ class BuildDone:
     detail: str
     digest: str
     skipped: bool
+
+
+@dataclass(frozen=True)
+class FileChanged:
+    key: str           # a service name, or CONFIG_KEY for the supervisor's own config
+    path: str
+
+
+@dataclass(frozen=True)
+class ConfigLoaded:
+    """The worker parsed services.yaml for a reload: `loaded`, or the `errors` exception."""
+
+    loaded: Any = field(compare=False)
+    errors: Exception | None = field(default=None, compare=False)
+    reply: Future | None = field(default=None, compare=False)

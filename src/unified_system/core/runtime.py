@@ -7,6 +7,7 @@ import fcntl
 from concurrent.futures import ThreadPoolExecutor
 import os
 import secrets
+import socket
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from unified_system.proc.sampler import Sampler
 from unified_system.proc.notify import NotifyListener
 from unified_system.proc.output import ServiceOutput
 from unified_system.proc.seam import ProcessSeam, Spawned, SpawnError
+from unified_system.proc.watcher import Watcher
 
 if TYPE_CHECKING:
     from unified_system.core.supervisor import Supervisor
@@ -58,12 +60,8 @@ class Runtime:
                            cfg.log.backups)
         if self.console is None:
             self.console = Console()
-        names = list(self.sup.config.services)
-        width = max((len(n) for n in names), default=0)
-        for i, name in enumerate(names):
-            self.outputs[name] = ServiceOutput(
-                self.log_dir / f"{name}.log", cfg.log.max_bytes, cfg.log.backups,
-                self.console, self.console.prefix(name, i, width))
+        for name in self.sup.config.services:
+            self.add_service(name)
         self.seam = ProcessSeam()
         self.notify = NotifyListener(self.sup.on_notify_datagram)
         self.notify.start()
@@ -74,6 +72,12 @@ class Runtime:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker")
         self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
         self.sampler.start()
+        self.watcher = Watcher(self.sup.post, always_ignore=[self.state_dir])
+        self.sup._watch_services(list(self.sup.config.services))
+        if self.sup.config.supervisor.watch_config:
+            from unified_system.core.reloading import CONFIG_KEY
+            env_file = self.sup.loaded.path.parent / ".env"
+            self.watcher.watch(CONFIG_KEY, [p for p in (self.sup.loaded.path, env_file) if p.exists()], ())
         from unified_system.api.server import ControlPlane
         self.control = ControlPlane(self.sup)
         self.control.start()
@@ -84,6 +88,7 @@ class Runtime:
         if self.probes is not None:
             self.probes.close()
         self.sampler.close()
+        self.watcher.close()
         self.worker.shutdown(wait=True, cancel_futures=True)
         self.dumps.close()
         self.notify.close()
@@ -113,6 +118,34 @@ class Runtime:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._pidfile = fd
+
+    def add_service(self, name: str) -> None:
+        """Output sink and token for a service (at start, or added by a reload)."""
+        cfg = self.sup.config.supervisor
+        width = max((len(n) for n in self.sup.config.services), default=0)
+        self.tokens.setdefault(name, secrets.token_urlsafe(24))
+        if name not in self.outputs:
+            self.outputs[name] = ServiceOutput(
+                self.log_dir / f"{name}.log", cfg.log.max_bytes, cfg.log.backups,
+                self.console, self.console.prefix(name, len(self.outputs), width))
+
+    def reset_service(self, name: str) -> None:
+        """A reload changed the service: its command may resolve differently now."""
+        self._executables.pop(name, None)
+
+    def signal_systemd(self, message: str) -> None:
+        """sd_notify to our own manager (systemd), when there is one."""
+        target = self.environ.get("NOTIFY_SOCKET")
+        if not target:
+            return
+        if target.startswith("@"):
+            target = "\0" + target[1:]
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.setblocking(False)
+                sock.sendto(message.encode(), target)
+        except OSError:
+            pass  # a manager that does not listen must never stall the owner
 
     # ------------------------------------------------------------------ children
     def child_env(self, unit: "Unit", inc: int) -> dict[str, str]:

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from unified_system import graph
 from unified_system.core import policy
 from unified_system.core.builds import BuildMixin
-from unified_system.core.events import (BuildDone, Command, Exited, FreezeProven, HostAlert,
-                                        Notify, ProbeResult, Samples, Signal)
+from unified_system.core.events import (BuildDone, Command, ConfigLoaded, Exited, FileChanged,
+                                        FreezeProven, HostAlert, Notify, ProbeResult, Samples,
+                                        Signal)
+from unified_system.core.reloading import DEFERRED, ReloadInProgress, ReloadMixin
 from unified_system.core.runtime import Runtime
 from unified_system.core.snapshot import overall, service_object
 from unified_system.core import statefile
@@ -38,7 +40,7 @@ S = State
 LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly
 
 
-class Supervisor(WatchdogMixin, BuildMixin):
+class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
     def __init__(self, loaded: "LoadedConfig", *, only: Iterable[str] | None = None,
                  clock: Callable[[], float] = time.monotonic, runtime: Runtime | None = None) -> None:
         self.loaded = loaded
@@ -56,6 +58,10 @@ class Supervisor(WatchdogMixin, BuildMixin):
         self._build_pgid: dict[str, int] = {}
         self._builds_timed_out: set[str] = set()
         self._state_save_pending = False
+        self._debounce: dict[str, Any] = {}
+        self._reload: Any = None
+        self._reload_parsing = False
+        self._removing: set[str] = set()
         self._shutting_down = False
         self._exit_code = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -124,13 +130,14 @@ class Supervisor(WatchdogMixin, BuildMixin):
             for timer in self._timers.pop_due(self.clock()):
                 timer.action()
             self._reconcile()
+            self._check_reload()
             if self._dirty:
                 self._publish_snapshot()
 
     def _publish_snapshot(self) -> None:
         now = self.clock()
-        objects = tuple(service_object(name, self.units[name], self.config.services[name], now)
-                        for name in self.units)
+        objects = tuple(service_object(name, units, units[0].spec, now)
+                        for name, units in self.units.items() if units)
         self.snapshot, self.health, self._dirty = objects, overall(objects), False
 
     def _finished(self) -> bool:
@@ -156,6 +163,10 @@ class Supervisor(WatchdogMixin, BuildMixin):
             self._on_host_alert(event)
         elif isinstance(event, BuildDone):
             self._on_build_done(event)
+        elif isinstance(event, FileChanged):
+            self._on_file_changed(event)
+        elif isinstance(event, ConfigLoaded):
+            self._on_config_loaded(event)
 
     # ------------------------------------------------------------------ the one choke point
     def _transition(self, unit: Unit, new: State, reason: str | None = None,
@@ -567,7 +578,10 @@ class Supervisor(WatchdogMixin, BuildMixin):
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:
-            self.log.info("SIGHUP: config reload is not available yet")
+            try:
+                self._cmd_reload(Command("reload"))
+            except ReloadInProgress as exc:
+                self.log.warning("SIGHUP ignored", reason=str(exc))
             return
         name = signal.Signals(signum).name
         if self._shutting_down:
@@ -603,7 +617,7 @@ class Supervisor(WatchdogMixin, BuildMixin):
     def _on_command(self, cmd: Command) -> None:
         handler = {"start": self._cmd_start, "stop": self._cmd_stop,
                    "restart": self._cmd_restart, "heartbeat": self._cmd_heartbeat,
-                   "reload": self._cmd_reload,
+                   "reload": lambda _n: self._cmd_reload(cmd),
                    "shutdown": lambda _n: self.shutdown()}.get(cmd.action)
         try:
             if handler is None:
@@ -615,7 +629,7 @@ class Supervisor(WatchdogMixin, BuildMixin):
             if cmd.reply is not None:
                 cmd.reply.set_exception(exc)
             return
-        if cmd.reply is not None:
+        if cmd.reply is not None and result is not DEFERRED:
             cmd.reply.set_result(result)
 
     def _cmd_start(self, name: str) -> None:
@@ -645,9 +659,6 @@ class Supervisor(WatchdogMixin, BuildMixin):
         for unit in self.units[name]:
             if unit.inc:
                 self._on_notify(Notify(unit.inc, unit.pid or 0, (("WATCHDOG", "1"),)))
-
-    def _cmd_reload(self, _name: None) -> dict[str, Any]:
-        raise NotImplementedError("config reload is not available yet")
 
     def _cmd_restart(self, name: str) -> None:
         self._cmd_start(name)  # brings up what is down, and what it depends on

@@ -65,6 +65,7 @@ class Unit:
     freeze_report: dict[str, Any] | None = None
     rss: int | None = None               # last sampled tree RSS
     last_uptime: float = 0.0
+    retiring: bool = False               # removed by a reload: dropped once at rest
     timers: dict[str, Timer] = field(default_factory=dict)
     probes: dict[str, ProbeTrack] = field(default_factory=dict)
 

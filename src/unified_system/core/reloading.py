@@ -1,0 +1,200 @@
+"""Reloads, as an owner mixin: file changes restart a service (reason `watch`); a config
+reload is parsed off the owner, diffed, applied, and rolled back per service when a changed
+service does not come up within its start window."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from unified_system import graph
+from unified_system.core.events import Command, ConfigLoaded, FileChanged
+from unified_system.core.reload import PendingReload, diff_services, start_window
+from unified_system.core.states import AT_REST, State
+from unified_system.core.unit import Unit
+
+if TYPE_CHECKING:
+    from unified_system.config import LoadedConfig
+
+S = State
+CONFIG_KEY = "\0config"   # not a valid service name, so it cannot collide
+CONFIG_DEBOUNCE = 0.5
+
+
+class ReloadInProgress(RuntimeError):
+    pass
+
+
+class ReloadMixin:
+    # ------------------------------------------------------------------ file changes
+    def _on_file_changed(self, ev: FileChanged) -> None:
+        if ev.key != CONFIG_KEY and ev.key not in self.units:
+            return
+        debounce = (CONFIG_DEBOUNCE if ev.key == CONFIG_KEY
+                    else self.config.services[ev.key].watch.debounce)
+        timer = self._debounce.pop(ev.key, None)
+        if timer is not None:
+            timer.cancel()
+        self._debounce[ev.key] = self._timers.call_at(
+            self.clock() + debounce, lambda: self._changed(ev.key, ev.path))
+
+    def _changed(self, key: str, path: str) -> None:
+        self._debounce.pop(key, None)
+        if key == CONFIG_KEY:
+            self.log.info("config file changed: reloading", path=path)
+            self._cmd_reload(Command("reload"))
+            return
+        self.log.info("watched file changed: restarting", service=key, path=path)
+        for unit in self.units.get(key, ()):
+            if unit.state in (S.STARTING, S.RUNNING):
+                self._restart(unit, "watch")
+
+    def _watch_services(self, names: Any) -> None:
+        for name in names:
+            self.runtime.watcher.unwatch(name)
+            spec = self.config.services.get(name)
+            if spec is not None and spec.watch is not None and spec.enabled:
+                self.runtime.watcher.watch(name, spec.watch.paths, spec.watch.ignore)
+
+    # ------------------------------------------------------------------ config reload
+    def _cmd_reload(self, cmd: Command) -> object:
+        if self._reload is not None or self._reload_parsing:
+            raise ReloadInProgress("a reload is already in progress")
+        self._reload_parsing = True
+        self.runtime.signal_systemd("RELOADING=1")
+        path, env_name = self.loaded.path, self.loaded.env_name
+
+        def parse() -> None:  # on the worker: YAML, .env, validation and PATH lookups
+            from unified_system.config import ConfigErrors, busy_listen_ports, load_config
+            try:
+                loaded = load_config(path, env_name=env_name)
+                fresh = {s.port for n, svc in loaded.config.services.items() for s in svc.listen
+                         if n not in self.config.services or svc.listen != self.config.services[n].listen}
+                busy = [e for e in busy_listen_ports(loaded) if any(str(p) in e.message for p in fresh)]
+                if busy:
+                    raise ConfigErrors(busy)
+                self.post(ConfigLoaded(loaded, None, cmd.reply))
+            except Exception as exc:  # ConfigErrors, or a file that vanished mid-edit
+                self.post(ConfigLoaded(None, exc, cmd.reply))
+
+        self.runtime.worker.submit(parse)
+        return DEFERRED
+
+    def _on_config_loaded(self, ev: ConfigLoaded) -> None:
+        self._reload_parsing = False
+        if ev.errors is not None:
+            self.runtime.metrics.reload("failure")
+            self.log.error("reload refused: the new config is invalid; nothing changed",
+                           errors=[str(e) for e in getattr(ev.errors, "errors", [ev.errors])])
+            self._publish({"type": "reload", "service": None, "result": "invalid"})
+            self.runtime.signal_systemd("READY=1")
+            if ev.reply is not None:
+                ev.reply.set_exception(ev.errors)
+            return
+        self._apply(ev.loaded, ev.reply)
+
+    def _apply(self, loaded: "LoadedConfig", reply: Any) -> None:
+        old = dict(self.config.services)
+        diff = diff_services(old, loaded.config.services)
+        self.loaded, self.config = loaded, loaded.config
+        now = self.clock()
+        for name in diff.removed:
+            for unit in self.units[name]:
+                unit.desired_up, unit.then_start = False, False
+                unit.stop_reason = unit.stop_reason or "reload"
+            self._removing.add(name)
+        self._rebuild_graph()  # after _removing is known: removed services stay reconciled
+        for name in diff.added:
+            spec = self.config.services[name]
+            self.units[name] = [Unit(name, i, spec, desired_up=spec.enabled,
+                                     state=S.PENDING if spec.enabled else S.DISABLED)
+                                for i in range(spec.instances)]
+            self.runtime.add_service(name)
+        for name in diff.changed:
+            self._respec(name, self.config.services[name], "reload")
+        self._watch_services([*diff.added, *diff.changed, *diff.removed])
+        self.log.info("config reloaded", **diff.as_dict())
+        self._publish({"type": "reload", "service": None, "result": "applied", **diff.as_dict()})
+        self.runtime.metrics.reload("success")
+        self._reload = PendingReload(diff, {n: old[n] for n in diff.changed},
+                                     {n: now + start_window(self.config.services[n])
+                                      for n in diff.changed if self.config.services[n].enabled},
+                                     reply)
+        self._dirty = True
+
+    def _respec(self, name: str, spec: Any, reason: str) -> None:
+        """Give a service a new definition: running units restart with it (rolling when it
+        holds sockets or has several instances), the others just take it."""
+        units = self.units[name]
+        for unit in units[spec.instances:]:          # fewer instances: the extras go
+            unit.desired_up, unit.stop_reason = False, reason
+            unit.retiring = True
+        for index in range(len(units), spec.instances):  # more instances: new ones start
+            units.append(Unit(name, index, spec, desired_up=spec.enabled))
+        for unit in units[:spec.instances]:
+            unit.spec = spec
+            if not spec.enabled:
+                unit.desired_up = False
+                continue
+            unit.desired_up = True
+            if unit.state in (S.STARTING, S.RUNNING):
+                self._restart(unit, reason)
+            elif unit.state in (S.FATAL, S.EXITED, S.STOPPED, S.DISABLED):
+                unit.cancel_timers()
+                unit.circuit, unit.failures = "closed", 0
+                self._transition(unit, S.PENDING, reason)
+        self.runtime.reset_service(name)
+
+    def _rebuild_graph(self) -> None:
+        self._deps = {n: tuple(s.depends_on) for n, s in self.config.services.items()}
+        self._dependents = graph.dependents(self._deps)
+        self._order = [*sorted(self._removing),
+                       *(n for wave in graph.start_waves(self._deps) for n in wave)]
+
+    # ------------------------------------------------------------------ reload outcome
+    def _check_reload(self) -> None:
+        """Called each loop turn: remove what is gone, and judge changed services."""
+        for name in [n for n in self._removing
+                     if all(u.state in AT_REST and u.lingering_pgid is None for u in self.units[n])]:
+            self._removing.discard(name)
+            del self.units[name]
+            self.runtime.watcher.unwatch(name)
+            self._rebuild_graph()
+            self._dirty = True
+        for name, units in self.units.items():
+            if any(getattr(u, "retiring", False) and u.state in AT_REST for u in units):
+                self.units[name] = [u for u in units if not (getattr(u, "retiring", False)
+                                                               and u.state in AT_REST)]
+                self._dirty = True
+        pending = self._reload
+        if pending is None:
+            return
+        now = self.clock()
+        for name, deadline in list(pending.deadlines.items()):
+            units = self.units.get(name, [])
+            if units and all(u.state is S.RUNNING and u.ready for u in units):
+                del pending.deadlines[name]
+            elif any(u.state in (S.BACKOFF, S.FATAL) or (u.state is S.EXITED and
+                     (u.last_exit or {}).get("code") != 0) for u in units) or now > deadline:
+                why = "did not become ready within its start window" if now > deadline else \
+                    f"failed to start ({', '.join(sorted({u.state.value for u in units}))})"
+                del pending.deadlines[name]
+                pending.rolled_back[name] = why
+                self.log.error("reload: rolling back a changed service", service=name, reason=why)
+                self.config = self.config.model_copy(
+                    update={"services": {**self.config.services, name: pending.previous[name]}})
+                self._respec(name, pending.previous[name], "reload")
+        if not pending.deadlines:
+            self._reload = None
+            result = {**pending.diff.as_dict(),
+                      "result": "rolled_back" if pending.rolled_back else "applied",
+                      "rolled_back": pending.rolled_back}
+            if pending.rolled_back:
+                self.runtime.metrics.reload("failure")
+                self._publish({"type": "reload", "service": None, "result": "rolled_back",
+                               "rolled_back": pending.rolled_back})
+            self.runtime.signal_systemd("READY=1")
+            if pending.reply is not None and not pending.reply.done():
+                pending.reply.set_result(result)
+
+
+DEFERRED = object()  # a command handler's answer: the reply will be set later
