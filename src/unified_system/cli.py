@@ -21,6 +21,16 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="supervise in the foreground (default)")
     run.add_argument("--only", help="comma-separated services to run (with their dependencies)")
     sub.add_parser("check", parents=[common], help="validate the config and print the start order")
+    status = sub.add_parser("status", parents=[common], help="services of the running supervisor")
+    status.add_argument("--json", action="store_true", help="print GET /api/services as JSON")
+    for verb in ("start", "stop", "restart"):
+        cmd = sub.add_parser(verb, parents=[common], help=f"{verb} one service")
+        cmd.add_argument("name", help="service name")
+    sub.add_parser("reload", parents=[common], help="re-read services.yaml and apply the difference")
+    logs = sub.add_parser("logs", parents=[common], help="tail a service's log")
+    logs.add_argument("name", help="service name")
+    logs.add_argument("-n", "--lines", type=int, default=100, help="lines to show (default 100)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     return parser
 
 
@@ -31,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     env_name = getattr(args, "env", None)
     if command == "check":
         return cmd_check(config, env_name)
+    if command in CLIENT_COMMANDS:
+        return cmd_client(command, args, config, env_name)
     return cmd_run(config, env_name, getattr(args, "only", None))
 
 
@@ -47,6 +59,33 @@ def _load(config: str | None, env_name: str | None):
     except FileNotFoundError as exc:
         print(f"config not found: {exc.filename or exc}", file=sys.stderr)
         return None
+
+
+CLIENT_COMMANDS = ("status", "start", "stop", "restart", "reload", "logs")
+
+
+def cmd_client(command: str, args: argparse.Namespace, config: str | None,
+               env_name: str | None) -> int:
+    """The commands that talk to a running supervisor through its control API."""
+    from unified_system import client as api
+
+    loaded = _load(config, env_name)
+    if loaded is None:
+        return EXIT_CONFIG
+    if command == "logs" and not 0 <= args.lines <= 10_000:
+        print("-n must be between 0 and 10000", file=sys.stderr)
+        return EXIT_FAIL
+    conn = api.Client.from_config(loaded)
+    try:
+        if command == "status":
+            return api.status(conn, args.json)
+        if command == "reload":
+            return api.reload(conn)
+        if command == "logs":
+            return api.logs(conn, args.name, args.lines, args.follow)
+        return api.action(conn, command, args.name)
+    finally:
+        conn.close()
 
 
 def cmd_check(config: str | None, env_name: str | None) -> int:

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import os
 import secrets
 import socket
+import sys
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from unified_system.core.unit import Unit
 
 
+_SHIM = (Path(__file__).resolve().parent.parent / "proc" / "listenshim.py").read_text()
+
+
 class AlreadyRunning(Exception):
     pass
 
@@ -42,6 +46,7 @@ class Runtime:
         self.tokens = {name: secrets.token_urlsafe(24) for name in sup.config.services}
         self.environ = dict(os.environ)
         self.outputs: dict[str, ServiceOutput] = {}
+        self.sockets: dict[str, tuple[tuple, list[socket.socket]]] = {}
         self._executables: dict[str, str | None] = {}
         self._pidfile: int | None = None
         self.seam: ProcessSeam
@@ -60,8 +65,14 @@ class Runtime:
                            cfg.log.backups)
         if self.console is None:
             self.console = Console()
-        for name in self.sup.config.services:
+        for name, spec in self.sup.config.services.items():
             self.add_service(name)
+            if spec.enabled and spec.listen:
+                try:  # hold the ports from the start: nothing else can take them meanwhile
+                    self.sockets_for(name)
+                except OSError as exc:
+                    logsetup.get_logger().error("cannot bind listen sockets", service=name,
+                                                error=str(exc))
         self.seam = ProcessSeam()
         self.notify = NotifyListener(self.sup.on_notify_datagram)
         self.notify.start()
@@ -95,6 +106,9 @@ class Runtime:
         self.seam.close()
         for output in self.outputs.values():
             output.log.close()
+        for _key, held in self.sockets.values():
+            for sock in held:
+                sock.close()
         if self.console is not None:
             self.console.close()
         if self._pidfile is not None:
@@ -184,9 +198,44 @@ class Runtime:
 
     def spawn(self, unit: "Unit", inc: int) -> Spawned:
         env = self.child_env(unit, inc)
-        return self.seam.spawn(unit.spec.command, executable=self.executable(unit, env),
-                               cwd=unit.spec.cwd, env=env, sink=self.outputs[unit.service],
+        argv, executable = list(unit.spec.command), self.executable(unit, env)
+        try:
+            held = self.sockets_for(unit.service)
+        except OSError as exc:
+            raise SpawnError(f"cannot bind the service's listen sockets: {exc.strerror or exc}") from exc
+        if held:  # through the shim, so LISTEN_PID is the exec'd program's own pid
+            fds = [sock.fileno() for sock in held]
+            names = ":".join(l.name or f"{unit.service}{i}" for i, l in enumerate(unit.spec.listen))
+            argv = [sys.executable, "-S", "-c", _SHIM, ",".join(map(str, fds)), names, "--",
+                    executable, *argv]
+            executable = sys.executable
+        else:
+            fds = []
+        return self.seam.spawn(argv, executable=executable, cwd=unit.spec.cwd, env=env,
+                               sink=self.outputs[unit.service], pass_fds=fds,
                                on_exit=lambda status: self.sup.post(Exited(inc, status)))
+
+    def sockets_for(self, name: str) -> list[socket.socket]:
+        """The service's listening sockets, bound once and held across its restarts."""
+        spec = self.sup.config.services.get(name)
+        if spec is None or not spec.listen:
+            return []
+        key = tuple((l.host, l.port) for l in spec.listen)
+        held = self.sockets.get(name)
+        if held is None or held[0] != key:
+            if held is not None:
+                for sock in held[1]:
+                    sock.close()
+            bound = []
+            for l in spec.listen:
+                family = socket.AF_INET6 if ":" in l.host else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((l.host, l.port))
+                sock.listen(1024)
+                bound.append(sock)
+            self.sockets[name] = held = (key, bound)
+        return held[1]
 
     def spawn_build(self, name: str, digest: str) -> Spawned:
         spec = self.sup.config.services[name]

@@ -338,6 +338,8 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
         if unit.state is S.STARTING:
             self._transition(unit, S.RUNNING, None)
         self._arm_heartbeat(unit)  # the heartbeat deadline starts at readiness at the latest
+        if unit.predecessor is not None:
+            self._roll_over(unit)
 
     def _cascade_restart(self, name: str) -> None:
         """depends_on {x: {restart: true}}: when x restarts, its dependents follow (rest_for_one)."""
@@ -410,6 +412,14 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
                                  uptime=round(uptime, 3), description=classification)
         self._crash_dump(unit, ev.status, reason, uptime, unit.pid, classification)
         unit.last_uptime = uptime
+        if unit.predecessor is not None:   # the new incarnation of a rolling restart died
+            self.log.warning("rolling restart aborted: the new incarnation failed; the old one "
+                             "keeps serving", service=unit.service, instance=unit.index)
+            unit.predecessor.successor, unit.predecessor = None, None
+            unit.retiring, unit.desired_up = True, False
+        elif unit.successor is not None:   # the old one died while its successor was starting
+            unit.successor.predecessor, unit.successor = None, None
+            unit.retiring, unit.desired_up = True, False
         pgid = unit.pgid
         unit.inc, unit.pid, unit.ready, unit.freezing = 0, None, False, False
         self._watch_memory(unit)
@@ -573,8 +583,35 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
     def _restart(self, unit: Unit, reason: str) -> None:
         if unit.pid is None:
             return
+        if (unit.spec.listen or unit.spec.instances > 1) and not self._shutting_down:
+            self._roll(unit, reason)
+            return
         unit.then_start = True
         self._stop(unit, reason)
+
+    def _roll(self, unit: Unit, reason: str) -> None:
+        """Rolling restart: the new incarnation starts beside the old one (they share the held
+        sockets), and the old one is stopped only once the new one is ready."""
+        if unit.successor is not None or unit.predecessor is not None:
+            return
+        new = Unit(unit.service, unit.index, unit.spec)
+        for attr in ("restarts", "failures", "circuit", "ever_spawned"):
+            setattr(new, attr, getattr(unit, attr))
+        new.restart_times.extend(unit.restart_times)
+        new.exits.extend(unit.exits)
+        new.last_exit = {"code": None, "signal": None, "reason": reason, "at": time.time(),
+                         "description": "rolling restart"}
+        new.predecessor, unit.successor, unit.roll_reason = unit, new, reason
+        self.units[unit.service].append(new)
+        self.log.info("rolling restart: starting the new incarnation first", service=unit.service,
+                      instance=unit.index, reason=reason, old_pid=unit.pid)
+
+    def _roll_over(self, new: Unit) -> None:
+        old, new.predecessor = new.predecessor, None
+        old.successor, old.retiring, old.desired_up = None, True, False
+        self.log.info("rolling restart: new incarnation ready, stopping the old one",
+                      service=new.service, instance=new.index, old_pid=old.pid, new_pid=new.pid)
+        self._stop(old, old.roll_reason or "manual")
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:

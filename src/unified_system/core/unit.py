@@ -66,6 +66,9 @@ class Unit:
     rss: int | None = None               # last sampled tree RSS
     last_uptime: float = 0.0
     retiring: bool = False               # removed by a reload: dropped once at rest
+    predecessor: "Unit | None" = None    # rolling restart: the unit this one replaces
+    successor: "Unit | None" = None
+    roll_reason: str | None = None
     timers: dict[str, Timer] = field(default_factory=dict)
     probes: dict[str, ProbeTrack] = field(default_factory=dict)
 

@@ -1,0 +1,111 @@
+"""Live figures of the services' process trees, read from the OS at observation time.
+
+The owner publishes `memory_rss_bytes` / `cpu_percent` as None: measuring is the observers'
+job, so the owner never spends a /proc read. One sampler is shared by the API and /metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import psutil
+
+# Many readers (API calls, every scraper) share one sample this fresh: with 100 services a
+# sample is a few hundred /proc reads, and cpu_percent needs some interval to mean anything.
+MIN_INTERVAL = 0.25
+ALIVE_STATES = frozenset({"starting", "running", "stopping"})
+
+
+@dataclass(frozen=True)
+class Figures:
+    rss_bytes: int
+    cpu_percent: float
+    cpu_seconds: float
+
+
+def tree_pids(root: int) -> list[int]:
+    """root and its descendants, via /proc/<pid>/task/<tid>/children: O(tree), not O(host)."""
+    out, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        out.append(pid)
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    stack.extend(int(p) for p in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return out
+
+
+class LiveStats:
+    def __init__(self, min_interval: float = MIN_INTERVAL) -> None:
+        self.min_interval = min_interval
+        self._procs: dict[int, psutil.Process] = {}   # kept so cpu_percent has a previous call
+        self._lock = threading.Lock()
+        self._taken = -1e9
+        self._figures: dict[str, Figures] = {}
+        self.peak_rss: dict[str, int] = {}            # for the memory suggestion
+
+    def figures(self, snapshot: Iterable[Mapping[str, Any]]) -> dict[str, Figures]:
+        with self._lock:  # one reader samples; the others reuse its result
+            now = time.monotonic()
+            if now - self._taken >= self.min_interval:
+                self._figures = self._sample(snapshot)
+                self._taken = now
+            return self._figures
+
+    def _sample(self, snapshot: Iterable[Mapping[str, Any]]) -> dict[str, Figures]:
+        out: dict[str, Figures] = {}
+        seen: set[int] = set()
+        for svc in snapshot:
+            rss, pct, secs = 0, 0.0, 0.0
+            for inst in svc.get("instances") or ():
+                if inst.get("pid") is None or inst.get("state") not in ALIVE_STATES:
+                    continue
+                for pid in tree_pids(inst["pid"]):
+                    seen.add(pid)
+                    r, p, s = self._read(pid)
+                    rss, pct, secs = rss + r, pct + p, secs + s
+            out[svc["name"]] = Figures(rss, round(pct, 1), secs)
+            if rss:
+                self.peak_rss[svc["name"]] = max(rss, self.peak_rss.get(svc["name"], 0))
+        for pid in set(self._procs) - seen:   # exited processes: forget them
+            del self._procs[pid]
+        return out
+
+    def _read(self, pid: int) -> tuple[int, float, float]:
+        proc = self._procs.get(pid)
+        if proc is None:
+            try:
+                proc = self._procs[pid] = psutil.Process(pid)
+            except psutil.Error:
+                return 0, 0.0, 0.0
+        try:
+            with proc.oneshot():
+                times = proc.cpu_times()
+                return proc.memory_info().rss, proc.cpu_percent(None), times.user + times.system
+        except psutil.Error:
+            self._procs.pop(pid, None)
+            return 0, 0.0, 0.0
+
+
+def with_live(objects: Iterable[Mapping[str, Any]], figures: Mapping[str, Figures],
+              now: float | None = None) -> list[dict[str, Any]]:
+    """Copies of the snapshot's service objects with the live fields filled in."""
+    now = time.time() if now is None else now
+    out = []
+    for obj in objects:
+        svc = dict(obj)
+        fig = figures.get(svc["name"])
+        alive = svc.get("state") in ALIVE_STATES
+        svc["memory_rss_bytes"] = fig.rss_bytes if fig and alive else None
+        svc["cpu_percent"] = fig.cpu_percent if fig and alive else None
+        started = svc.get("started_at")
+        svc["uptime_seconds"] = round(max(0.0, now - started), 3) if started and alive else 0.0
+        out.append(svc)
+    return out

@@ -1,0 +1,229 @@
+"""The HTTP handler: routing, limits, auth and JSON errors for SPEC §6.
+
+Nothing taken from a request becomes a path: a `{name}` segment is only ever used after it
+was found among the config's service names, and the log file is built from that name.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import Future, TimeoutError as FutureTimeout
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from unified_system.api.auth import same
+from unified_system.core.events import Command
+from unified_system.logsetup import get_logger, redact
+
+if TYPE_CHECKING:
+    from unified_system.api.server import ControlPlane
+
+MAX_BODY = 64 * 1024
+MAX_LINES = 10_000
+DRAIN_LIMIT = 1 << 20
+COMMAND_TIMEOUT = 5.0     # the owner answers within one loop turn; longer means it is gone
+SERVICE_ACTIONS = ("start", "stop", "restart")
+log = get_logger(component="api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.body = status, {"error": message, **extra}
+        self.headers: dict[str, str] = {}
+
+
+def route(parts: list[str]) -> tuple[str, tuple[str, ...], str | None] | None:
+    """(route id, allowed methods, service name) for decoded path segments, or None."""
+    if parts == ["health"]:
+        return "health", ("GET",), None
+    if parts == ["metrics"]:
+        return "metrics", ("GET",), None
+    if len(parts) < 2 or parts[0] != "api":
+        return None
+    rest = parts[1:]
+    simple = {("services",): ("services", ("GET",)), ("reload",): ("reload", ("POST",)),
+              ("events",): ("events", ("GET",)), ("diagnostics",): ("diagnostics", ("GET",)),
+              ("suggestions",): ("suggestions", ("GET",))}
+    if tuple(rest) in simple:
+        rid, methods = simple[tuple(rest)]
+        return rid, methods, None
+    if rest[0] != "services" or len(rest) not in (2, 3):
+        return None
+    name = rest[1]
+    if len(rest) == 2:
+        return "service", ("GET",), name
+    action = rest[2]
+    if action in SERVICE_ACTIONS:
+        return f"action:{action}", ("POST",), name
+    if action == "heartbeat":
+        return "heartbeat", ("POST",), name
+    if action == "logs":
+        return "logs", ("GET",), name
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "unified-system"
+    timeout = 30.0            # bounds a slow client's reads and writes (slowloris, stuck SSE)
+
+    @property
+    def plane(self) -> "ControlPlane":
+        return self.server.plane  # type: ignore[attr-defined]
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # requests are logged once, structured, by _handle
+
+    # ------------------------------------------------------------------ plumbing
+    def _handle(self, method: str) -> None:
+        started = time.perf_counter()
+        status, service = 500, None
+        split = urlsplit(self.path)
+        try:
+            # Split before decoding: an encoded '/' stays inside its segment and matches nothing.
+            parts = [unquote(p, errors="strict") for p in split.path.split("/")[1:]]
+            if len(parts) > 1 and parts[-1] == "":
+                parts.pop()
+            found = route(parts)
+            if found is None:
+                raise ApiError(404, "no such route", path=split.path)
+            rid, methods, service = found
+            if method not in methods:
+                err = ApiError(405, f"{method} not allowed here", allow=list(methods))
+                err.headers["Allow"] = ", ".join(methods)
+                raise err
+            body = self._read_body()
+            status = self.plane.dispatch(self, rid, method, service, split.query, body)
+        except ApiError as err:
+            status = err.status
+            self.send_json(err.status, err.body, err.headers)
+        except UnicodeDecodeError:
+            status = 404
+            self.send_json(404, {"error": "no such route"})
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
+            status = 499
+        except Exception as exc:  # never let one bad request kill the handler thread silently
+            log.exception("api request failed", method=method, path=split.path)
+            status = 500
+            self.send_json(500, {"error": f"internal error: {type(exc).__name__}"})
+        finally:
+            log.debug("api request", method=method, path=split.path, status=status,
+                      service=service, ms=round((time.perf_counter() - started) * 1000, 2),
+                      client=self.client_address[0])
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise ApiError(411, "chunked bodies are not supported; send Content-Length")
+        raw = self.headers.get("Content-Length", "0") or "0"
+        try:
+            length = int(raw)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            raise ApiError(400, "bad Content-Length") from None
+        if length > MAX_BODY:
+            self.close_connection = True
+            if length <= DRAIN_LIMIT:   # read it away: closing on unread data sends a RST
+                while length > 0:        # that can destroy the 413 before the client reads it
+                    chunk = self.rfile.read(min(length, 65536))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+            raise ApiError(413, f"body over {MAX_BODY} bytes", limit=MAX_BODY)
+        return self.rfile.read(length) if length else b""
+
+    def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(redact(body), default=str).encode()
+        data = self.plane.scrubber.text(data.decode()).encode()
+        self.send_bytes(status, data, "application/json", headers)
+
+    def send_bytes(self, status: int, data: bytes, ctype: str,
+                   headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    # ------------------------------------------------------------------ helpers for routes
+    def require_key(self) -> None:
+        if not same(self.headers.get("X-API-Key"), self.plane.api_key):
+            raise ApiError(401, "missing or wrong X-API-Key")
+
+    def require_service(self, name: str | None) -> str:
+        if name is None or name not in self.plane.sup.config.services:
+            raise ApiError(404, "no such service", service=name)
+        return name
+
+    def json_body(self, body: bytes) -> dict[str, Any]:
+        if not body.strip():
+            return {}
+        try:
+            value = json.loads(body)
+        except ValueError as exc:
+            raise ApiError(422, f"body is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ApiError(422, "body must be a JSON object")
+        return value
+
+
+def int_query(query: str, key: str, default: int, low: int, high: int) -> int:
+    try:
+        values = parse_qs(query, keep_blank_values=True, strict_parsing=False).get(key)
+    except ValueError:
+        raise ApiError(422, "bad query string") from None
+    if not values:
+        return default
+    try:
+        value = int(values[-1])
+    except ValueError:
+        raise ApiError(422, f"{key} must be an integer", got=values[-1][:50]) from None
+    if not low <= value <= high:
+        raise ApiError(422, f"{key} must be between {low} and {high}", got=value)
+    return value
+
+
+def command(plane: "ControlPlane", action: str, service: str | None) -> Any:
+    """Post a Command to the owner and wait for its answer, mapping failures to HTTP errors."""
+    reply: Future = Future()
+    plane.sup.post(Command(action, service, reply=reply))
+    try:
+        return reply.result(timeout=COMMAND_TIMEOUT)
+    except FutureTimeout:
+        raise ApiError(503, "the supervisor did not answer (shutting down?)") from None
+    except NotImplementedError as exc:
+        raise ApiError(501, str(exc) or f"{action} is not implemented") from None
+    except KeyError:
+        raise ApiError(404, "no such service", service=service) from None
+    except Exception as exc:
+        errors = getattr(exc, "errors", None)
+        if errors is not None:   # ConfigErrors from a reload: nothing was changed
+            raise ApiError(422, "the new config is invalid; nothing changed",
+                           errors=[str(e) for e in errors]) from None
+        raise ApiError(422 if isinstance(exc, ValueError) else 500, str(exc)) from None

@@ -1,0 +1,96 @@
+"""Held sockets: the supervisor binds, children inherit fd 3; restarts are rolling and refuse
+no connection."""
+
+import http.client
+import signal
+import threading
+import time
+
+from harness import SupervisorProcess, free_port, wait_until
+
+
+def get(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        return response.status, response.read().decode().strip()
+    finally:
+        conn.close()
+
+
+class Load(threading.Thread):
+    """A closed-loop client, bounded in count and time."""
+
+    def __init__(self, port, max_requests=20000, max_seconds=30.0):
+        super().__init__(daemon=True)
+        self.port, self.max_requests, self.max_seconds = port, max_requests, max_seconds
+        self.ok, self.failed, self.pids = 0, [], set()
+        self.halt = threading.Event()
+
+    def run(self):
+        deadline = time.monotonic() + self.max_seconds
+        while not self.halt.is_set() and self.ok + len(self.failed) < self.max_requests \
+                and time.monotonic() < deadline:
+            try:
+                status, pid = get(self.port)
+                if status == 200:
+                    self.ok += 1
+                    self.pids.add(pid)
+                else:
+                    self.failed.append(status)
+            except OSError as exc:
+                self.failed.append(repr(exc))
+
+
+def rolled(sup):
+    return [r for r in sup.records()
+            if r.get("event") == "rolling restart: new incarnation ready, stopping the old one"]
+
+
+def test_child_gets_fd3_with_its_own_listen_pid(tmp_path):
+    port = free_port()
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          web:
+            command: ["{{py}}", "{{children}}/held_http.py"]
+            listen: [{{port: {port}, name: http}}]
+            readiness: {{notify: true}}
+    """) as sup:
+        pid = sup.wait_state("web", "running")["pid"]
+        wait_until(lambda: "serving" in sup.output(), 10, "serving line")
+        assert f"serving on fd 3 pid={pid} LISTEN_PID={pid}" in sup.output()
+        assert get(port) == (200, str(pid))
+        assert sup.stop() == 0
+
+
+def test_rolling_restarts_refuse_no_connection(tmp_path):
+    port = free_port()
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          web:
+            command: ["{{py}}", "{{children}}/held_http.py"]
+            listen: [{{port: {port}}}]
+            readiness: {{notify: true}}
+            instances: 2
+    """) as sup:
+        wait_until(lambda: sup.states("web").count("running") >= 2, 15, "two instances")
+        load = Load(port)
+        load.start()
+        try:
+            wait_until(lambda: load.ok > 20, 10, "traffic")
+            base = sup.config_path.read_text()
+            for round_ in range(3):   # each reload changes the definition: a rolling restart
+                sup.config_path.write_text(base.replace(
+                    "instances: 2", f"instances: 2\n    env: {{ROUND: '{round_}'}}"))
+                sup.signal(signal.SIGHUP)
+                wait_until(lambda r=round_: len(rolled(sup)) >= 2 * (r + 1), 30, f"round {round_}",
+                           seen=lambda: sup.states("web"))
+                wait_until(lambda r=round_: sup.states("web").count("stopped") >= 2 * (r + 1), 30,
+                           "the old incarnations to stop", seen=lambda: sup.states("web"))
+        finally:
+            load.halt.set()
+            load.join(10)
+        assert load.failed == [], load.failed[:5]
+        assert load.ok > 100 and len(load.pids) >= 4
+        assert sup.stop() == 0
