@@ -7,6 +7,7 @@ import logging.handlers
 import re
 import sys
 from pathlib import Path
+from queue import Queue
 from typing import Any, TextIO
 
 import structlog
@@ -42,14 +43,29 @@ _SHARED = [
 ]
 
 
+class _PassThrough(logging.handlers.QueueHandler):
+    """Hands the record over untouched: structlog's event dict is rendered by the listener."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
               max_bytes: int = 10_000_000, backups: int = 5,
               stream: TextIO | None = None) -> None:
+    """Log lines are rendered and written by a listener thread: the owner only enqueues,
+    so a slow disk or terminal never stalls supervision."""
+    global _listener
+    stop()
     stream = stream or sys.stderr
     root = logging.getLogger("unified")
     root.handlers.clear()
     root.setLevel(level.upper() if level.upper() in logging._nameToLevel else "INFO")
     root.propagate = False
+    handlers: list[logging.Handler] = []
 
     json_fmt = structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -62,7 +78,7 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
                 log_dir / name, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
             handler.setLevel(lvl)
             handler.setFormatter(json_fmt)
-            root.addHandler(handler)
+            handlers.append(handler)
 
     if fmt == "json":
         console_fmt: logging.Formatter = json_fmt
@@ -74,7 +90,11 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
             foreign_pre_chain=_SHARED)
     console = logging.StreamHandler(stream)
     console.setFormatter(console_fmt)
-    root.addHandler(console)
+    handlers.append(console)
+    queue: Queue = Queue(100_000)
+    root.addHandler(_PassThrough(queue))
+    _listener = logging.handlers.QueueListener(queue, *handlers, respect_handler_level=True)
+    _listener.start()
 
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -82,6 +102,16 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+def stop() -> None:
+    """Flush and stop the listener (at exit)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        for handler in _listener.handlers:
+            handler.close()
+        _listener = None
 
 
 def get_logger(**bound: Any) -> structlog.stdlib.BoundLogger:

@@ -17,6 +17,7 @@ from unified_system import logsetup
 from unified_system.core.events import BuildDone, Exited
 from unified_system.proc.childenv import build_env
 from unified_system.proc.console import Console
+from unified_system.proc.logfile import tail
 from unified_system.proc.crashdumps import CrashDumps
 from unified_system.proc.sampler import Sampler
 from unified_system.proc.notify import NotifyListener
@@ -109,6 +110,7 @@ class Runtime:
         for _key, held in self.sockets.values():
             for sock in held:
                 sock.close()
+        logsetup.stop()
         if self.console is not None:
             self.console.close()
         if self._pidfile is not None:
@@ -214,6 +216,21 @@ class Runtime:
         return self.seam.spawn(argv, executable=executable, cwd=unit.spec.cwd, env=env,
                                sink=self.outputs[unit.service], pass_fds=fds,
                                on_exit=lambda status: self.sup.post(Exited(inc, status)))
+
+    def explain_not_startable(self, unit: "Unit") -> str:
+        """Why exec failed, in plain words: a #! interpreter that is missing is the classic."""
+        path = self._executables.get(unit.service)
+        try:
+            with open(path or "", "rb") as fh:
+                first = fh.readline(256)
+            if first.startswith(b"#!"):
+                interpreter = first[2:].decode(errors="replace").split()[0]
+                if not shutil.which(interpreter) and not os.path.exists(interpreter):
+                    return f"its #! interpreter {interpreter} does not exist"
+        except (OSError, IndexError):
+            pass
+        said = tail(self.log_dir / f"{unit.service}.log", 1)
+        return said[0][:300] if said else ""
 
     def sockets_for(self, name: str) -> list[socket.socket]:
         """The service's listening sockets, bound once and held across its restarts."""

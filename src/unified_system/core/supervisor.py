@@ -62,6 +62,7 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
         self._reload: Any = None
         self._reload_parsing = False
         self._removing: set[str] = set()
+        self._after_turn: list[Callable[[], None]] = []  # side jobs, run after the turn's spawns
         self._shutting_down = False
         self._exit_code = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -110,11 +111,11 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
             self._publish_snapshot()
             self._loop()
             self._save_state(sync=True)
+            self.log.info("supervisor stopped", exit_code=self._exit_code)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self.runtime.close()
-        self.log.info("supervisor stopped", exit_code=self._exit_code)
         return self._exit_code
 
     def _loop(self) -> None:
@@ -133,6 +134,8 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
             self._check_reload()
             if self._dirty:
                 self._publish_snapshot()
+            while self._after_turn:
+                self._after_turn.pop(0)()
 
     def _publish_snapshot(self) -> None:
         now = self.clock()
@@ -458,7 +461,9 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
             self._transition(unit, S.STOPPED, "stop")
         elif status.code in policy.NOT_STARTABLE:
             what = "not executable" if status.code == 126 else "command not found"
-            self._transition(unit, S.FATAL, "crash", note=f"exit {status.code}: {what}; not retried")
+            said = self.runtime.explain_not_startable(unit)  # rare path: small reads are fine
+            self._transition(unit, S.FATAL, "crash", note=f"exit {status.code}: {what}; not retried"
+                             + (f" ({said})" if said else ""))
         elif policy.should_restart(unit.spec.restart.policy, status):
             if uptime >= unit.spec.restart.reset_after:
                 unit.failures = 0

@@ -155,4 +155,5 @@ class WatchdogMixin:
         if unit.freeze_report is not None:
             record["freeze"] = unit.freeze_report
             record["resources"] = unit.freeze_report.get("resources", record["resources"])
-        self.runtime.dumps.write(record)
+        # After this turn's spawns: the writer thread must not hold the GIL while we restart.
+        self._after_turn.append(lambda: self.runtime.dumps.write(record))
