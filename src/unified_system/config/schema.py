@@ -77,6 +77,8 @@ class SupervisorConfig(Model):
     shutdown_timeout: Duration = 60.0
     exit_on_critical_failure: bool = False
     watch_config: bool = False
+    # Adopt and reap orphaned grandchildren (PR_SET_CHILD_SUBREAPER); None: only as PID 1.
+    subreaper: bool | None = None
     log: LogConfig = LogConfig()
     notify: NotifyConfig = NotifyConfig()
 

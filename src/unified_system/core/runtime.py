@@ -75,6 +75,9 @@ class Runtime:
                     logsetup.get_logger().error("cannot bind listen sockets", service=name,
                                                 error=str(exc))
         self.seam = ProcessSeam()
+        subreaper = cfg.subreaper if cfg.subreaper is not None else os.getpid() == 1
+        if subreaper:
+            self.seam.become_subreaper()
         self.notify = NotifyListener(self.sup.on_notify_datagram)
         self.notify.start()
         if any(s.readiness or s.liveness or s.startup for s in self.sup.config.services.values()):
@@ -148,6 +151,16 @@ class Runtime:
     def reset_service(self, name: str) -> None:
         """A reload changed the service: its command may resolve differently now."""
         self._executables.pop(name, None)
+
+    def systemd_watchdog_interval(self) -> float | None:
+        """Half of WATCHDOG_USEC, when systemd asked us (and not another pid) for pings."""
+        usec, pid = self.environ.get("WATCHDOG_USEC"), self.environ.get("WATCHDOG_PID")
+        if not usec or (pid and pid != str(os.getpid())):
+            return None
+        try:
+            return max(0.01, int(usec) / 2_000_000)
+        except ValueError:
+            return None
 
     def signal_systemd(self, message: str) -> None:
         """sd_notify to our own manager (systemd), when there is one."""

@@ -63,6 +63,8 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
         self._reload_parsing = False
         self._removing: set[str] = set()
         self._after_turn: list[Callable[[], None]] = []  # side jobs, run after the turn's spawns
+        self._systemd_ready = False
+        self._systemd_status = ""
         self._shutting_down = False
         self._exit_code = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -107,6 +109,9 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
             self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
                           config=str(self.loaded.path))
             self._restore()
+            interval = self.runtime.systemd_watchdog_interval()
+            if interval:
+                self._systemd_watchdog(interval)
             self._reconcile()
             self._publish_snapshot()
             self._loop()
@@ -142,6 +147,26 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
         objects = tuple(service_object(name, units, units[0].spec, now)
                         for name, units in self.units.items() if units)
         self.snapshot, self.health, self._dirty = objects, overall(objects), False
+        self._tell_systemd(objects)
+
+    def _tell_systemd(self, objects: tuple[dict[str, Any], ...]) -> None:
+        """As a Type=notify unit: READY=1 once every critical service is healthy, and a STATUS."""
+        wanted = [o for o in objects if o["state"] not in ("disabled", "stopped")]
+        healthy = sum(1 for o in wanted if o["state"] == "running" and o["ready"])
+        status = f"{healthy}/{len(wanted)} services healthy"
+        if status != self._systemd_status:
+            self._systemd_status = status
+            self.runtime.signal_systemd(f"STATUS={status}")
+        if not self._systemd_ready and all(o["state"] == "running" and o["ready"]
+                                           for o in wanted if o["critical"]):
+            self._systemd_ready = True
+            self.runtime.signal_systemd("READY=1")
+            self.log.info("all critical services healthy", status=status)
+
+    def _systemd_watchdog(self, interval: float) -> None:
+        """Pinged from the owner loop itself: a hung owner stops pinging, and systemd acts."""
+        self.runtime.signal_systemd("WATCHDOG=1")
+        self._timers.call_at(self.clock() + interval, lambda: self._systemd_watchdog(interval))
 
     def _finished(self) -> bool:
         return self._shutting_down and all(
@@ -636,6 +661,7 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
 
     def shutdown(self) -> None:
         self._shutting_down = True
+        self.runtime.signal_systemd("STOPPING=1")
         for unit in (u for us in self.units.values() for u in us):
             unit.desired_up, unit.then_start = False, False
             if unit.stop_reason is None and unit.alive:

@@ -42,6 +42,18 @@ class Watched:
     on_exit: Callable[[ExitStatus], None]
 
 
+def _own_children() -> list[int]:
+    """Our direct children, from the kernel, across all our threads."""
+    pids: list[int] = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children") as fh:
+                pids.extend(int(p) for p in fh.read().split())
+        except OSError:
+            pass
+    return pids
+
+
 class IOThread(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="io", daemon=True)
@@ -51,6 +63,10 @@ class IOThread(threading.Thread):
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._epoll.register(self._wake_r, select.EPOLLIN)
         self._closing = False
+        # Held by spawn until the new child is registered, so an orphan sweep never reaps it.
+        self.spawn_lock = threading.Lock()
+        self._signal_fd: int | None = None
+        self.orphans_reaped = 0
 
     # -- called from other threads (epoll_ctl is safe while this thread waits) --
     def watch(self, proc: subprocess.Popen, pidfd: int, pipe_fd: int | None, sink: Sink | None,
@@ -63,6 +79,30 @@ class IOThread(threading.Thread):
             self._epoll.register(pipe_fd, select.EPOLLIN)
         self._children[pidfd] = Watched(proc, pidfd, reader, on_exit)
         self._epoll.register(pidfd, select.EPOLLIN)
+
+    def reap_orphans_on(self, signal_fd: int) -> None:
+        """As a subreaper, orphaned grandchildren become our children: when SIGCHLD arrives
+        (the signal module's wakeup fd), reap every child that is not one we spawned."""
+        self._signal_fd = signal_fd
+        self._epoll.register(signal_fd, select.EPOLLIN)
+
+    def _sweep_orphans(self) -> None:
+        try:
+            while os.read(self._signal_fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+        with self.spawn_lock:
+            known = {w.proc.pid for w in self._children.values()}
+            for pid in _own_children():
+                if pid in known:
+                    continue
+                try:
+                    got, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    continue
+                if got:
+                    self.orphans_reaped += 1
 
     def stop(self) -> None:
         self._closing = True
@@ -77,7 +117,9 @@ class IOThread(threading.Thread):
             except InterruptedError:
                 continue
             for fd, _mask in ready:
-                if fd in self._pipes:
+                if fd == self._signal_fd:
+                    self._sweep_orphans()
+                elif fd in self._pipes:
                     self._read(self._pipes[fd], once=True)
                 elif fd in self._children:
                     self._reap(self._children.pop(fd))

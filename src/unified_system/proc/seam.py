@@ -64,23 +64,38 @@ class ProcessSeam:
             executable = SETPRIV
         else:
             preexec = _die_with(os.getpid())
-        try:
-            proc = subprocess.Popen(
-                argv, executable=executable, cwd=cwd, env=dict(env),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True, close_fds=True, pass_fds=tuple(pass_fds),
-                preexec_fn=preexec,
-            )
-        except OSError as exc:
-            if read_fd is not None:
-                os.close(read_fd)
-            raise SpawnError(f"cannot execute {argv[0]!r}: {exc.strerror or exc}") from exc
-        finally:
-            if write_fd is not None:
-                os.close(write_fd)
-        pidfd = os.pidfd_open(proc.pid)
-        self._io.watch(proc, pidfd, read_fd, sink, on_exit)
+        with self._io.spawn_lock:
+            try:
+                proc = subprocess.Popen(
+                    argv, executable=executable, cwd=cwd, env=dict(env),
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    start_new_session=True, close_fds=True, pass_fds=tuple(pass_fds),
+                    preexec_fn=preexec,
+                )
+            except OSError as exc:
+                if read_fd is not None:
+                    os.close(read_fd)
+                raise SpawnError(f"cannot execute {argv[0]!r}: {exc.strerror or exc}") from exc
+            finally:
+                if write_fd is not None:
+                    os.close(write_fd)
+            pidfd = os.pidfd_open(proc.pid)
+            self._io.watch(proc, pidfd, read_fd, sink, on_exit)
         return Spawned(proc.pid, proc.pid)
+
+    def become_subreaper(self) -> None:
+        """Adopt orphaned grandchildren (as PID 1 does) and reap them. Main thread only:
+        it installs the SIGCHLD handler and the signal wakeup fd."""
+        PR_SET_CHILD_SUBREAPER = 36
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # the wakeup byte is what matters
+        self._io.reap_orphans_on(read_fd)
+
+    @property
+    def orphans_reaped(self) -> int:
+        return self._io.orphans_reaped
 
     @staticmethod
     def signal_group(pgid: int, sig: int) -> bool:
