@@ -51,6 +51,12 @@ export function formatMoney(value) {
   return `${sign}${Math.abs(n).toFixed(2)}`;
 }
 
+// A price to 4 decimals ("101.7590"); "—" when absent.
+export function formatPrice(value) {
+  if (value === null || value === undefined || value === '' || Number.isNaN(Number(value))) return '—';
+  return Number(value).toFixed(4);
+}
+
 // Badge colour group of a supervisor state (SPEC §4).
 export function stateTone(state) {
   switch (state) {

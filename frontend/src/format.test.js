@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { formatBytes, formatDuration, formatLastExit, formatMoney, healthTone, stateTone } from './format.js';
+import { formatBytes, formatDuration, formatLastExit, formatMoney, formatPrice, healthTone, stateTone } from './format.js';
 
 describe('formatBytes', () => {
   test.each([
@@ -22,6 +22,12 @@ describe('formatLastExit', () => {
     [{ code: 0, signal: null, reason: 'stop' }, 'stop, code 0'],
     [{ code: null, signal: null, reason: null }, '—'],
   ])('%j -> %s', (input, expected) => expect(formatLastExit(input)).toBe(expected));
+});
+
+test('formatPrice shows four decimals', () => {
+  expect(formatPrice(102.738546844542)).toBe('102.7385');
+  expect(formatPrice(100)).toBe('100.0000');
+  expect(formatPrice(null)).toBe('—');
 });
 
 test('formatMoney signs the amount', () => {

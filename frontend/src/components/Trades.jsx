@@ -1,5 +1,5 @@
 import { fetchTradeSummary, fetchTrades } from '../api.js';
-import { formatMoney, formatTime } from '../format.js';
+import { formatMoney, formatPrice, formatTime } from '../format.js';
 import usePolling from '../hooks/usePolling.js';
 
 export const TRADES_REFRESH_MS = 3000;
@@ -53,7 +53,7 @@ export default function Trades() {
               <td>{t.symbol}</td>
               <td className={t.side === 'buy' ? 'pos' : 'neg'}>{t.side}</td>
               <td className="num">{t.quantity}</td>
-              <td className="num">{t.price}</td>
+              <td className="num">{formatPrice(t.price)}</td>
               <td className={`num ${tone(t.realized_pnl)}`}>{formatMoney(t.realized_pnl)}</td>
             </tr>
           ))}

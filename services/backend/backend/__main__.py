@@ -26,6 +26,15 @@ log = logging.getLogger("backend")
 DEFAULT_HEARTBEAT = 2.0  # seconds, when the supervisor sets no WATCHDOG_USEC
 
 
+class QuietHealthChecks(logging.Filter):
+    """Drop access-log lines of ``GET /health``: the supervisor's probes ask several times a
+    second and would drown every other line of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, tuple) and len(args) >= 3 and args[2] == "/health")
+
+
 class NotifyingServer(uvicorn.Server):
     """uvicorn.Server that reports readiness after binding and heartbeats from its loop."""
 
@@ -71,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=settings.log_level, timeout_graceful_shutdown=5)
+    logging.getLogger("uvicorn.access").addFilter(QuietHealthChecks())
     server = NotifyingServer(config)
     inherited = notify.listen_sockets()
     if inherited:

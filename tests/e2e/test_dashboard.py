@@ -1,0 +1,84 @@
+"""The dashboard in headless Chromium, served by the Node gateway in production: it lists the
+four services, takes the API key, and restarts the bot through the control API.
+
+UPDATE_SCREENSHOT=1 writes the screenshot to docs/screenshot-dashboard.png (else into tmp).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from harness import ROOT, wait_until
+
+from .stack import AppStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SERVICES = ["backend", "trading-bot", "node-server", "frontend"]
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_dashboard_lists_the_services_and_restarts_the_bot(tmp_path, browser):
+    from playwright.sync_api import expect
+
+    with AppStack(tmp_path, args=("--env", "production")) as app:
+        app.wait_healthy()
+        app.settled_fills(at_least=2)  # so the trades panel has something to show
+        key = app.api_key()
+        restarts_before = app.service("trading-bot")["restarts"]
+
+        page = browser.new_page(viewport={"width": 1280, "height": 680})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(app.gateway + "/")
+
+        # Every service of services.yaml is listed; production disables the Vite frontend.
+        expect(page.get_by_test_id("services-table")).to_be_visible()
+        for name in SERVICES:
+            expect(page.get_by_test_id(f"service-row-{name}")).to_be_visible()
+        for name in ("backend", "trading-bot", "node-server"):
+            expect(page.get_by_test_id(f"state-{name}")).to_have_text("running")
+        expect(page.get_by_test_id("state-frontend")).to_have_text("disabled")
+        restarts = page.get_by_test_id("restarts-trading-bot")
+        expect(restarts).to_have_text(str(restarts_before))
+
+        # The API key from <state_dir>/api_key, then Restart on the bot's row.
+        page.get_by_test_id("api-key-input").fill(key)
+        page.get_by_test_id("api-key-save").click()
+        expect(page.get_by_text("API key set")).to_be_visible()
+        page.get_by_test_id("restart-trading-bot").click()
+
+        expect(restarts).to_have_text(str(restarts_before + 1))
+        bot = wait_until(lambda: (s := app.service("trading-bot"))["state"] == "running"
+                         and s["ready"] and s, 30, "the bot running again",
+                         seen=lambda: app.service("trading-bot"))
+        assert bot["restarts"] == restarts_before + 1
+        assert bot["last_exit"]["reason"] == "manual", bot["last_exit"]
+        expect(page.get_by_test_id("state-trading-bot")).to_have_text("running")
+        expect(page.get_by_test_id("trades-table").locator("tbody tr").first).not_to_have_text(
+            "No trades yet.")
+
+        shot = (ROOT / "docs" / "screenshot-dashboard.png" if os.environ.get("UPDATE_SCREENSHOT")
+                else tmp_path / "screenshot-dashboard.png")
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        page.close()
+        assert app.stop() == 0
