@@ -1,13 +1,53 @@
 #!/usr/bin/env python3
-"""Entry point: `python start_system.py [run|check|status|...]` (see README)."""
+"""Entry point: `python start_system.py [run|check|status|...]` (see README).
 
+On a fresh machine the supervisor's dependencies may be missing: then it creates a
+project-local virtualenv (.venv), installs itself there once, and re-executes inside it,
+with that venv first on PATH so the children's `python` is the same interpreter. The
+system's own Python is never modified.
+"""
+
+import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-# Runs from a fresh clone without installing: the package lives in src/.
-sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+ROOT = Path(__file__).resolve().parent
+NEEDED = ("yaml", "pydantic", "psutil", "structlog", "watchdog", "httpx", "prometheus_client", "dotenv")
 
-from unified_system.cli import main  # noqa: E402
+
+def _missing() -> list[str]:
+    return [name for name in NEEDED if importlib.util.find_spec(name) is None]
+
+
+def _bootstrap(missing: list[str]) -> None:
+    venv = ROOT / ".venv"
+    python = venv / "bin" / "python"
+    say = lambda text: print(f"unified-system | {text}", file=sys.stderr, flush=True)  # noqa: E731
+    if os.environ.get("UNIFIED_BOOTSTRAPPED"):
+        say(f"still missing after installing: {', '.join(missing)}; "
+            f"try: {python} -m pip install -e {ROOT}")
+        raise SystemExit(2)
+    say(f"first run: missing {', '.join(missing)}; installing into {venv} (once)")
+    try:
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "-e", str(ROOT)], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        say(f"could not install the dependencies ({exc}); install them by hand: "
+            f"{sys.executable} -m pip install -e {ROOT}")
+        raise SystemExit(2) from None
+    env = dict(os.environ, UNIFIED_BOOTSTRAPPED="1", VIRTUAL_ENV=str(venv),
+               PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}")
+    os.execve(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]], env)
+
 
 if __name__ == "__main__":
+    if missing := _missing():
+        _bootstrap(missing)
+    sys.path.insert(0, str(ROOT / "src"))  # runs from a clone without an install
+    from unified_system.cli import main
+
     raise SystemExit(main())

@@ -41,9 +41,18 @@ def service_object(name: str, units: list[Unit], spec: "Service", now: float) ->
         "critical": spec.critical,
         "memory_rss_bytes": None,   # live figures are read from the OS by the observer
         "cpu_percent": None,
+        "heartbeat_age_seconds": _heartbeat_age(units, spec, now),
         "status": units[0].status_text,
         "note": units[0].note,
     }
+
+
+def _heartbeat_age(units: list[Unit], spec: "Service", now: float) -> float | None:
+    """Seconds since the stalest live instance last beat (None without a heartbeat)."""
+    if spec.heartbeat is None:
+        return None
+    beats = [u.last_heartbeat for u in units if u.alive and u.last_heartbeat is not None]
+    return round(now - min(beats), 3) if beats else None
 
 
 def overall(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
