@@ -1,0 +1,104 @@
+"""Shared benchmark plumbing: run a real supervisor on a generated config and watch /proc."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START = ROOT / "start_system.py"
+SLEEP = shutil.which("sleep") or "/bin/sleep"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of pid, read from the kernel without psutil's overhead."""
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(p) for p in fh.read().split())
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def summary(values: list[float], unit: str = "ms", scale: float = 1000.0) -> str:
+    return (f"median {statistics.median(values) * scale:.1f} {unit}, p99 {pct(values, 99) * scale:.1f} "
+            f"{unit}, min {min(values) * scale:.1f}, max {max(values) * scale:.1f} (n={len(values)})")
+
+
+class Bench:
+    """A supervisor on `services`, with console output sent to /dev/null."""
+
+    def __init__(self, services: dict, supervisor: dict | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="unified-bench-"))
+        self.state = self.dir / "state"
+        config = {"supervisor": {"state_dir": str(self.state), "port": free_port(),
+                                 "log": {"level": "WARNING"}, **(supervisor or {})},
+                  "services": services}
+        self.config = self.dir / "services.yaml"
+        self.config.write_text(json.dumps(config))  # JSON is YAML
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, str(START), "run", "-c", str(self.config)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return started
+
+    def wait_children(self, count: int, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        while len(children(self.proc.pid)) < count:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"only {len(children(self.proc.pid))} of {count} children")
+        return time.perf_counter()
+
+    def stop(self, timeout: float = 60.0) -> float:
+        started = time.perf_counter()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout)
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sleeper(**extra) -> dict:
+    return {"command": [SLEEP, "infinity"], "stop": {"timeout": "5s"}, **extra}

@@ -1,0 +1,37 @@
+"""HTTP /health on 127.0.0.1:argv[1], READY=1, and WATCHDOG=1 every argv[2] seconds."""
+import http.server
+import os
+import signal
+import socket
+import sys
+import threading
+
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+port, period = int(sys.argv[1]), float(sys.argv[2])
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])
+
+
+def beat():
+    tick = threading.Event()
+    while True:
+        sock.sendto(b"WATCHDOG=1", os.environ["NOTIFY_SOCKET"])
+        tick.wait(period)
+
+
+threading.Thread(target=beat, daemon=True).start()
+server.serve_forever()
