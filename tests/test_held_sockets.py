@@ -9,10 +9,10 @@ import time
 from harness import SupervisorProcess, free_port, wait_until
 
 
-def get(port):
+def get(port, path="/"):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        conn.request("GET", "/")
+        conn.request("GET", path)
         response = conn.getresponse()
         return response.status, response.read().decode().strip()
     finally:
@@ -27,13 +27,14 @@ class Load(threading.Thread):
         self.port, self.max_requests, self.max_seconds = port, max_requests, max_seconds
         self.ok, self.failed, self.pids = 0, [], set()
         self.halt = threading.Event()
+        self.path = "/"
 
     def run(self):
         deadline = time.monotonic() + self.max_seconds
         while not self.halt.is_set() and self.ok + len(self.failed) < self.max_requests \
                 and time.monotonic() < deadline:
             try:
-                status, pid = get(self.port)
+                status, pid = get(self.port, self.path)
                 if status == 200:
                     self.ok += 1
                     self.pids.add(pid)
