@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -35,6 +36,9 @@ class QuietHealthChecks(logging.Filter):
         return not (isinstance(args, tuple) and len(args) >= 3 and args[2] == "/health")
 
 
+SHUTDOWN_DRAIN = float(os.environ.get("SHUTDOWN_DRAIN_SECONDS", "0.3"))
+
+
 class NotifyingServer(uvicorn.Server):
     """uvicorn.Server that reports readiness after binding and heartbeats from its loop."""
 
@@ -58,6 +62,12 @@ class NotifyingServer(uvicorn.Server):
         notify.stopping()
         if self._heartbeats:
             self._heartbeats.cancel()
+        # Stop accepting first, then let connections accepted a moment ago deliver their
+        # request: uvicorn closes connections it sees idle, and on a socket shared with the
+        # next incarnation (a rolling restart) a just-accepted one is not idle, only early.
+        for server in self.servers:
+            server.close()
+        await asyncio.sleep(SHUTDOWN_DRAIN)
         await super().shutdown(sockets=sockets)
 
 
