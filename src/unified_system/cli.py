@@ -71,6 +71,9 @@ def cmd_client(command: str, args: argparse.Namespace, config: str | None,
 
     loaded = _load(config, env_name)
     if loaded is None:
+        if command == "reload":   # SPEC: reload exits 0 / 1; the running config is untouched
+            print("reload refused: nothing changed", file=sys.stderr)
+            return EXIT_FAIL
         return EXIT_CONFIG
     if command == "logs" and not 0 <= args.lines <= 10_000:
         print("-n must be between 0 and 10000", file=sys.stderr)

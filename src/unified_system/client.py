@@ -14,6 +14,7 @@ from unified_system.api.auth import read_key
 EXIT_OK, EXIT_FAIL, EXIT_NOT_RUNNING = 0, 1, 3
 FOLLOW_PERIOD = 0.5
 FOLLOW_WINDOW = 1000
+RELOAD_TIMEOUT = 310.0    # the server waits up to 300 s for changed services to come up
 
 
 class NotRunning(Exception):
@@ -133,12 +134,15 @@ def action(client: Client, verb: str, name: str, out: TextIO = sys.stdout,
 
 def reload(client: Client, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     def run() -> int:
-        response = client.request("POST", "/api/reload")
+        response = client.request("POST", "/api/reload", timeout=RELOAD_TIMEOUT)
         if response.status_code == 200:
             diff = response.json()
             for key in ("added", "removed", "changed", "unchanged"):
                 print(f"{key}: {', '.join(diff.get(key) or []) or '-'}", file=out)
-            return EXIT_OK
+            rolled_back = diff.get("rolled_back") or {}
+            for name, why in rolled_back.items():
+                print(f"rolled back {name}: {why}", file=err)
+            return EXIT_FAIL if rolled_back else EXIT_OK
         if response.status_code == 501:
             print("reload failed: this supervisor cannot reload its config yet "
                   f"({error_of(response)})", file=err)

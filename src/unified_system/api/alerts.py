@@ -28,6 +28,8 @@ def alert_name(event: dict[str, Any]) -> str:
     kind = str(event.get("type"))
     if kind == "state":
         return str(event.get("state"))
+    if kind == "freeze" and event.get("kind") == "cleared":
+        return "freeze_cleared"   # good news is not a `freeze` alert
     return kind
 
 
@@ -73,12 +75,14 @@ class Alerts:
         if not self.enabled or name not in self.events:
             return
         service = str(event.get("service"))
+        # A hard freeze right after a soft one is news: freezes deduplicate per kind.
+        key = (service, f"{name}:{event.get('kind')}" if name == "freeze" else name)
         now = self.clock()
-        last = self._last.get((service, name))
+        last = self._last.get(key)
         if last is not None and now - last < DEDUP_WINDOW:
             self.deduplicated += 1
             return
-        self._last[(service, name)] = now
+        self._last[key] = now
         try:
             self.queue.put_nowait(self.payload(name, event))
         except queue.Full:

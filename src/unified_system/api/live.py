@@ -15,8 +15,11 @@ from typing import Any, Iterable, Mapping
 import psutil
 
 # Many readers (API calls, every scraper) share one sample this fresh: with 100 services a
-# sample is a few hundred /proc reads, and cpu_percent needs some interval to mean anything.
+# sample is a few hundred /proc reads (~10 ms), and cpu_percent needs some interval to mean
+# anything. Up to MAX_STALE old, a reader gets the last sample at once while a background
+# thread takes the next (stale-while-revalidate); older than that, the reader samples itself.
 MIN_INTERVAL = 0.25
+MAX_STALE = 1.0
 ALIVE_STATES = frozenset({"starting", "running", "stopping"})
 
 
@@ -43,21 +46,50 @@ def tree_pids(root: int) -> list[int]:
 
 
 class LiveStats:
-    def __init__(self, min_interval: float = MIN_INTERVAL) -> None:
+    def __init__(self, min_interval: float = MIN_INTERVAL, max_stale: float = MAX_STALE) -> None:
         self.min_interval = min_interval
+        self.max_stale = max(min_interval, max_stale)
         self._procs: dict[int, psutil.Process] = {}   # kept so cpu_percent has a previous call
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()                  # one sampler at a time
         self._taken = -1e9
-        self._figures: dict[str, Figures] = {}
+        self._figures: dict[str, Figures] = {}        # replaced whole, read without the lock
+        self._pending: Iterable[Mapping[str, Any]] | None = None
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
         self.peak_rss: dict[str, int] = {}            # for the memory suggestion
 
     def figures(self, snapshot: Iterable[Mapping[str, Any]]) -> dict[str, Figures]:
-        with self._lock:  # one reader samples; the others reuse its result
-            now = time.monotonic()
-            if now - self._taken >= self.min_interval:
-                self._figures = self._sample(snapshot)
-                self._taken = now
+        age = time.monotonic() - self._taken
+        if age < self.min_interval:
             return self._figures
+        if age < self.max_stale:
+            self._refresh_soon(snapshot)
+            return self._figures
+        with self._lock:
+            if time.monotonic() - self._taken >= self.min_interval:  # nobody sampled meanwhile
+                self._refresh(snapshot)
+            return self._figures
+
+    def _refresh(self, snapshot: Iterable[Mapping[str, Any]]) -> None:
+        self._figures = self._sample(snapshot)
+        self._taken = time.monotonic()
+
+    def _refresh_soon(self, snapshot: Iterable[Mapping[str, Any]]) -> None:
+        self._pending = snapshot
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="live-stats", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:   # blocks without a timeout: no wake-ups while nobody reads
+            self._wake.wait()
+            self._wake.clear()
+            snapshot, self._pending = self._pending, None
+            if snapshot is not None:
+                with self._lock:
+                    if time.monotonic() - self._taken >= self.min_interval:
+                        self._refresh(snapshot)
 
     def _sample(self, snapshot: Iterable[Mapping[str, Any]]) -> dict[str, Figures]:
         out: dict[str, Figures] = {}

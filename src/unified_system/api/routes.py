@@ -24,6 +24,7 @@ MAX_BODY = 64 * 1024
 MAX_LINES = 10_000
 DRAIN_LIMIT = 1 << 20
 COMMAND_TIMEOUT = 5.0     # the owner answers within one loop turn; longer means it is gone
+RELOAD_TIMEOUT = 300.0    # a reload answers once changed services are up or rolled back
 SERVICE_ACTIONS = ("start", "stop", "restart")
 log = get_logger(component="api")
 
@@ -69,6 +70,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "unified-system"
     timeout = 30.0            # bounds a slow client's reads and writes (slowloris, stuck SSE)
+    # Headers and body go out as two writes; with Nagle the body waits for the client's
+    # delayed ACK of the headers (~40 ms on Linux).
+    disable_nagle_algorithm = True
 
     @property
     def plane(self) -> "ControlPlane":
@@ -88,6 +92,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._handle("PATCH")
+
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")   # answered 405 with headers only
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # requests are logged once, structured, by _handle
@@ -169,7 +176,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     # ------------------------------------------------------------------ helpers for routes
     def require_key(self) -> None:
@@ -214,7 +222,7 @@ def command(plane: "ControlPlane", action: str, service: str | None) -> Any:
     reply: Future = Future()
     plane.sup.post(Command(action, service, reply=reply))
     try:
-        return reply.result(timeout=COMMAND_TIMEOUT)
+        return reply.result(timeout=RELOAD_TIMEOUT if action == "reload" else COMMAND_TIMEOUT)
     except FutureTimeout:
         raise ApiError(503, "the supervisor did not answer (shutting down?)") from None
     except NotImplementedError as exc:
@@ -222,8 +230,8 @@ def command(plane: "ControlPlane", action: str, service: str | None) -> Any:
     except KeyError:
         raise ApiError(404, "no such service", service=service) from None
     except Exception as exc:
-        errors = getattr(exc, "errors", None)
-        if errors is not None:   # ConfigErrors from a reload: nothing was changed
+        if action == "reload":   # ConfigErrors (or a file that cannot be read): nothing changed
+            errors = getattr(exc, "errors", None) or [exc]
             raise ApiError(422, "the new config is invalid; nothing changed",
                            errors=[str(e) for e in errors]) from None
         raise ApiError(422 if isinstance(exc, ValueError) else 500, str(exc)) from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-import time
 from http.server import ThreadingHTTPServer
 from typing import Any, Callable
 
@@ -28,7 +27,7 @@ from unified_system.core.snapshot import overall
 from unified_system.logsetup import get_logger
 from unified_system.proc.logfile import tail
 
-SSE_SNDBUF = 64 * 1024    # a stuck subscriber holds at most this much kernel memory
+SSE_SNDBUF = 32 * 1024    # a stuck subscriber holds at most this much kernel memory
 
 
 class _Server(ThreadingHTTPServer):
@@ -56,10 +55,11 @@ class ControlPlane:
         cfg = sup.config.supervisor
         self.host, self.port = cfg.host, cfg.port
         self.api_key: str = cfg.api_key or load_or_create_key(sup.runtime.state_dir)
-        self.scrubber = Scrubber.for_supervisor(sup, self.api_key)
-        self.hub = EventHub(self.scrubber.text)
+        self._scrubber = Scrubber.for_supervisor(sup, self.api_key)
+        self._scrubbed_config = sup.config
+        self.hub = EventHub(self.scrub)
         self.history = History()
-        self.alerts = Alerts(cfg.notify.webhooks, cfg.notify.events, scrub=self.scrubber.text)
+        self.alerts = Alerts(cfg.notify.webhooks, cfg.notify.events, scrub=self.scrub)
         self.metrics = sup.runtime.metrics
         self.open_reads = is_loopback(cfg.host)   # SPEC: reads may be open on loopback only
         self.server: _Server | None = None
@@ -68,6 +68,17 @@ class ControlPlane:
         self.log = get_logger(component="api")
         self._listeners = [self._guarded(f) for f in
                            (self.hub.on_event, self.history.on_event, self.alerts.on_event)]
+
+    @property
+    def scrubber(self) -> Scrubber:
+        """Rebuilt after a reload: new services bring new env secrets and tokens."""
+        if self.sup.config is not self._scrubbed_config:
+            self._scrubbed_config = self.sup.config
+            self._scrubber = Scrubber.for_supervisor(self.sup, self.api_key)
+        return self._scrubber
+
+    def scrub(self, text: str) -> str:
+        return self.scrubber.text(text)
 
     def _guarded(self, listener: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
         """Listeners run on the owner thread: an observer's bug must never take it down."""

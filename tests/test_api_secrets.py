@@ -1,0 +1,76 @@
+"""Secrets (the api_key, a service's DB_PASSWORD, the heartbeat tokens) appear in no API
+answer and in no file under state_dir/logs, even with DEBUG logging of every request."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from harness import SupervisorProcess, free_port, wait_until
+
+API_KEY = "cfg-api-key-S3CRET-0123456789"
+PASSWORD = "pw-S3CRET-hunter2-xyz"
+
+
+def test_secrets_appear_in_no_answer_and_no_log(tmp_path):
+    dumps = {name: tmp_path / f"{name}.env.json" for name in ("db", "app")}
+    with SupervisorProcess(tmp_path, f"""
+        supervisor:
+          state_dir: {tmp_path}/state
+          port: {free_port()}
+          api_key: {API_KEY}
+          log: {{level: DEBUG}}
+        services:
+          db:
+            command: ["{{py}}", "{{children}}/envdump.py", "{dumps['db']}"]
+            env: {{DB_PASSWORD: "{PASSWORD}", API_TOKEN: "tok-S3CRET-abcdef"}}
+          app:
+            command: ["{{py}}", "{{children}}/envdump.py", "{dumps['app']}"]
+            depends_on: [db]
+    """) as sup:
+        sup.wait_api()
+        wait_until(lambda: all(p.exists() for p in dumps.values()), 10, "env dumps")
+        envs = {n: json.loads(p.read_text()) for n, p in dumps.items()}
+        assert envs["db"]["DB_PASSWORD"] == PASSWORD     # the child does get it
+        tokens = [envs["db"]["UNIFIED_TOKEN"], envs["app"]["UNIFIED_TOKEN"]]
+        secrets = [API_KEY, PASSWORD, "tok-S3CRET-abcdef", *tokens]
+
+        base, auth = sup.api_url, {"X-API-Key": API_KEY}
+        answers: list[str] = []
+        with httpx.Client(base_url=base, timeout=10) as c:
+            with c.stream("GET", "/api/events") as events:
+                for path in ("/health", "/metrics", "/api/services", "/api/services/db",
+                             "/api/services/db/logs?lines=1000", "/api/diagnostics",
+                             "/api/suggestions", "/api/nope", "/api/services/db/logs?lines=x"):
+                    answers.append(c.get(path).text)
+                for path in ("/api/services/app/restart", "/api/services/db/stop",
+                             "/api/services/app/start", "/api/reload"):
+                    answers.append(c.post(path, headers=auth).text)
+                    answers.append(c.post(path, headers={"X-API-Key": "wrong"}).text)
+                for name, token in zip(("db", "app"), tokens):
+                    hb = f"/api/services/{name}/heartbeat"
+                    answers.append(c.post(hb, headers={"X-Unified-Token": token}).text)
+                    answers.append(c.post(hb, headers={"X-Unified-Token": tokens[0][::-1]}).text)
+                wait_until(lambda: c.get("/api/services/app").json()["state"] == "running", 10,
+                           "app back up")
+                stream = ""
+                for chunk in events.iter_text():
+                    stream += chunk
+                    if '"state":"running"' in stream and stream.count("event: state") >= 4:
+                        break
+                answers.append(stream)
+        assert sup.stop() == 0
+
+    text = "\n".join(answers)
+    assert '"name": "db"' in text and "event: snapshot" in text   # the answers are real
+    for secret in secrets:
+        assert secret not in text, f"secret {secret[:6]}... in an API answer"
+    logs = sorted(p for p in (sup.state_dir / "logs").rglob("*") if p.is_file())
+    assert any(p.name == "supervisor.log" for p in logs)
+    debug = [r for r in sup.records() if r.get("event") == "api request"]
+    assert len(debug) >= 20 and all("service" in r or r["path"] for r in debug)
+    for path in [*logs, sup.stdout_path]:
+        content = path.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in content, f"secret {secret[:6]}... in {path.name}"

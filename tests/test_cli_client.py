@@ -1,0 +1,156 @@
+"""The CLI client (status, start/stop/restart, reload, logs) against a real supervisor."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+
+import httpx
+import pytest
+
+from harness import PY, START, SupervisorProcess, free_port, wait_until
+from unified_system.client import new_lines, table
+
+
+def cli(sup, *args, timeout=30):
+    return subprocess.run([PY, str(START), *args, "-c", str(sup.config_path)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def api(sup, path):
+    return httpx.get(sup.api_url + path, timeout=5).json()
+
+
+@pytest.fixture
+def sup(tmp_path):
+    with SupervisorProcess(tmp_path, """
+        services:
+          web: {command: ["{py}", "{children}/sleeper.py"]}
+          api:
+            command: ["{py}", "{children}/sleeper.py"]
+            depends_on: [web]
+          once: {command: ["{py}", "{children}/crasher.py", "3"], restart: {policy: never}}
+    """) as s:
+        s.wait_api()
+        s.wait_state("api", "running")
+        s.wait_state("once", "exited")
+        yield s
+        assert s.stop() == 0
+
+
+def test_status_table_and_json(sup):
+    done = cli(sup, "status")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATE", "READY", "HEALTH", "PID", "UPTIME", "RESTARTS",
+                                "MEMORY", "LAST", "EXIT"]
+    rows = {ln.split()[0]: ln for ln in lines[1:]}
+    assert set(rows) == {"web", "api", "once"}
+    assert rows["web"].split()[1:3] == ["running", "yes"]
+    assert " MB" in rows["web"]
+    assert "crash (code 3)" in rows["once"] and rows["once"].split()[1] == "exited"
+
+    done = cli(sup, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    answered = api(sup, "/api/services")
+    volatile = {"uptime_seconds", "cpu_percent", "memory_rss_bytes"}
+    strip = lambda objs: [{k: v for k, v in o.items() if k not in volatile} for o in objs]
+    assert strip(printed) == strip(answered)
+    assert [set(o) for o in printed] == [set(o) for o in answered]
+
+
+def test_start_stop_restart(sup):
+    done = cli(sup, "stop", "web")
+    assert done.returncode == 0, done.stderr
+    assert "stop web: accepted" in done.stdout
+    wait_until(lambda: api(sup, "/api/services/web")["state"] == "stopped", 10, "web stopped")
+    assert api(sup, "/api/services/api")["state"] == "stopped"   # its dependent went first
+
+    assert cli(sup, "start", "api").returncode == 0          # brings web back too
+    wait_until(lambda: api(sup, "/api/services/api")["state"] == "running", 10, "api running")
+    assert api(sup, "/api/services/web")["state"] == "running"
+
+    pid = api(sup, "/api/services/api")["pid"]
+    assert cli(sup, "restart", "api").returncode == 0
+    wait_until(lambda: (s := api(sup, "/api/services/api"))["state"] == "running"
+               and s["pid"] != pid, 10, "a new api process")
+
+
+def test_unknown_service_fails_with_the_message(sup):
+    done = cli(sup, "restart", "nope")
+    assert done.returncode == 1
+    assert "no such service" in done.stderr
+
+
+def test_reload(sup):
+    done = cli(sup, "reload")
+    assert done.returncode == 0, done.stderr
+    assert "unchanged: api, once, web" in done.stdout
+    good = sup.config_path.read_text()
+    try:
+        sup.config_path.write_text(good.replace("depends_on: [web]", "depends_on: [nope]"))
+        done = cli(sup, "reload")
+        assert done.returncode == 1
+        assert "nothing changed" in done.stderr and "nope" in done.stderr
+    finally:
+        sup.config_path.write_text(good)
+
+
+def test_logs_n_and_follow(sup):
+    done = cli(sup, "logs", "web", "-n", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == api(sup, "/api/services/web/logs")["lines"][-1:]
+    assert "sleeper web up" in done.stdout
+    assert cli(sup, "logs", "nope").returncode == 1
+    assert cli(sup, "logs", "web", "-n", "x").returncode == 2   # argparse: not an int
+
+    out = sup.dir / "follow.out"
+    with open(out, "w") as fh:
+        follow = subprocess.Popen([PY, str(START), "logs", "web", "-f", "-n", "5", "-c",
+                                   str(sup.config_path)], stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "sleeper web up" in out.read_text(), 10, "the existing line")
+        first = out.read_text().count("sleeper web up")
+        httpx.post(sup.api_url + "/api/services/web/restart",
+                   headers={"X-API-Key": sup.api_key()}, timeout=5)
+        wait_until(lambda: out.read_text().count("sleeper web up") == first + 1, 10,
+                   "the restarted process's line", seen=out.read_text)
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(10) == 0
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+
+
+def test_no_supervisor_is_exit_3(tmp_path):
+    port = free_port()
+    config = tmp_path / "services.yaml"
+    config.write_text(f"supervisor: {{port: {port}, state_dir: {tmp_path}/state}}\n"
+                      f"services:\n  web: {{command: [{PY!r}, '-c', 'pass']}}\n")
+    for args in (["status"], ["status", "--json"], ["stop", "web"], ["logs", "web"], ["reload"]):
+        done = subprocess.run([PY, str(START), *args, "-c", str(config)], capture_output=True,
+                              text=True, timeout=30)
+        assert done.returncode == 3, (args, done.stderr)
+        assert f"no supervisor is running at 127.0.0.1:{port}" in done.stderr
+
+
+def test_table_formats_empty_fields():
+    text = table([{"name": "a", "state": "stopped", "ready": False, "health": "unknown",
+                   "pid": None, "uptime_seconds": 0.0, "restarts": 2, "memory_rss_bytes": None,
+                   "last_exit": {"code": None, "signal": "SIGTERM", "reason": "manual"}}])
+    row = text.splitlines()[1].split()
+    assert row == ["a", "stopped", "no", "unknown", "-", "-", "2", "-", "manual", "(SIGTERM)"]
+
+
+@pytest.mark.parametrize("previous,current,new", [
+    ([], ["a"], ["a"]),
+    (["a", "b"], ["a", "b"], []),
+    (["a", "b"], ["a", "b", "c"], ["c"]),
+    (["a", "b", "c"], ["b", "c", "d", "e"], ["d", "e"]),   # the window slid
+    (["a", "b"], ["x", "y"], ["x", "y"]),                    # rotated
+])
+def test_follow_finds_new_lines(previous, current, new):
+    assert new_lines(previous, current) == new
