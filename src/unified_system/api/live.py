@@ -139,5 +139,7 @@ def with_live(objects: Iterable[Mapping[str, Any]], figures: Mapping[str, Figure
         svc["cpu_percent"] = fig.cpu_percent if fig and alive else None
         started = svc.get("started_at")
         svc["uptime_seconds"] = round(max(0.0, now - started), 3) if started and alive else 0.0
+        beat = svc.get("heartbeat_at")
+        svc["heartbeat_age_seconds"] = round(max(0.0, now - beat), 3) if beat and alive else None
         out.append(svc)
     return out

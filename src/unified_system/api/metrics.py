@@ -67,9 +67,9 @@ class SnapshotCollector:
                        f'{fig.rss_bytes if fig else 0}\n')
             cpu.append(f'unified_service_cpu_seconds_total{{service="{name}"}} '
                        f'{num(fig.cpu_seconds if fig else 0.0)}\n')
-            if svc.get("heartbeat_age_seconds") is not None:
+            if alive and svc.get("heartbeat_at") is not None:
                 beat.append(f'unified_service_heartbeat_age_seconds{{service="{name}"}} '
-                            f'{num(svc["heartbeat_age_seconds"])}\n')
+                            f'{num(max(0.0, now - svc["heartbeat_at"]))}\n')
             circuit.append(f'unified_service_circuit_open{{service="{name}"}} '
                            f'{1 if svc.get("circuit") == "open" else 0}\n')
         for name, kind, doc in SERIES:

@@ -42,6 +42,7 @@ def service_object(name: str, units: list[Unit], spec: "Service", now: float) ->
         "memory_rss_bytes": None,   # live figures are read from the OS by the observer
         "cpu_percent": None,
         "heartbeat_age_seconds": _heartbeat_age(units, spec, now),
+        "heartbeat_at": _heartbeat_at(units, spec),
         "status": units[0].status_text,
         "note": units[0].note,
     }
@@ -53,6 +54,14 @@ def _heartbeat_age(units: list[Unit], spec: "Service", now: float) -> float | No
         return None
     beats = [u.last_heartbeat for u in units if u.alive and u.last_heartbeat is not None]
     return round(now - min(beats), 3) if beats else None
+
+
+def _heartbeat_at(units: list[Unit], spec: "Service") -> float | None:
+    """Wall time of the stalest live instance's last heartbeat: readers compute the age."""
+    if spec.heartbeat is None:
+        return None
+    beats = [u.heartbeat_wall for u in units if u.alive and u.heartbeat_wall is not None]
+    return min(beats) if beats else None
 
 
 def overall(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

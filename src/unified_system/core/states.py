@@ -30,8 +30,10 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.DISABLED: frozenset({S.PENDING}),
     S.PENDING: frozenset({S.BUILDING, S.STARTING, S.STOPPED, S.FATAL, S.DISABLED}),
     S.BUILDING: frozenset({S.STARTING, S.STOPPED, S.FATAL, S.PENDING}),
-    S.STARTING: frozenset({S.RUNNING, S.STOPPING, S.BACKOFF, S.EXITED, S.FATAL, S.PENDING}),
-    S.RUNNING: frozenset({S.STOPPING, S.BACKOFF, S.EXITED, S.FATAL, S.PENDING}),
+    # -> STOPPED: the process ended on its own while a stop was already wanted.
+    S.STARTING: frozenset({S.RUNNING, S.STOPPING, S.STOPPED, S.BACKOFF, S.EXITED, S.FATAL,
+                           S.PENDING}),
+    S.RUNNING: frozenset({S.STOPPING, S.STOPPED, S.BACKOFF, S.EXITED, S.FATAL, S.PENDING}),
     S.STOPPING: frozenset({S.STOPPED, S.PENDING, S.BACKOFF, S.EXITED, S.FATAL}),
     S.STOPPED: frozenset({S.PENDING, S.DISABLED}),
     S.EXITED: frozenset({S.PENDING, S.STOPPED, S.DISABLED}),

@@ -64,6 +64,8 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
         self._removing: set[str] = set()
         self._after_turn: list[Callable[[], None]] = []  # side jobs, run after the turn's spawns
         self._systemd_ready = False
+        self._strict = os.environ.get("UNIFIED_STRICT") == "1"
+        self.owner_errors = 0
         self._systemd_status = ""
         self._shutting_down = False
         self._exit_code = 0
@@ -128,14 +130,14 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
             deadline = self._timers.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
             try:
-                self._dispatch(self._queue.get(timeout=timeout))
+                self._guarded(self._dispatch, self._queue.get(timeout=timeout))
                 while True:  # apply the whole batch before reconciling once
-                    self._dispatch(self._queue.get_nowait())
+                    self._guarded(self._dispatch, self._queue.get_nowait())
             except queue.Empty:
                 pass
             for timer in self._timers.pop_due(self.clock()):
-                timer.action()
-            self._reconcile()
+                self._guarded(timer.action)
+            self._guarded(self._reconcile)
             self._check_reload()
             if self._dirty:
                 self._publish_snapshot()
@@ -167,6 +169,18 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
         """Pinged from the owner loop itself: a hung owner stops pinging, and systemd acts."""
         self.runtime.signal_systemd("WATCHDOG=1")
         self._timers.call_at(self.clock() + interval, lambda: self._systemd_watchdog(interval))
+
+    def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
+        """A bug in one handler must not take every service down with the supervisor: it is
+        logged with its traceback and counted. Tests run strict, so such a bug fails them."""
+        try:
+            fn(*args)
+        except Exception:
+            if self._strict:
+                raise
+            self.owner_errors += 1
+            self.log.exception("owner bug: a handler failed; supervision continues",
+                               handler=getattr(fn, "__name__", repr(fn)))
 
     def _finished(self) -> bool:
         return self._shutting_down and all(
@@ -332,6 +346,9 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
         restarted = unit.ever_spawned
         if restarted:
             unit.restarts += 1
+            window = unit.spec.restart.window
+            while unit.restart_times and now - unit.restart_times[0] >= window:
+                unit.restart_times.popleft()  # only the window matters to the budget
             unit.restart_times.append(now)
         unit.ever_spawned = True
         unit.inc, unit.pid, unit.pgid = inc, spawned.pid, spawned.pgid

@@ -49,7 +49,7 @@ class Unit:
     status_text: str | None = None
     restarts: int = 0
     failures: int = 0                    # consecutive, drives the backoff
-    restart_times: deque = field(default_factory=lambda: deque(maxlen=256))
+    restart_times: deque = field(default_factory=deque)   # within restart.window only
     exits: deque = field(default_factory=lambda: deque(maxlen=20))   # crash history
     circuit: str = "closed"
     last_exit: dict[str, Any] | None = None
@@ -60,6 +60,7 @@ class Unit:
     lingering_pgid: int | None = None    # a stopped leader's group that still has members
     note: str | None = None              # why it waits / why it is fatal
     last_heartbeat: float | None = None  # monotonic, stamped on arrival
+    heartbeat_wall: float | None = None  # the same moment, for observers; republished <= 1/s
     freezing: bool = False               # a hard freeze is being proven and acted on
     cpu_at_silence: float | None = None
     freeze_report: dict[str, Any] | None = None
