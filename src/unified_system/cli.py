@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("name", help="service name")
     logs.add_argument("-n", "--lines", type=int, default=100, help="lines to show (default 100)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    export = sub.add_parser("export", parents=[common],
+                            help="write a systemd unit or Kubernetes manifests")
+    export.add_argument("kind", choices=["systemd", "kubernetes"])
+    export.add_argument("-o", "--output", help="directory (default: deploy/<kind>/ beside services.yaml)")
+    export.add_argument("--image", help="container image for Kubernetes (default unified-system:latest)")
     return parser
 
 
@@ -43,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_check(config, env_name)
     if command in CLIENT_COMMANDS:
         return cmd_client(command, args, config, env_name)
+    if command == "export":
+        return cmd_export(args.kind, config, env_name, args.output, args.image)
     return cmd_run(config, env_name, getattr(args, "only", None))
 
 
@@ -89,6 +96,25 @@ def cmd_client(command: str, args: argparse.Namespace, config: str | None,
         return api.action(conn, command, args.name)
     finally:
         conn.close()
+
+
+def cmd_export(kind: str, config: str | None, env_name: str | None, output: str | None,
+               image: str | None) -> int:
+    from pathlib import Path
+
+    from unified_system.export import ExportError, run_export
+
+    loaded = _load(config, env_name)
+    if loaded is None:
+        return EXIT_CONFIG
+    try:
+        paths = run_export(kind, loaded, Path(output) if output else None, image=image)
+    except ExportError as exc:
+        print(f"export {kind}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for path in paths:
+        print(path)
+    return EXIT_OK
 
 
 def cmd_check(config: str | None, env_name: str | None) -> int:
