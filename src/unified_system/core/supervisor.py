@@ -290,7 +290,10 @@ class Supervisor(WatchdogMixin, BuildMixin, ReloadMixin):
             for svc in data["services"].values():
                 for inst in svc["instances"]:
                     inst["create_time"] = statefile.create_time(inst["pid"])
-            statefile.write_atomic(path, data)
+            try:
+                statefile.write_atomic(path, data)
+            except OSError as exc:  # a full or vanished disk must not kill supervision
+                self.log.error("cannot write state.json", path=str(path), error=str(exc))
 
         if sync:
             write()
