@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from unified_system.core.policy import (ExitStatus, budget_spent, next_delay, recent,
+from unified_system.core.policy import (ExitStatus, budget_spent, classify_exit, next_delay, recent,
                                         should_restart, signal_name)
 
 CLEAN, FAIL, KILLED = ExitStatus(code=0), ExitStatus(code=3), ExitStatus(signal=signal.SIGKILL)
@@ -63,3 +63,17 @@ def test_exit_status_from_wait_status():
     killed = ExitStatus.from_wait_status(status)
     assert killed.signal_name == "SIGKILL" and killed.describe() == "killed by SIGKILL"
     assert signal_name(999) == "SIG999"
+
+
+@pytest.mark.parametrize("status,requested,rss,limit,expected", [
+    (ExitStatus(code=1), False, None, None, "exit code 1"),
+    (ExitStatus(code=127), False, None, None, "exit code 127: command not found"),
+    (ExitStatus(code=126), False, None, None, "exit code 126: not executable"),
+    (ExitStatus(signal=signal.SIGKILL), False, 95, 100, "killed by SIGKILL near its memory limit, probably out of memory"),
+    (ExitStatus(signal=signal.SIGKILL), False, 50, 100, "killed by SIGKILL (by another process, or the kernel's OOM killer)"),
+    (ExitStatus(signal=signal.SIGKILL), True, 95, 100, "killed by SIGKILL"),
+    (ExitStatus(signal=signal.SIGSEGV), False, None, None, "killed by SIGSEGV (segmentation fault)"),
+    (ExitStatus(signal=signal.SIGABRT), False, None, None, "killed by SIGABRT (aborted)"),
+])
+def test_classify_exit(status, requested, rss, limit, expected):
+    assert classify_exit(status, requested, rss, limit) == expected

@@ -106,3 +106,20 @@ def test_reload_to_a_command_that_never_gets_ready_is_rolled_back(tmp_path):
         sup.wait_state("web", "running", count=2, timeout=20)
         assert sup.record("web", "running")["pid"] != first
         assert sup.stop() == 0
+
+
+def test_watch_config_reloads_when_the_file_changes(tmp_path):
+    with SupervisorProcess(tmp_path, f"""
+        supervisor:
+          state_dir: {tmp_path}/state
+          port: {free_port()}
+          watch_config: true
+        services:
+          a: {{command: ["{{py}}", "{{children}}/sleeper.py"]}}
+    """) as sup:
+        sup.wait_state("a", "running")
+        text = sup.config_path.read_text()
+        sup.config_path.write_text(text + f'  b: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}\n')
+        sup.wait_state("b", "running", timeout=15)
+        assert not exits(sup, "a")
+        assert sup.stop() == 0
