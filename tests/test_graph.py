@@ -106,3 +106,11 @@ def test_cycle_fixture():
 ])
 def test_describe_start_order(fixture, text):
     assert describe_start_order(load_config(FIXTURES / fixture, environ=ENV).config) == text
+
+
+def test_spawn_order_puts_the_longest_chain_first_within_a_wave():
+    from unified_system.graph import heights, spawn_order
+
+    deps = {"c0": [], "c1": ["c0"], "c2": ["c1"], "c0-leaf": ["c0"], "a-leaf": ["c0"]}
+    assert heights(deps) == {"c0": 2, "c1": 1, "c2": 0, "c0-leaf": 0, "a-leaf": 0}
+    assert spawn_order(deps) == ["c0", "c1", "a-leaf", "c0-leaf", "c2"]

@@ -94,3 +94,24 @@ def describe_start_order(config: "Config") -> str:
     if disabled:
         lines.append(f"disabled: {', '.join(disabled)}")
     return "\n".join(lines)
+
+
+def heights(deps: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Length of the longest chain of dependents below each service (0 for a leaf)."""
+    below = dependents(deps)
+    memo: dict[str, int] = {}
+
+    def height(name: str, seen: frozenset[str]) -> int:
+        if name not in memo:
+            kids = [k for k in below.get(name, ()) if k not in seen]
+            memo[name] = 1 + max((height(k, seen | {name}) for k in kids), default=-1)
+        return memo[name]
+
+    return {name: height(name, frozenset()) for name in deps}
+
+
+def spawn_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
+    """Start waves, flattened, with each wave's most-depended-upon services first: when a
+    dependency becomes ready, the next link of the longest chain is spawned before leaves."""
+    tall = heights(deps)
+    return [n for wave in start_waves(deps) for n in sorted(wave, key=lambda n: (-tall[n], n))]

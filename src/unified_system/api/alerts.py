@@ -11,9 +11,11 @@ import queue
 import socket
 import threading
 import time
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import httpx
+
+if TYPE_CHECKING:
+    import httpx
 
 from unified_system.logsetup import get_logger, redact
 
@@ -101,6 +103,8 @@ class Alerts:
 
     # ------------------------------------------------------------------ worker thread
     def _run(self) -> None:
+        import httpx  # here, not at the top: a supervisor without webhooks never pays for it
+
         with httpx.Client(timeout=TIMEOUT) as client:
             while not self._stop.is_set():
                 body = self.queue.get()
@@ -116,7 +120,9 @@ class Alerts:
                         self.failed += 1
                         self.log.exception("webhook delivery crashed", service=body.get("service"))
 
-    def _deliver(self, client: httpx.Client, url: str, body: dict[str, Any]) -> bool:
+    def _deliver(self, client: "httpx.Client", url: str, body: dict[str, Any]) -> bool:
+        import httpx
+
         delays = (*self.retry_delays, None)
         for attempt, delay in enumerate(delays, 1):
             try:

@@ -127,7 +127,7 @@ class ReloadMixin:
         units = self.units[name]
         for unit in units[spec.instances:]:          # fewer instances: the extras go
             unit.desired_up, unit.stop_reason = False, reason
-            unit.retiring = True
+            unit.retiring = self._retiring = True
         for index in range(len(units), spec.instances):  # more instances: new ones start
             units.append(Unit(name, index, spec, desired_up=spec.enabled))
         for unit in units[:spec.instances]:
@@ -148,7 +148,7 @@ class ReloadMixin:
         self._deps = {n: tuple(s.depends_on) for n, s in self.config.services.items()}
         self._dependents = graph.dependents(self._deps)
         self._order = [*sorted(self._removing),
-                       *(n for wave in graph.start_waves(self._deps) for n in wave)]
+                       *graph.spawn_order(self._deps)]
 
     # ------------------------------------------------------------------ reload outcome
     def _check_reload(self) -> None:
@@ -159,12 +159,13 @@ class ReloadMixin:
             del self.units[name]
             self.runtime.watcher.unwatch(name)
             self._rebuild_graph()
-            self._dirty = True
-        for name, units in self.units.items():
-            if any(getattr(u, "retiring", False) and u.state in AT_REST for u in units):
-                self.units[name] = [u for u in units if not (getattr(u, "retiring", False)
-                                                               and u.state in AT_REST)]
-                self._dirty = True
+            self._dirty = self._reconcile_due = True
+        if self._retiring:
+            for name, units in self.units.items():
+                if any(u.retiring and u.state in AT_REST for u in units):
+                    self.units[name] = [u for u in units if not (u.retiring and u.state in AT_REST)]
+                    self._dirty = self._reconcile_due = True
+            self._retiring = any(u.retiring for us in self.units.values() for u in us)
         pending = self._reload
         if pending is None:
             return

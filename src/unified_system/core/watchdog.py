@@ -34,10 +34,8 @@ class WatchdogMixin:
         now = self.clock()
         # EXTEND_TIMEOUT_USEC moves the deadline out without counting as a heartbeat of record.
         unit.last_heartbeat = max(unit.last_heartbeat or now, now + extend - hb.timeout) if extend else now
-        wall = time.time()
-        if unit.heartbeat_wall is None or wall - unit.heartbeat_wall >= 1.0:
-            self._dirty = True  # observers compute the age at read time; a stamp a second old is fine
-        unit.heartbeat_wall = wall
+        unit.heartbeat_wall = time.time()
+        self._stale_soon()  # observers compute the age at read time: a stamp <= 1 s old will do
         if unit.health == "frozen" and not unit.freezing:
             unit.health = "healthy" if unit.ready else "unknown"
             self._dirty = True

@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 
 from unified_system.core.policy import ExitStatus
 
-READ_CHUNK = 256 * 1024
+READ_CHUNK = 1 << 20  # the pipe size: one read drains a full pipe
 DRAIN_LIMIT = 8 << 20  # bytes drained at exit; a grandchild holding the pipe cannot stall reaping
 
 

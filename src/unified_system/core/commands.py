@@ -1,0 +1,142 @@
+"""Operator commands and signals, as an owner mixin: start, stop, restart (rolling when the
+service holds sockets or runs several instances), shutdown."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from unified_system import graph
+from unified_system.core.events import Command, Notify
+from unified_system.core.reloading import DEFERRED, ReloadInProgress
+from unified_system.core.states import State
+from unified_system.core.unit import Unit
+
+S = State
+
+
+class CommandMixin:
+    # ------------------------------------------------------------------ commands
+    def _restart(self, unit: Unit, reason: str) -> None:
+        if unit.pid is None:
+            return
+        if (unit.spec.listen or unit.spec.instances > 1) and not self._shutting_down:
+            self._roll(unit, reason)
+            return
+        unit.then_start = True
+        self._stop(unit, reason)
+
+    def _roll(self, unit: Unit, reason: str) -> None:
+        """Rolling restart: the new incarnation starts beside the old one (they share the held
+        sockets), and the old one is stopped only once the new one is ready."""
+        if unit.successor is not None or unit.predecessor is not None:
+            return
+        new = Unit(unit.service, unit.index, unit.spec)
+        for attr in ("restarts", "failures", "circuit", "ever_spawned"):
+            setattr(new, attr, getattr(unit, attr))
+        new.restart_times.extend(unit.restart_times)
+        new.exits.extend(unit.exits)
+        new.last_exit = {"code": None, "signal": None, "reason": reason, "at": time.time(),
+                         "description": "rolling restart"}
+        new.predecessor, unit.successor, unit.roll_reason = unit, new, reason
+        self.units[unit.service].append(new)
+        self.log.info("rolling restart: starting the new incarnation first", service=unit.service,
+                      instance=unit.index, reason=reason, old_pid=unit.pid)
+
+    def _roll_over(self, new: Unit) -> None:
+        old, new.predecessor = new.predecessor, None
+        old.successor, old.retiring, old.desired_up, self._retiring = None, True, False, True
+        self.log.info("rolling restart: new incarnation ready, stopping the old one",
+                      service=new.service, instance=new.index, old_pid=old.pid, new_pid=new.pid)
+        self._stop(old, old.roll_reason or "manual")
+
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            try:
+                self._cmd_reload(Command("reload"))
+            except ReloadInProgress as exc:
+                self.log.warning("SIGHUP ignored", reason=str(exc))
+            return
+        name = signal.Signals(signum).name
+        if self._shutting_down:
+            if signum == signal.SIGINT:
+                self.log.warning("second SIGINT: killing every process group now")
+                self._kill_all()
+            return
+        self.log.info("shutting down", signal=name)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        self._shutting_down = True
+        self.runtime.signal_systemd("STOPPING=1")
+        for unit in (u for us in self.units.values() for u in us):
+            unit.desired_up, unit.then_start = False, False
+            if unit.stop_reason is None and unit.alive:
+                unit.stop_reason = "stop"
+        budget = self.config.supervisor.shutdown_timeout
+        self._timers.call_at(self.clock() + budget, self._shutdown_overdue)
+
+    def _shutdown_overdue(self) -> None:
+        self.log.warning("shutdown_timeout reached: killing what is left",
+                         timeout=self.config.supervisor.shutdown_timeout)
+        self._kill_all()
+
+    def _kill_all(self) -> None:
+        for unit in (u for us in self.units.values() for u in us):
+            for pgid in {unit.pgid if unit.pid else None, unit.lingering_pgid} - {None}:
+                self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+            if unit.state in (S.STARTING, S.RUNNING):
+                unit.stop_reason = unit.stop_reason or "stop"
+                self._transition(unit, S.STOPPING, "stop")
+
+    def _on_command(self, cmd: Command) -> None:
+        handler = {"start": self._cmd_start, "stop": self._cmd_stop,
+                   "restart": self._cmd_restart, "heartbeat": self._cmd_heartbeat,
+                   "reload": lambda _n: self._cmd_reload(cmd),
+                   "shutdown": lambda _n: self.shutdown()}.get(cmd.action)
+        try:
+            if handler is None:
+                raise ValueError(f"unknown command {cmd.action!r}")
+            if cmd.service is not None and cmd.service not in self.units:
+                raise KeyError(cmd.service)
+            result = handler(cmd.service)
+        except Exception as exc:  # a bad command must never take the owner down
+            if cmd.reply is not None:
+                cmd.reply.set_exception(exc)
+            return
+        if cmd.reply is not None and result is not DEFERRED:
+            cmd.reply.set_result(result)
+
+    def _cmd_start(self, name: str) -> None:
+        """Start a service and what it needs (systemd's Requires=), unless disabled."""
+        for dep in graph.closure(self._deps, [name]):
+            for unit in self.units[dep]:
+                if unit.state is S.DISABLED:
+                    continue
+                unit.desired_up, unit.then_start = True, False
+                if unit.state in (S.STOPPED, S.EXITED, S.FATAL):
+                    if self._builds.get(dep) in ("failed", "cancelled"):
+                        self._builds.pop(dep)  # a start after a failed build tries the build again
+                    unit.cancel_timers()
+                    unit.circuit, unit.failures = "closed", 0
+                    self._transition(unit, S.PENDING, "manual")
+
+    def _cmd_stop(self, name: str) -> None:
+        """Stop a service and, first, everything that depends on it."""
+        for dep in graph.closure(self._dependents, [name]):
+            for unit in self.units[dep]:
+                unit.desired_up, unit.then_start = False, False
+                if unit.alive and unit.stop_reason is None:
+                    unit.stop_reason = "manual"
+
+    def _cmd_heartbeat(self, name: str) -> None:
+        """An HTTP heartbeat (the API checked the service's token): WATCHDOG=1 for each instance."""
+        for unit in self.units[name]:
+            if unit.inc:
+                self._on_notify(Notify(unit.inc, unit.pid or 0, (("WATCHDOG", "1"),)))
+
+    def _cmd_restart(self, name: str) -> None:
+        self._cmd_start(name)  # brings up what is down, and what it depends on
+        for unit in self.units[name]:
+            if unit.pid is not None and unit.state in (S.STARTING, S.RUNNING):
+                self._restart(unit, "manual")

@@ -1,0 +1,233 @@
+"""Spawning, stopping and exits, as an owner mixin: the life of one incarnation, and what
+follows its end (backoff, the circuit breaker, restarts of dependents)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from unified_system.core import policy
+from unified_system.core.events import Exited
+from unified_system.core.states import State
+from unified_system.core.unit import Unit
+from unified_system.proc.seam import SpawnError
+
+S = State
+LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly
+
+
+class LifecycleMixin:
+    # ------------------------------------------------------------------ spawning
+    def _spawn(self, unit: Unit) -> None:
+        now = self.clock()
+        inc = next(self._incs)
+        try:
+            spawned = self.runtime.spawn(unit, inc)
+        except SpawnError as exc:
+            unit.last_exit = {"code": 127, "signal": None, "reason": "crash", "at": time.time()}
+            self._transition(unit, S.FATAL, "crash", note=str(exc))
+            return
+        restarted = unit.ever_spawned
+        if restarted:
+            unit.restarts += 1
+            window = unit.spec.restart.window
+            while unit.restart_times and now - unit.restart_times[0] >= window:
+                unit.restart_times.popleft()  # only the window matters to the budget
+            unit.restart_times.append(now)
+        unit.ever_spawned = True
+        unit.inc, unit.pid, unit.pgid = inc, spawned.pid, spawned.pgid
+        unit.spawned_at, unit.spawned_wall = now, time.time()
+        unit.ready, unit.health, unit.status_text = False, "unknown", None
+        unit.stop_reason, unit.probes = None, {}
+        unit.last_heartbeat, unit.freezing, unit.freeze_report, unit.rss = None, False, None, None
+        self._by_inc[inc] = unit
+        self._pid_map = {**self._pid_map, spawned.pid: inc}
+        self._watch_memory(unit)
+        self._transition(unit, S.STARTING, None)
+        if restarted:
+            reason = (unit.last_exit or {}).get("reason") or "crash"
+            self.runtime.metrics.restart(unit.service, reason)
+            self._publish({"type": "restart", "service": unit.service, "instance": unit.index,
+                           "reason": reason, "restarts": unit.restarts, "pid": unit.pid})
+            self._cascade_restart(unit.service)
+        spec = unit.spec
+        unit.timers["reset"] = self._timers.call_at(now + spec.restart.reset_after,
+                                                    lambda: self._stayed_up(unit, inc))
+        if spec.readiness is None:
+            self._became_ready(unit)
+        elif spec.readiness.kind != "notify":
+            self._schedule_probe(unit, "readiness", spec.readiness.initial_delay)
+        if spec.startup is not None:
+            self._schedule_probe(unit, "startup", spec.startup.initial_delay)
+        elif spec.liveness is not None:
+            self._schedule_probe(unit, "liveness", spec.liveness.initial_delay)
+
+    def _became_ready(self, unit: Unit) -> None:
+        unit.ready, unit.health, self._dirty, self._reconcile_due = True, "healthy", True, True
+        if unit.state is S.STARTING:
+            self._transition(unit, S.RUNNING, None)
+        self._arm_heartbeat(unit)  # the heartbeat deadline starts at readiness at the latest
+        if unit.predecessor is not None:
+            self._roll_over(unit)
+
+    def _cascade_restart(self, name: str) -> None:
+        """depends_on {x: {restart: true}}: when x restarts, its dependents follow (rest_for_one)."""
+        for dependent in self._dependents.get(name, ()):
+            dep = self.config.services[dependent].depends_on[name]
+            if dep.restart:
+                for unit in self.units[dependent]:
+                    if unit.state in (S.STARTING, S.RUNNING):
+                        self._restart(unit, "dependency")
+
+    def _stayed_up(self, unit: Unit, inc: int) -> None:
+        if unit.inc == inc:
+            unit.failures = 0
+            if unit.circuit != "closed":
+                unit.circuit = "closed"
+                self.log.info("circuit closed", service=unit.service)
+                self._publish({"type": "recovered", "service": unit.service})
+
+    # ------------------------------------------------------------------ stopping
+    def _stop(self, unit: Unit, reason: str, sig: signal.Signals | None = ...,
+              grace: float | None = None) -> None:
+        """Signal the group (or not: sig=None when the caller already did), then SIGKILL later."""
+        if unit.pid is None or unit.state is S.STOPPING:
+            return
+        unit.stop_reason = reason
+        unit.cancel_timers("probe:")
+        unit.cancel_timer("hb")
+        if sig is ...:
+            sig = signal.Signals[unit.spec.stop.signal]
+        if sig is not None:
+            self.runtime.seam.signal_group(unit.pgid, sig)
+        self._transition(unit, S.STOPPING, reason, signal=sig.name if sig else None)
+        inc = unit.inc
+        grace = unit.spec.stop.timeout if grace is None else grace
+        unit.timers["kill"] = self._timers.call_at(self.clock() + grace, lambda: self._kill(unit, inc))
+
+    def _kill(self, unit: Unit, inc: int) -> None:
+        pgid = unit.pgid if unit.inc == inc else unit.lingering_pgid
+        if pgid is not None:
+            self.log.warning("stop timeout, killing group", service=unit.service, pgid=pgid,
+                             timeout=unit.spec.stop.timeout)
+            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+
+    def _check_linger(self, unit: Unit) -> None:
+        pgid = unit.lingering_pgid
+        if pgid is not None and self.runtime.seam.group_alive(pgid):
+            unit.timers["linger"] = self._timers.call_at(self.clock() + LINGER_CHECK,
+                                                         lambda: self._check_linger(unit))
+            return
+        unit.lingering_pgid = None
+        unit.cancel_timers()
+        self._after_stop(unit)
+
+    # ------------------------------------------------------------------ exits
+    def _on_exit(self, ev: Exited) -> None:
+        unit = self._by_inc.pop(ev.inc, None)
+        if unit is None or unit.inc != ev.inc:
+            return  # a late exit of an older incarnation never touches its replacement
+        now = self.clock()
+        self._pid_map = {p: i for p, i in self._pid_map.items() if i != ev.inc}
+        uptime = now - (unit.spawned_at or now)
+        reason = unit.stop_reason or "crash"
+        classification = self._classify(unit, ev.status, reason)
+        unit.last_exit = {"code": ev.status.code, "signal": ev.status.signal_name,
+                          "reason": reason, "at": time.time(), "description": classification}
+        unit.exits.append({**unit.last_exit, "uptime_seconds": round(uptime, 3)})
+        level = "warning" if reason in ("crash", "freeze", "memory", "liveness") and not ev.status.ok else "info"
+        getattr(self.log, level)("exited", service=unit.service, pid=unit.pid, reason=reason,
+                                 code=ev.status.code, signal=ev.status.signal_name,
+                                 uptime=round(uptime, 3), description=classification)
+        self._crash_dump(unit, ev.status, reason, uptime, unit.pid, classification)
+        unit.last_uptime = uptime
+        if unit.predecessor is not None:   # the new incarnation of a rolling restart died
+            self.log.warning("rolling restart aborted: the new incarnation failed; the old one "
+                             "keeps serving", service=unit.service, instance=unit.index)
+            unit.predecessor.successor, unit.predecessor = None, None
+            unit.retiring, unit.desired_up, self._retiring = True, False, True
+        elif unit.successor is not None:   # the old one died while its successor was starting
+            unit.successor.predecessor, unit.successor = None, None
+            unit.retiring, unit.desired_up, self._retiring = True, False, True
+        pgid = unit.pgid
+        unit.inc, unit.pid, unit.ready, unit.freezing = 0, None, False, False
+        self._watch_memory(unit)
+        unit.cancel_timers()
+        if pgid is not None and self.runtime.seam.group_alive(pgid):
+            if unit.state is S.STOPPING:
+                unit.lingering_pgid = pgid   # the stop signal reached them; give them the timeout
+                unit.timers["kill"] = self._timers.call_at(
+                    unit.since + unit.spec.stop.timeout, lambda: self._kill(unit, -1))
+                self._check_linger(unit)
+                return
+            # The leader died on its own: what it left in its group belongs to the dead incarnation.
+            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+        if unit.state is S.STOPPING:
+            self._after_stop(unit)
+        else:
+            self._after_crash(unit, ev.status, uptime, now)
+
+    def _after_stop(self, unit: Unit) -> None:
+        if unit.desired_up and unit.then_start:
+            unit.then_start = False
+            reason = (unit.last_exit or {}).get("reason")
+            if reason in ("manual", "dependency", "watch", "reload"):
+                self._transition(unit, S.PENDING, reason)
+            else:  # liveness, freeze, memory, notify: failures, so they back off
+                if unit.last_uptime >= unit.spec.restart.reset_after:
+                    unit.failures = 0
+                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason)
+        elif unit.desired_up:
+            self._transition(unit, S.PENDING, "restart")
+        else:
+            self._transition(unit, S.STOPPED, (unit.last_exit or {}).get("reason"))
+
+    def _after_crash(self, unit: Unit, status: policy.ExitStatus, uptime: float, now: float) -> None:
+        if not unit.desired_up:
+            self._transition(unit, S.STOPPED, "stop")
+        elif status.code in policy.NOT_STARTABLE:
+            what = "not executable" if status.code == 126 else "command not found"
+            said = self.runtime.explain_not_startable(unit)  # rare path: small reads are fine
+            self._transition(unit, S.FATAL, "crash", note=f"exit {status.code}: {what}; not retried"
+                             + (f" ({said})" if said else ""))
+        elif policy.should_restart(unit.spec.restart.policy, status):
+            if uptime >= unit.spec.restart.reset_after:
+                unit.failures = 0
+            self._schedule_restart(unit, now, uptime, "crash")
+        else:
+            self._transition(unit, S.EXITED, "crash", code=status.code)
+
+    def _schedule_restart(self, unit: Unit, now: float, uptime: float, reason: str) -> None:
+        r = unit.spec.restart
+        unit.failures += 1
+        if unit.circuit == "half-open" or policy.budget_spent(
+                [*unit.restart_times, now], now, r.window, r.max_restarts):
+            self._open_circuit(unit, now)
+            return
+        delay = policy.next_delay(unit.failures, r.backoff.initial, r.backoff.max,
+                                  r.backoff.multiplier, r.backoff.jitter, self._rand.random())
+        if delay <= 0:
+            self._transition(unit, S.PENDING, reason)
+            return
+        self._transition(unit, S.BACKOFF, reason, delay=round(delay, 3))
+        unit.timers["backoff"] = self._timers.call_at(now + delay, lambda: self._backoff_over(unit))
+
+    def _backoff_over(self, unit: Unit) -> None:
+        unit.timers.pop("backoff", None)
+        if unit.state is S.BACKOFF:
+            self._transition(unit, S.PENDING, "backoff")
+
+    def _open_circuit(self, unit: Unit, now: float) -> None:
+        r = unit.spec.restart
+        unit.circuit = "open"
+        note = f"circuit open: more than {r.max_restarts} restarts within {r.window:g}s"
+        self._transition(unit, S.FATAL, "circuit_open", note=note)
+        self._publish({"type": "circuit_open", "service": unit.service})
+        if r.cooldown is not None:
+            unit.timers["cooldown"] = self._timers.call_at(now + r.cooldown, lambda: self._half_open(unit))
+
+    def _half_open(self, unit: Unit) -> None:
+        unit.timers.pop("cooldown", None)
+        if unit.state is S.FATAL and unit.desired_up:
+            unit.circuit = "half-open"
+            self._transition(unit, S.PENDING, "half-open")

@@ -1,0 +1,80 @@
+"""state.json, as an owner mixin: restore at start (after stopping a dead predecessor's
+leftovers), coalesced saves while running, a final save at exit."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from unified_system.core import statefile
+from unified_system.core.states import State
+
+S = State
+
+
+class PersistenceMixin:
+    # ------------------------------------------------------------------ state.json
+    def _restore(self) -> None:
+        """Stop what a SIGKILLed predecessor left running, then take over its history."""
+        path = self.runtime.state_dir / "state.json"
+        saved = statefile.read_state(path, self.log)
+        found = statefile.leftovers(saved)
+        if found:
+            timeout = max((self.config.services[f["service"]].stop.timeout for f in found
+                           if f["service"] in self.config.services), default=10.0)
+            statefile.stop_leftovers(found, min(timeout, 10.0), self.log)
+        now, wall = self.clock(), time.time()
+        for name, svc in saved.get("services", {}).items():
+            for unit in self.units.get(name, ()):
+                unit.restarts = int(svc.get("restarts", 0)) if unit.index == 0 else 0
+                unit.ever_spawned = bool(svc.get("ever_spawned", unit.restarts))
+                unit.restart_times.extend(now - (wall - t) for t in svc.get("restart_times", [])
+                                          if wall - t < unit.spec.restart.window)
+                unit.exits.extend(svc.get("crash_history", [])[-20:])
+                unit.last_exit = svc.get("last_exit")
+                if svc.get("circuit") == "open" and unit.desired_up:
+                    unit.circuit = "open"
+                    self._transition(unit, S.FATAL, "circuit_open", note="circuit open (restored)")
+                    cooldown = unit.spec.restart.cooldown
+                    if cooldown is not None:
+                        unit.timers["cooldown"] = self._timers.call_at(
+                            now + cooldown, lambda u=unit: self._half_open(u))
+        self._save_state(sync=True)
+
+    def _save_state_soon(self) -> None:
+        """Coalesce: many changes in a burst cost one write."""
+        if not self._state_save_pending:
+            self._state_save_pending = True
+            self._timers.call_at(self.clock() + 0.25, self._save_state)
+
+    def _save_state(self, sync: bool = False) -> None:
+        self._state_save_pending = False
+        now, wall = self.clock(), time.time()
+        services = {}
+        for name, units in self.units.items():
+            services[name] = {
+                "restarts": sum(u.restarts for u in units),
+                "ever_spawned": any(u.ever_spawned for u in units),
+                "circuit": next((u.circuit for u in units if u.circuit != "closed"), "closed"),
+                "last_exit": units[0].last_exit,
+                "restart_times": [wall - (now - t) for u in units for t in u.restart_times],
+                "crash_history": [e for u in units for e in u.exits],
+                "instances": [{"index": u.index, "pid": u.pid, "pgid": u.pgid} for u in units if u.pid],
+            }
+        data = {"format": statefile.FORMAT, "supervisor_pid": os.getpid(), "saved_at": wall,
+                "services": services}
+        path = self.runtime.state_dir / "state.json"
+
+        def write() -> None:  # create times are read here, off the owner thread
+            for svc in data["services"].values():
+                for inst in svc["instances"]:
+                    inst["create_time"] = statefile.create_time(inst["pid"])
+            try:
+                statefile.write_atomic(path, data)
+            except OSError as exc:  # a full or vanished disk must not kill supervision
+                self.log.error("cannot write state.json", path=str(path), error=str(exc))
+
+        if sync:
+            write()
+        else:
+            self.runtime.worker.submit(write)
