@@ -20,6 +20,14 @@ class Notify:
     inc: int
     pid: int
     fields: tuple[tuple[str, str], ...]
+    at: float | None = None   # monotonic arrival time, stamped by the listener
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Several events in one hand-off: a thread that sees many at once wakes the owner once."""
+
+    events: tuple
 
 
 @dataclass(frozen=True)

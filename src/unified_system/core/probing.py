@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 from unified_system.core.events import Notify, ProbeResult
 from unified_system.core.states import State
 from unified_system.core.unit import ProbeTrack, Unit
 
 S = State
+PROBE_GRID = 0.01
 
 
 class ProbingMixin:
     # ------------------------------------------------------------------ probes and notify
     def _schedule_probe(self, unit: Unit, kind: str, delay: float) -> None:
         inc = unit.inc
+        # On a 10 ms grid: probes of many services fall due together and go out in one batch.
+        due = math.ceil((self.clock() + delay) / PROBE_GRID) * PROBE_GRID
         unit.timers[f"probe:{kind}"] = self._timers.call_at(
-            self.clock() + delay, lambda: self._start_probe(unit, kind, inc))
+            due, lambda: self._start_probe(unit, kind, inc))
 
     def _start_probe(self, unit: Unit, kind: str, inc: int) -> None:
         unit.timers.pop(f"probe:{kind}", None)
@@ -65,7 +70,7 @@ class ProbingMixin:
             if readiness is not None and readiness.kind == "notify" and not unit.ready:
                 self._became_ready(unit)
         if fields.get("WATCHDOG") == "1":
-            self._heartbeat(unit)
+            self._heartbeat(unit, at=ev.at)
         if "EXTEND_TIMEOUT_USEC" in fields:
             self._extend(unit, fields["EXTEND_TIMEOUT_USEC"])
         if fields.get("STOPPING") == "1":

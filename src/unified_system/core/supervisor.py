@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from unified_system import graph
 from unified_system.core.builds import BuildMixin
 from unified_system.core.commands import CommandMixin
-from unified_system.core.events import (BuildDone, Command, ConfigLoaded, Exited, FileChanged,
+from unified_system.core.events import (Batch, BuildDone, Command, ConfigLoaded, Exited, FileChanged,
                                         FreezeProven, HostAlert, Notify, ProbeResult, Samples,
                                         Signal)
 from unified_system.core.lifecycle import LifecycleMixin
@@ -103,11 +103,15 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
     def post(self, event: object) -> None:
         self._queue.put(event)
 
-    def on_notify_datagram(self, pid: int, fields: dict[str, str]) -> None:
-        """Called on the notify thread: attribute the sender, then hand over to the owner."""
-        found = owner_of(pid, self._pid_map)
-        if found is not None:
-            self.post(Notify(found[1], pid, tuple(fields.items())))
+    def on_notify_datagrams(self, batch: list[tuple[int, dict[str, str], float]]) -> None:
+        """Called on the notify thread: attribute each sender, then hand over to the owner."""
+        events = []
+        for pid, fields, at in batch:
+            found = owner_of(pid, self._pid_map)
+            if found is not None:
+                events.append(Notify(found[1], pid, tuple(fields.items()), at))
+        if events:
+            self.post(Batch(tuple(events)) if len(events) > 1 else events[0])
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -210,6 +214,10 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             u.state in AT_REST and u.lingering_pgid is None for us in self.units.values() for u in us)
 
     def _dispatch(self, event: object) -> None:
+        if isinstance(event, Batch):
+            for inner in event.events:
+                self._dispatch(inner)
+            return
         if not isinstance(event, (Notify, ProbeResult, Samples, HostAlert)):
             self._reconcile_due = True  # commands, exits, signals, builds, config: always
         if isinstance(event, Exited):

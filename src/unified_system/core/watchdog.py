@@ -27,11 +27,11 @@ DUMP_REASONS = frozenset({"crash", "freeze", "memory", "liveness", "notify"})
 
 class WatchdogMixin:
     # ------------------------------------------------------------------ heartbeats
-    def _heartbeat(self, unit: "Unit", extend: float = 0.0) -> None:
+    def _heartbeat(self, unit: "Unit", extend: float = 0.0, at: float | None = None) -> None:
         hb = unit.spec.heartbeat
         if hb is None:
             return
-        now = self.clock()
+        now = at if at is not None else self.clock()  # the listener's arrival stamp, when known
         # EXTEND_TIMEOUT_USEC moves the deadline out without counting as a heartbeat of record.
         unit.last_heartbeat = max(unit.last_heartbeat or now, now + extend - hb.timeout) if extend else now
         unit.heartbeat_wall = time.time()

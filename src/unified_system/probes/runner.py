@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from unified_system.core.events import ProbeResult
+from unified_system.core.events import Batch, ProbeResult
 from unified_system.probes.checks import ProbeFailed, exec_check
 from unified_system.probes.wire import Target, judge, request_for, target_of, tls_get
 from unified_system.proc.seam import ProcessSeam
@@ -55,6 +55,7 @@ class ProbeRunner:
         self._deadlines: list[tuple[float, int, Attempt]] = []
         self._seq = itertools.count()
         self._closing = False
+        self._results: list[ProbeResult] = []
         self._thread = threading.Thread(target=self._run, name="probes", daemon=True)
         self._thread.start()
         self._exec_pool: ThreadPoolExecutor | None = None
@@ -69,12 +70,17 @@ class ProbeRunner:
         now = time.monotonic()
         attempt = Attempt(inc, kind, target_of(probe), now + probe.timeout, now)
         with self._lock:
+            idle = not self._inbox
             self._inbox.append(attempt)
-        self._wake_w.send(b"\0")
+        if idle:  # one wake-up per batch of submissions
+            self._wake_w.send(b"\0")
 
     # ------------------------------------------------------------------ the probe thread
     def _run(self) -> None:
         while not self._closing:
+            if self._results:  # one hand-off per pass, however many probes finished in it
+                results, self._results = self._results, []
+                self._post(Batch(tuple(results)) if len(results) > 1 else results[0])
             timeout = max(0.0, self._deadlines[0][0] - time.monotonic()) if self._deadlines else None
             for key, mask in self._selector.select(timeout):
                 if key.data is None:
@@ -159,8 +165,8 @@ class ProbeRunner:
         self._post_result(attempt, ok, detail)
 
     def _post_result(self, attempt: Attempt, ok: bool, detail: str) -> None:
-        self._post(ProbeResult(attempt.inc, attempt.kind, ok, detail,
-                               time.monotonic() - attempt.started))
+        self._results.append(ProbeResult(attempt.inc, attempt.kind, ok, detail,
+                                         time.monotonic() - attempt.started))
 
     # ------------------------------------------------------------------ exec probes
     def _exec_attempt(self, inc: int, kind: str, probe: "Probe", cwd: Path,

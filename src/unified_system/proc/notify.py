@@ -7,18 +7,20 @@ speak for another service.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import struct
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Mapping
 
 import psutil
 
 _CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+COALESCE = 0.02               # seconds a batch may wait for company; stamps are taken on arrival
+MAX_BATCH = 256
 _MAX_DEPTH = 32
 
 
@@ -47,7 +49,7 @@ def owner_of(pid: int, mains: Mapping[int, int]) -> tuple[int, int] | None:
 
 
 class NotifyListener(threading.Thread):
-    def __init__(self, on_message: Callable[[int, dict[str, str]], None]) -> None:
+    def __init__(self, on_batch: Callable[[list[tuple[int, dict[str, str], float]]], None]) -> None:
         super().__init__(name="notify", daemon=True)
         # sun_path is limited to 108 bytes, so the socket lives in a short private dir.
         self._dir = Path(tempfile.mkdtemp(prefix="unified-"))
@@ -55,22 +57,39 @@ class NotifyListener(threading.Thread):
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self._sock.bind(self.path)
-        self._on_message = on_message
+        self._on_batch = on_batch
         self._closing = False
 
     def run(self) -> None:
         space = socket.CMSG_SPACE(_CREDS.size)
         while not self._closing:
-            try:
-                data, ancdata, _flags, _addr = self._sock.recvmsg(4096, space)
-            except OSError:
+            batch = []
+            self._sock.settimeout(None)
+            deadline = None
+            while len(batch) < MAX_BATCH:
+                try:
+                    data, ancdata, _flags, _addr = self._sock.recvmsg(4096, space)
+                except socket.timeout:
+                    break
+                except OSError:
+                    if self._closing:
+                        return
+                    continue
+                now = time.monotonic()  # heartbeats are stamped on arrival, by our clock
+                pid = next((_CREDS.unpack_from(cdata)[0] for level, kind, cdata in ancdata
+                            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS), 0)
+                if pid > 0 and data:
+                    batch.append((pid, parse(data), now))
                 if self._closing:
-                    return
-                continue
-            pid = next((_CREDS.unpack_from(cdata)[0] for level, kind, cdata in ancdata
-                        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS), 0)
-            if pid > 0 and data:
-                self._on_message(pid, parse(data))
+                    break
+                # Keep listening a moment: what arrives meanwhile goes over in one hand-off.
+                deadline = deadline or now + COALESCE
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._sock.settimeout(remaining)
+            if batch:
+                self._on_batch(batch)
 
     def close(self) -> None:
         self._closing = True
