@@ -4,15 +4,14 @@
 """
 
 import argparse
-import os
-import signal
 import statistics
 import threading
 import time
 
 import httpx
 
-from _common import Bench, children, sleeper
+from _common import Bench, sleeper
+from crash_restart import crash_latencies
 
 
 class Client(threading.Thread):
@@ -37,21 +36,6 @@ class Client(threading.Thread):
                 ahead = start + self.sent / self.rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
-
-
-def crash_latencies(bench: Bench, kills: int) -> list[float]:
-    out = []
-    for _ in range(kills):
-        old = children(bench.proc.pid)[0]
-        time.sleep(0.05)
-        t0 = time.perf_counter()
-        os.kill(old, signal.SIGKILL)
-        while True:
-            now = children(bench.proc.pid)
-            if now and now[0] != old:
-                break
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def main() -> None:

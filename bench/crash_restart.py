@@ -11,6 +11,22 @@ import time
 from _common import Bench, children, sleeper, summary
 
 
+def crash_latencies(bench: Bench, kills: int) -> list[float]:
+    """SIGKILL the child `kills` times; each time, how long until its replacement exists."""
+    latencies = []
+    for _ in range(kills):
+        old = children(bench.proc.pid)[0]
+        time.sleep(0.05)  # let the supervisor go idle between kills: measure a cold restart
+        t0 = time.perf_counter()
+        os.kill(old, signal.SIGKILL)
+        while True:
+            now = children(bench.proc.pid)
+            if now and now[0] != old:
+                break
+        latencies.append(time.perf_counter() - t0)
+    return latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kills", type=int, default=50)
@@ -20,17 +36,7 @@ def main() -> None:
     try:
         bench.start()
         bench.wait_children(1)
-        latencies = []
-        for _ in range(args.kills):
-            old = children(bench.proc.pid)[0]
-            time.sleep(0.05)  # let the supervisor go idle between kills: measure a cold restart
-            t0 = time.perf_counter()
-            os.kill(old, signal.SIGKILL)
-            while True:
-                now = children(bench.proc.pid)
-                if now and now[0] != old:
-                    break
-            latencies.append(time.perf_counter() - t0)
+        latencies = crash_latencies(bench, args.kills)
         print(f"crash-to-restart: {summary(latencies)}")
         bench.stop()
     finally:

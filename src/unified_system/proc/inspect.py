@@ -44,22 +44,30 @@ def tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def resources(pid: int) -> dict[str, Any]:
+def tree_rss(pid: int) -> int | None:
+    """RSS of a process and all its descendants (None when it is gone)."""
     procs = tree(pid)
-    rss = 0
+    if not procs:
+        return None
+    total = 0
     for proc in procs:
         try:
-            rss += proc.memory_info().rss
+            total += proc.memory_info().rss
         except psutil.Error:
             pass
+    return total
+
+
+def resources(pid: int) -> dict[str, Any]:
+    rss = tree_rss(pid)
     try:
         main = psutil.Process(pid)
         with main.oneshot():
             return {"rss_bytes": rss, "cpu_percent": main.cpu_percent(interval=None),
                     "threads": main.num_threads(), "status": main.status(),
-                    "processes": len(procs)}
+                    "processes": len(tree(pid))}
     except psutil.Error:
-        return {"rss_bytes": rss or None, "cpu_percent": None, "threads": None, "status": None}
+        return {"rss_bytes": rss, "cpu_percent": None, "threads": None, "status": None}
 
 
 def inspect_frozen(pid: int, cpu_at_silence: float | None) -> dict[str, Any]:

@@ -13,23 +13,9 @@ from typing import Callable, Mapping
 import psutil
 
 from unified_system.core.events import HostAlert, Samples
+from unified_system.proc.inspect import tree_rss
 
 HOST_THRESHOLD = 80.0
-
-
-def tree_rss(pid: int) -> int | None:
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return None
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 class Sampler(threading.Thread):
