@@ -136,3 +136,25 @@ def test_check_prints_the_start_order_as_waves(tmp_path):
     assert any(line.startswith("wave 1: db") for line in lines)
     assert any("api" in line and "db healthy" in line for line in lines)
     assert any("web" in line and "api started" in line for line in lines)
+
+
+def test_a_flood_beyond_the_console_budget_loses_no_byte_of_the_log(tmp_path):
+    total = 20_000_000
+    with SupervisorProcess(tmp_path, f"""
+        supervisor:
+          state_dir: {tmp_path}/state
+          port: {free_port()}
+          log: {{max_bytes: 1GB}}
+        services:
+          flood:
+            command: ["{{py}}", "{{children}}/flood.py", "{total}"]
+    """) as sup:
+        log = sup.state_dir / "logs" / "flood.log"
+        wait_until(lambda: log.exists() and b"flood done" in log.read_bytes()[-100:], 60,
+                   "the flood to finish")
+        data = log.read_bytes()
+        written = int(data.rsplit(b"flood done ", 1)[1].split()[0])
+        assert len(data) == written + len(f"flood done {written}\n")   # every byte, in order
+        assert data[:written] == (b"x" * 99 + b"\n") * (written // 100)
+        wait_until(lambda: "fast output not shown here" in sup.output(), 10, "the console's note")
+        assert sup.stop() == 0

@@ -132,6 +132,24 @@ class IOThread(threading.Thread):
     def _read(self, reader: PipeReader, once: bool, limit: int = DRAIN_LIMIT) -> None:
         taken = 0
         while True:
+            splice = getattr(reader.sink, "splice", None)
+            if splice is not None and reader.state.get("grown") and not reader.sink.wants_bytes():
+                # A flood nobody reads on a console: pipe to file inside the kernel.
+                try:
+                    moved = splice(reader, READ_CHUNK)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    moved = -1  # splice unsupported here (e.g. the file system): copy instead
+                if moved == 0:
+                    self._close_pipe(reader)
+                    return
+                if moved > 0:
+                    taken += moved
+                    if once or taken >= limit:
+                        return
+                    continue
+                reader.state["grown"] = False
             try:
                 chunk = os.read(reader.fd, READ_CHUNK)
             except BlockingIOError:

@@ -21,7 +21,10 @@ class RotatingLog:
         self._size = os.fstat(self._fd).st_size
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        # Not O_APPEND: splice(2) refuses append-mode files, and we are the only writer.
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        os.lseek(fd, 0, os.SEEK_END)
+        return fd
 
     def write(self, data: bytes) -> None:
         if self._size and self._size + len(data) > self.max_bytes:
@@ -31,6 +34,15 @@ class RotatingLog:
             n = os.write(self._fd, view)
             view = view[n:]
         self._size += len(data)
+
+    def splice_from(self, pipe_fd: int, most: int) -> int:
+        """Move up to `most` bytes from a pipe into the log inside the kernel (no copy through
+        Python). Returns the count, 0 at end of file; BlockingIOError when the pipe is empty."""
+        if self._size and self._size + most > self.max_bytes:
+            self.rotate()
+        moved = os.splice(pipe_fd, self._fd, most)
+        self._size += moved
+        return moved
 
     def rotate(self) -> None:
         os.close(self._fd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from unified_system.proc.console import Console, LineFramer
@@ -9,23 +10,69 @@ from unified_system.proc.iothread import PipeReader
 from unified_system.proc.logfile import RotatingLog
 
 
+CONSOLE_RATE = 1_000_000     # bytes/s of one service's output echoed to the console
+CONSOLE_BURST = 4_000_000
+
+
 class ServiceOutput:
-    """The sink shared by every instance of one service. Only the I/O thread calls it."""
+    """The sink shared by every instance of one service. Only the I/O thread calls it.
+
+    Everything goes to the log file. The console is for people: past CONSOLE_RATE a
+    service's output is not framed and echoed (framing is most of the cost of a flood),
+    and once a second the console says how much it left out.
+    """
 
     def __init__(self, log_path: Path, max_bytes: int, backups: int,
                  console: Console | None, prefix: bytes) -> None:
         self.log = RotatingLog(log_path, max_bytes, backups)
         self.console = console
         self.prefix = prefix
+        self._tokens = float(CONSOLE_BURST)
+        self._refilled = time.monotonic()
+        self._skipped = 0
 
     def feed(self, chunk: bytes, reader: PipeReader) -> None:
         self.log.write(chunk)
-        if self.console is not None:
-            framer = reader.state.get("framer")
-            if framer is None:
-                framer = reader.state["framer"] = LineFramer(self.prefix)
-            if framed := framer.frame(chunk):
-                self.console.put(framed)
+        if self.console is None:
+            return
+        now = time.monotonic()
+        self._tokens = min(CONSOLE_BURST, self._tokens + (now - self._refilled) * CONSOLE_RATE)
+        self._refilled = now
+        framer = reader.state.get("framer")
+        if framer is None:
+            framer = reader.state["framer"] = LineFramer(self.prefix)
+        if self._tokens < len(chunk):
+            self._skipped += len(chunk)
+            if self._skipped and now - reader.state.get("noted", 0.0) >= 1.0:
+                reader.state["noted"] = now
+                self.console.put(self.prefix + b"[%d bytes of fast output not shown here: "
+                                 b"all of it is in %s]\n" % (self._skipped, str(self.log.path).encode()))
+                self._skipped = 0
+            return
+        self._tokens -= len(chunk)
+        if framed := framer.frame(chunk):
+            self.console.put(framed)
+
+    def wants_bytes(self) -> bool:
+        """Whether the console would show the next chunk; if not, the I/O thread may splice."""
+        if self.console is None:
+            return False
+        now = time.monotonic()
+        self._tokens = min(CONSOLE_BURST, self._tokens + (now - self._refilled) * CONSOLE_RATE)
+        self._refilled = now
+        return self._tokens >= 65536
+
+    def splice(self, reader: PipeReader, most: int) -> int:
+        moved = self.log.splice_from(reader.fd, most)
+        if self.console is not None and moved:
+            self._skipped += moved
+            now = time.monotonic()
+            if now - reader.state.get("noted", 0.0) >= 1.0:
+                reader.state["noted"] = now
+                self.console.put(self.prefix + b"[%d bytes of fast output not shown here: "
+                                 b"all of it is in %s]\n" % (self._skipped, str(self.log.path).encode()))
+                self._skipped = 0
+        return moved
 
     def eof(self, reader: PipeReader) -> None:
         framer = reader.state.get("framer")
