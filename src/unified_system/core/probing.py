@@ -16,8 +16,11 @@ class ProbingMixin:
     # ------------------------------------------------------------------ probes and notify
     def _schedule_probe(self, unit: Unit, kind: str, delay: float) -> None:
         inc = unit.inc
-        # On a 10 ms grid: probes of many services fall due together and go out in one batch.
-        due = math.ceil((self.clock() + delay) / PROBE_GRID) * PROBE_GRID
+        due = self.clock() + delay
+        if unit.state is S.RUNNING:
+            # Steady state, on a 10 ms grid: probes of many services fall due together and go
+            # out in one batch. A starting service is probed on time: its dependents wait.
+            due = math.ceil(due / PROBE_GRID) * PROBE_GRID
         unit.timers[f"probe:{kind}"] = self._timers.call_at(
             due, lambda: self._start_probe(unit, kind, inc))
 
