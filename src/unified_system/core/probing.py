@@ -9,7 +9,7 @@ from unified_system.core.states import State
 from unified_system.core.unit import ProbeTrack, Unit
 
 S = State
-PROBE_GRID = 0.01
+PROBE_GRID = 0.05
 
 
 class ProbingMixin:
@@ -18,7 +18,7 @@ class ProbingMixin:
         inc = unit.inc
         due = self.clock() + delay
         if unit.state is S.RUNNING:
-            # Steady state, on a 10 ms grid: probes of many services fall due together and go
+            # Steady state, on a 50 ms grid: probes of many services fall due together and go
             # out in one batch. A starting service is probed on time: its dependents wait.
             due = math.ceil(due / PROBE_GRID) * PROBE_GRID
         unit.timers[f"probe:{kind}"] = self._timers.call_at(
