@@ -28,6 +28,9 @@ import psutil
 
 from _common import ROOT, START, free_port
 
+sys.path.insert(0, str(ROOT / "src"))
+from unified_system.proc.inspect import tree_rss  # noqa: E402  (RSS of a process tree)
+
 PORT_VARS = ("PORT", "PYTHON_PORT", "BOT_PORT", "FRONTEND_PORT", "SUPERVISOR_PORT")
 SKIP = shutil.ignore_patterns("node_modules", "dist", "data", "__pycache__", "*.pyc",
                               ".unified-system")
@@ -49,22 +52,6 @@ def services(port: int) -> list[dict] | None:
             return json.load(r)
     except (urllib.error.URLError, OSError, ValueError):
         return None
-
-
-def tree_rss(pid: int) -> int:
-    """RSS of a process and its descendants (Vite runs esbuild as a child)."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 def one_run(directory: Path, env: dict[str, str], args: list[str], timeout: float = 180.0):
@@ -90,7 +77,7 @@ def one_run(directory: Path, env: dict[str, str], args: list[str], timeout: floa
             time.sleep(0.02)  # a poll period: the condition above decides
         total = time.perf_counter() - started
         rss = {"supervisor": psutil.Process(proc.pid).memory_info().rss}
-        rss.update({s["name"]: tree_rss(s["pid"]) for s in wanted})
+        rss.update({s["name"]: tree_rss(s["pid"]) or 0 for s in wanted})
         t0 = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
