@@ -7,6 +7,7 @@ with that venv first on PATH so the children's `python` is the same interpreter.
 system's own Python is never modified.
 """
 
+import hashlib
 import importlib.util
 import os
 import subprocess
@@ -24,21 +25,25 @@ def _missing() -> list[str]:
 def _bootstrap(missing: list[str]) -> None:
     venv = ROOT / ".venv"
     python = venv / "bin" / "python"
+    marker = venv / ".unified-system-installed"   # which pyproject.toml the venv was made from
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     say = lambda text: print(f"unified-system | {text}", file=sys.stderr, flush=True)  # noqa: E731
     if os.environ.get("UNIFIED_BOOTSTRAPPED"):
         say(f"still missing after installing: {', '.join(missing)}; "
             f"try: {python} -m pip install -e {ROOT}")
         raise SystemExit(2)
-    say(f"first run: missing {', '.join(missing)}; installing into {venv} (once)")
-    try:
-        if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "-e", str(ROOT)], check=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        say(f"could not install the dependencies ({exc}); install them by hand: "
-            f"{sys.executable} -m pip install -e {ROOT}")
-        raise SystemExit(2) from None
+    if not (python.exists() and marker.exists() and marker.read_text() == wanted):
+        say(f"first run: missing {', '.join(missing)}; installing into {venv} (once)")
+        try:
+            if not python.exists():
+                subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                            "-e", str(ROOT)], check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            say(f"could not install the dependencies ({exc}); install them by hand: "
+                f"{sys.executable} -m pip install -e {ROOT}")
+            raise SystemExit(2) from None
+        marker.write_text(wanted)
     env = dict(os.environ, UNIFIED_BOOTSTRAPPED="1", VIRTUAL_ENV=str(venv),
                PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}")
     os.execve(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]], env)
