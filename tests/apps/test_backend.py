@@ -22,13 +22,6 @@ class FakeClock:
 
 
 @pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.stop_all()
-
-
-@pytest.fixture
 def listener():
     lis = NotifyListener()
     yield lis

@@ -23,6 +23,21 @@ def restart_by_reload(sup, base, rounds, service):
                    "the old incarnation to stop", seen=lambda: sup.states(service))
 
 
+def assert_restarts_refuse_nothing(sup, port, service, rounds=2):
+    """Two rolling restarts under a closed-loop client on /health: not one request fails."""
+    load = Load(port, max_seconds=60)
+    load.path = "/health"
+    load.start()
+    try:
+        wait_until(lambda: load.ok > 10, 20, "traffic")
+        restart_by_reload(sup, sup.config_path.read_text(), rounds, service)
+    finally:
+        load.halt.set()
+        load.join(10)
+    assert load.failed == [], load.failed[:3]
+    assert sup.stop() == 0
+
+
 def test_backend_on_a_held_socket(tmp_path):
     pytest.importorskip("fastapi")
     port = free_port()
@@ -37,17 +52,7 @@ def test_backend_on_a_held_socket(tmp_path):
             stop: {{timeout: 5s}}
     """) as sup:
         sup.wait_state("backend", "running", timeout=30)
-        load = Load(port, max_seconds=60)
-        load.path = "/health"
-        load.start()
-        try:
-            wait_until(lambda: load.ok > 10, 20, "traffic")
-            restart_by_reload(sup, sup.config_path.read_text(), 2, "backend")
-        finally:
-            load.halt.set()
-            load.join(10)
-        assert load.failed == [], load.failed[:3]
-        assert sup.stop() == 0
+        assert_restarts_refuse_nothing(sup, port, "backend")
 
 
 def test_node_gateway_on_a_held_socket(tmp_path):
@@ -67,14 +72,4 @@ def test_node_gateway_on_a_held_socket(tmp_path):
     """) as sup:
         sup.wait_state("gateway", "running", timeout=30)
         wait_until(lambda: '"fd":3' in sup.output(), 10, "node to listen on fd 3")
-        load = Load(port, max_seconds=60)
-        load.path = "/health"
-        load.start()
-        try:
-            wait_until(lambda: load.ok > 10, 20, "traffic")
-            restart_by_reload(sup, sup.config_path.read_text(), 2, "gateway")
-        finally:
-            load.halt.set()
-            load.join(10)
-        assert load.failed == [], load.failed[:3]
-        assert sup.stop() == 0
+        assert_restarts_refuse_nothing(sup, port, "gateway")

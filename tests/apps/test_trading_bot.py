@@ -72,13 +72,6 @@ def test_the_bot_imports_only_the_standard_library_and_the_child_helpers():
 
 # -- real processes ------------------------------------------------------------------------------
 @pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.stop_all()
-
-
-@pytest.fixture
 def listeners():
     made: list[NotifyListener] = []
 
