@@ -49,3 +49,16 @@ def test_aggregate_shows_the_state_an_operator_needs(states, expected):
 
 def test_alive_states():
     assert ALIVE == {State.STARTING, State.RUNNING, State.STOPPING}
+
+
+def test_a_unit_write_bumps_its_version_so_the_snapshot_rebuilds_its_object():
+    from types import SimpleNamespace
+
+    from unified_system.core.unit import Unit
+
+    unit = Unit("web", 0, SimpleNamespace())
+    before = unit.version
+    unit.note = "waiting for db (healthy)"
+    assert unit.version == before + 1
+    unit.timers["x"] = None          # in-place changes are not tracked: nothing observers read
+    assert unit.version == before + 1

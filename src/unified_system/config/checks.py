@@ -12,8 +12,8 @@ import socket
 from typing import Any, Collection, Iterator, Mapping
 
 import psutil
-from dotenv import dotenv_values
 
+from unified_system.config.envfile import read_env_file
 from unified_system.config.errors import ConfigError, Loc, dotted
 from unified_system.config.schema import Listen, Service, SupervisorConfig
 from unified_system.graph import find_cycles
@@ -34,7 +34,7 @@ def child_path(service: Service, environ: Mapping[str, str]) -> str:
     if "PATH" in service.env:
         return service.env["PATH"]
     for env_file in reversed(service.env_file):  # a later file wins, as at spawn
-        if env_file.is_file() and (value := dotenv_values(env_file).get("PATH")) is not None:
+        if env_file.is_file() and (value := read_env_file(env_file).get("PATH")) is not None:
             return value
     if "PATH" in service.inherit_env and "PATH" in environ:
         return environ["PATH"]

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 
 from unified_system.config.checks import hint, semantic_issues
+from unified_system.config.envfile import read_env_file
 from unified_system.config.errors import ConfigError, ConfigErrors, Loc, dotted
 from unified_system.config.interpolate import interpolate_tree
 from unified_system.config.schema import Config, Service, check_service_name
@@ -92,7 +92,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env_name: str | None
 def _environment(base: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """The .env beside services.yaml, under what is already in the environment."""
     dotenv = base / ".env"
-    values = dotenv_values(dotenv) if dotenv.is_file() else {}
+    values = read_env_file(dotenv) if dotenv.is_file() else {}
     return {**{k: v for k, v in values.items() if v is not None}, **environ}
 
 

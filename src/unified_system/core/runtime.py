@@ -4,8 +4,8 @@ the notify socket, the probe pool. The owner calls into it; it never decides any
 from __future__ import annotations
 
 import fcntl
-from concurrent.futures import ThreadPoolExecutor
 import os
+from concurrent.futures import ThreadPoolExecutor
 import secrets
 import socket
 import sys
@@ -18,15 +18,16 @@ from unified_system.core.events import BuildDone, Exited
 from unified_system.proc.childenv import build_env
 from unified_system.proc.console import Console
 from unified_system.proc.logfile import tail
-from unified_system.proc.crashdumps import CrashDumps
-from unified_system.proc.sampler import Sampler
 from unified_system.proc.notify import NotifyListener
 from unified_system.proc.output import ServiceOutput
 from unified_system.proc.seam import ProcessSeam, Spawned, SpawnError
-from unified_system.proc.watcher import Watcher
 
 if TYPE_CHECKING:
+    from unified_system.api.metrics import Metrics
     from unified_system.core.supervisor import Supervisor
+    from unified_system.proc.crashdumps import CrashDumps
+    from unified_system.proc.sampler import Sampler
+    from unified_system.proc.watcher import Watcher
     from unified_system.core.unit import Unit
 
 
@@ -49,16 +50,22 @@ class Runtime:
         self.outputs: dict[str, ServiceOutput] = {}
         self.sockets: dict[str, tuple[tuple, list[socket.socket]]] = {}
         self._executables: dict[str, str | None] = {}
+        self._resolved: dict[tuple[str, str, str], str] = {}
         self._pidfile: int | None = None
         self.seam: ProcessSeam
         self.notify: NotifyListener
         self.probes: Any = None
-        from unified_system.api.metrics import Metrics
-        self.metrics = Metrics(sup)
+        self.metrics: Metrics
+        # Opened by open_late(), after the first spawns: nothing in them is needed sooner.
+        self.dumps: CrashDumps
+        self.sampler: Sampler | None = None
+        self.watcher: Watcher | None = None
         self.control: Any = None
 
     # ------------------------------------------------------------------ open / close
     def open(self) -> None:
+        """What the first spawns need. The rest waits for open_late(): starting 100 services
+        should not wait on the imports of the API, metrics, file watching and sampling."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._lock_pidfile()
         cfg = self.sup.config.supervisor
@@ -83,17 +90,34 @@ class Runtime:
         if any(s.readiness or s.liveness or s.startup for s in self.sup.config.services.values()):
             from unified_system.probes.runner import ProbeRunner
             self.probes = ProbeRunner(self.seam, self.sup.post)
-        self.dumps = CrashDumps(self.state_dir / "crashes", self.log_dir)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker")
-        self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
-        self.sampler.start()
+        from unified_system.api.metrics import Metrics  # restarts of the first reconcile count
+
+        self.metrics = Metrics(self.sup)
+        if cfg.watch_config or any(s.watch for s in self.sup.config.services.values()):
+            self._open_watcher()  # before the first spawn: no change made meanwhile is missed
+
+    def _open_watcher(self) -> None:
+        from unified_system.proc.watcher import Watcher
+
         self.watcher = Watcher(self.sup.post, always_ignore=[self.state_dir])
         self.sup._watch_services(list(self.sup.config.services))
         if self.sup.config.supervisor.watch_config:
             from unified_system.core.reloading import CONFIG_KEY
             env_file = self.sup.loaded.path.parent / ".env"
             self.watcher.watch(CONFIG_KEY, [p for p in (self.sup.loaded.path, env_file) if p.exists()], ())
+
+    def open_late(self) -> None:
+        """The rest, opened by the owner right after its first reconcile, before any event."""
         from unified_system.api.server import ControlPlane
+        from unified_system.proc.crashdumps import CrashDumps
+        from unified_system.proc.sampler import Sampler
+
+        self.dumps = CrashDumps(self.state_dir / "crashes", self.log_dir)
+        self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
+        self.sampler.start()
+        if self.watcher is None:  # a reload may add watched services later
+            self._open_watcher()
         self.control = ControlPlane(self.sup)
         self.control.start()
 
@@ -102,10 +126,12 @@ class Runtime:
             self.control.close()
         if self.probes is not None:
             self.probes.close()
-        self.sampler.close()
-        self.watcher.close()
+        if self.watcher is not None:
+            self.watcher.close()
+        if self.sampler is not None:   # open_late() ran
+            self.sampler.close()
+            self.dumps.close()
         self.worker.shutdown(wait=True, cancel_futures=True)
-        self.dumps.close()
         self.notify.close()
         self.seam.close()
         for output in self.outputs.values():
@@ -151,6 +177,7 @@ class Runtime:
     def reset_service(self, name: str) -> None:
         """A reload changed the service: its command may resolve differently now."""
         self._executables.pop(name, None)
+        self._resolved.clear()
 
     def systemd_watchdog_interval(self) -> float | None:
         """Half of WATCHDOG_USEC, when systemd asked us (and not another pid) for pings."""
@@ -200,11 +227,17 @@ class Runtime:
     def executable(self, unit: "Unit", env: dict[str, str]) -> str:
         argv0 = unit.spec.command[0]
         if unit.service not in self._executables:
-            if "/" in argv0:
-                path = Path(unit.spec.cwd, argv0)
-                found = str(path) if os.access(path, os.X_OK) and path.is_file() else None
-            else:
-                found = shutil.which(argv0, path=env.get("PATH", os.defpath))
+            # Services often share a program (python, node): resolve each one once.
+            key = (argv0, str(unit.spec.cwd), env.get("PATH", os.defpath))
+            found = self._resolved.get(key)
+            if found is None:
+                if "/" in argv0:
+                    path = Path(unit.spec.cwd, argv0)
+                    found = str(path) if os.access(path, os.X_OK) and path.is_file() else None
+                else:
+                    found = shutil.which(argv0, path=key[2])
+                if found is not None:  # a missing program is looked for again next time
+                    self._resolved[key] = found
             self._executables[unit.service] = found
         found = self._executables[unit.service]
         if found is None:

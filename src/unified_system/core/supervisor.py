@@ -77,10 +77,14 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         self._shutting_down = False
         self._exit_code = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        # Events of the first reconcile, replayed to the observers that open_late() attaches.
+        self._early_events: list[dict[str, Any]] | None = []
         # Published for observers (API, metrics, console): replaced whole, never mutated.
         self.snapshot: tuple[dict[str, Any], ...] = ()
         self.health: dict[str, Any] = {}
         self._dirty = True
+        # name -> (its units and their versions, its service object): reused while unchanged
+        self._objects: dict[str, tuple[tuple, dict[str, Any]]] = {}
 
         services = self.config.services
         self._deps = {n: tuple(s.depends_on) for n, s in services.items()}
@@ -126,6 +130,10 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             if interval:
                 self._systemd_watchdog(interval)
             self._reconcile()
+            self.runtime.open_late()  # the API, metrics, watcher and sampler: after the first spawns
+            early, self._early_events = self._early_events or [], None
+            for event in early:
+                self._publish(event)
             self._publish_snapshot()
             self._loop()
             self._save_state(sync=True)
@@ -173,8 +181,15 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
 
     def _publish_snapshot(self) -> None:
         now = self.clock()
-        objects = tuple(service_object(name, units, units[0].spec, now)
-                        for name, units in self.units.items() if units)
+        cache, built = self._objects, {}
+        for name, units in self.units.items():
+            if units:
+                key = tuple((u, u.version) for u in units)
+                hit = cache.get(name)
+                built[name] = hit if hit is not None and hit[0] == key else \
+                    (key, service_object(name, units, units[0].spec, now))
+        self._objects = built
+        objects = tuple(entry[1] for entry in built.values())
         self.snapshot, self.health, self._dirty = objects, overall(objects), False
         self._tell_systemd(objects)
 
@@ -269,6 +284,9 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
 
     def _publish(self, event: dict[str, Any]) -> None:
         event.setdefault("at", time.time())
+        if self._early_events is not None:
+            self._early_events.append(event)
+            return
         for listener in self.listeners:
             listener(event)
 

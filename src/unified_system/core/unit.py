@@ -72,6 +72,12 @@ class Unit:
     roll_reason: str | None = None
     timers: dict[str, Timer] = field(default_factory=dict)
     probes: dict[str, ProbeTrack] = field(default_factory=dict)
+    version: int = field(default=0, repr=False)  # bumped by every attribute write
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The snapshot rebuilds a service's object only when one of its units changed.
+        object.__setattr__(self, name, value)
+        object.__setattr__(self, "version", self.__dict__.get("version", 0) + 1)
 
     @property
     def alive(self) -> bool:
