@@ -15,7 +15,7 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from unified_system import graph
+from unified_system import graph, logsetup
 from unified_system.core.builds import BuildMixin
 from unified_system.core.commands import CommandMixin
 from unified_system.core.events import (Batch, BuildDone, Command, ConfigLoaded, Exited, FileChanged,
@@ -129,7 +129,8 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             interval = self.runtime.systemd_watchdog_interval()
             if interval:
                 self._systemd_watchdog(interval)
-            self._reconcile()
+            with logsetup.held():
+                self._reconcile()
             self.runtime.open_late()  # the API, metrics, watcher and sampler: after the first spawns
             early, self._early_events = self._early_events or [], None
             for event in early:
@@ -149,24 +150,33 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             deadline = self._timers.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
             try:
-                self._guarded(self._dispatch, self._queue.get(timeout=timeout))
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                first = None
+            with logsetup.held():  # the turn's log records are written after its spawns
+                self._turn(first)
+            while self._after_turn:
+                self._after_turn.pop(0)()
+
+    def _turn(self, first: object | None) -> None:
+        if first is not None:
+            self._guarded(self._dispatch, first)
+            try:
                 while True:  # apply the whole batch before reconciling once
                     self._guarded(self._dispatch, self._queue.get_nowait())
             except queue.Empty:
                 pass
-            for timer in self._timers.pop_due(self.clock()):
-                self._guarded(timer.action)
-            # Heartbeats, probe results and samples arrive hundreds of times a second and
-            # rarely change anything reconcile reads: a pass runs only when something did.
-            if self._reconcile_due:
-                self._reconcile_due = False
-                self._guarded(self._reconcile)
-            if self._reload is not None or self._removing or self._retiring:
-                self._check_reload()
-            if self._dirty:
-                self._publish_snapshot()
-            while self._after_turn:
-                self._after_turn.pop(0)()
+        for timer in self._timers.pop_due(self.clock()):
+            self._guarded(timer.action)
+        # Heartbeats, probe results and samples arrive hundreds of times a second and
+        # rarely change anything reconcile reads: a pass runs only when something did.
+        if self._reconcile_due:
+            self._reconcile_due = False
+            self._guarded(self._reconcile)
+        if self._reload is not None or self._removing or self._retiring:
+            self._check_reload()
+        if self._dirty:
+            self._publish_snapshot()
 
     def _stale_soon(self) -> None:
         """A change observers may see up to a second late (heartbeat stamps): one snapshot a

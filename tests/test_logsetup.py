@@ -1,0 +1,29 @@
+"""The supervisor's log pipeline: JSON lines on disk through a writer thread, secrets redacted,
+and records of an owner turn handed to the writer only when the turn ends."""
+
+import io
+import json
+
+from harness import wait_until
+from unified_system import logsetup
+
+
+def test_records_of_a_held_block_reach_the_file_when_it_ends_redacted(tmp_path):
+    logsetup.configure(tmp_path, "INFO", "json", stream=io.StringIO())
+    try:
+        log = logsetup.get_logger()
+        path = tmp_path / "supervisor.log"
+        with logsetup.held():
+            log.info("spawned", service="web", api_token="hunter2")
+            with logsetup.held():   # nested: released with the outermost block
+                log.warning("exited", service="web")
+            assert logsetup._queue.qsize() == 0   # nothing woke the writer mid-turn
+        lines = wait_until(lambda: path.exists() and len(path.read_text().splitlines()) == 2
+                           and path.read_text().splitlines(), 5, "both records written")
+        records = [json.loads(line) for line in lines]
+        assert [r["event"] for r in records] == ["spawned", "exited"]
+        assert records[0]["api_token"] == "***"
+        log.info("outside a turn")  # not held: straight to the writer
+        wait_until(lambda: "outside a turn" in path.read_text(), 5, "the unheld record")
+    finally:
+        logsetup.stop()
