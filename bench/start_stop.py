@@ -1,6 +1,6 @@
 """100 children: time from `run` to all spawned, and graceful stop of all of them.
 
-    python bench/start_stop.py [--children 100] [--rounds 5]
+    python bench/start_stop.py [--children 100] [--rounds 5] [--parent-death-signal none]
 """
 
 import argparse
@@ -29,11 +29,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--children", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--parent-death-signal", default="SIGTERM",
+                        help="supervisor.parent_death_signal; 'none' spawns without setpriv")
     args = parser.parse_args()
+    pdeathsig = None if args.parent_death_signal.lower() == "none" else args.parent_death_signal
     full, after_boot, stops = [], [], []
     for _ in range(args.rounds):
         bench = Bench({f"s{i:03d}": sleeper() for i in range(args.children)},
-                      supervisor={"log": {"level": "INFO"}})
+                      supervisor={"log": {"level": "INFO"}, "parent_death_signal": pdeathsig})
         try:
             t0 = bench.start()
             wall0 = time.time() - (time.perf_counter() - t0)

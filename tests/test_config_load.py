@@ -46,6 +46,7 @@ def test_defaults_are_the_specs(tmp_path):
     assert (sup.host, sup.port, sup.api_key) == ("127.0.0.1", 8900, "")
     assert sup.state_dir == tmp_path / ".unified-system"
     assert (sup.shutdown_timeout, sup.exit_on_critical_failure, sup.watch_config) == (60.0, False, False)
+    assert (sup.subreaper, sup.parent_death_signal) == (None, "SIGTERM")   # keys beyond SPEC
     assert (sup.log.level, sup.log.format, sup.log.max_bytes, sup.log.backups) == ("INFO", "auto", 10_000_000, 5)
     assert sup.notify.webhooks == () and sup.notify.events == ("fatal", "freeze", "circuit_open", "recovered")
     assert app.command == ("sh",) and app.cwd == tmp_path and app.env == {} and app.env_file == ()
@@ -332,3 +333,19 @@ def test_anchors_merge_keys_and_x_extension_fields(tmp_path):
     one, two = loaded.config.services["one"], loaded.config.services["two"]
     assert one.restart.policy == "always" and two.restart.policy == "never"
     assert one.command == two.command == ("sh",) and two.env == {"SHARED": "yes"}
+
+
+def test_keys_beyond_spec_parse(tmp_path):
+    loaded = load_config(write(tmp_path, """
+        supervisor: {parent_death_signal: null}
+        services:
+          app:
+            command: sh
+            readiness: {tcp: {port: 8000}, period: 10s, start_interval: 50ms}
+        """), environ=ENV)
+    assert loaded.config.supervisor.parent_death_signal is None
+    readiness = loaded.config.services["app"].readiness
+    assert (readiness.period, readiness.start_interval) == (10.0, 0.05)
+    loaded = load_config(write(tmp_path, "supervisor: {parent_death_signal: 9}\n" + MINIMAL),
+                         environ=ENV)
+    assert loaded.config.supervisor.parent_death_signal == "SIGKILL"

@@ -81,3 +81,26 @@ def test_open_circuit_survives_a_supervisor_restart(tmp_path):
         assert "restored" in rec["note"]
         assert sup.stop() == 0
     assert len(runs.read_text().split()) == count   # not started again while the circuit is open
+
+
+def test_without_a_parent_death_signal_children_outlive_a_killed_supervisor_until_next_start(tmp_path):
+    config = f"""
+        supervisor: {{state_dir: {tmp_path}/state, port: {free_port()}, parent_death_signal: null}}
+        services:
+          plain:
+            command: ["{{py}}", "{{children}}/sleeper.py"]
+    """
+    sup = SupervisorProcess(tmp_path, config).start()
+    try:
+        plain = sup.wait_state("plain", "running")["pid"]
+        wait_until(lambda: json.loads((sup.state_dir / "state.json").read_text())
+                   ["services"]["plain"]["instances"], 5, "state.json to record the child")
+        sup.proc.kill()
+        sup.proc.wait(5)
+        assert not gone(plain)   # no PR_SET_PDEATHSIG: it runs on, as under supervisord or PM2
+    finally:
+        sup.close()
+    with SupervisorProcess(tmp_path, config) as again:    # the next start stops it first
+        assert again.wait_state("plain", "running")["pid"] != plain
+        wait_until(lambda: gone(plain), 5, "the leftover to be stopped")
+        assert again.stop() == 0

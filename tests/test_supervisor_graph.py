@@ -97,3 +97,22 @@ def test_only_runs_the_selection_and_its_dependencies(tmp_path):
         sup.wait_state("app", "running")
         assert sup.states("other") == []
         assert sup.stop() == 0
+
+
+def test_start_interval_probes_a_starting_service_often_so_dependents_start_early(tmp_path):
+    port = free_port()
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          db:
+            command: ["{{py}}", "{{children}}/tcp_server.py", "{port}", "0.3"]
+            readiness: {{tcp: {{port: {port}}}, period: 60s, start_interval: 20ms}}
+          app:
+            command: ["{{py}}", "{{children}}/sleeper.py"]
+            depends_on: {{db: {{condition: healthy}}}}
+    """) as sup:
+        # The first probe fails (db listens after 0.3 s): with only the 60 s period, app would
+        # wait a minute; start_interval retries every 20 ms until the first success.
+        sup.wait_state("app", "running", timeout=15)
+        ready = sup.record("db", "running")
+        assert ready["pid"] == sup.record("db", "starting")["pid"]
+        assert sup.stop() == 0

@@ -45,6 +45,8 @@ class ProbingMixin:
         track.last_ok, track.detail = ev.ok, ev.detail
         self.runtime.metrics.probe(unit.service, ev.kind, ev.duration)
         next_period = probe.period
+        if ev.kind == "readiness" and unit.state is S.STARTING and probe.start_interval:
+            next_period = probe.start_interval
         if ev.kind == "readiness":
             if ev.ok and track.successes >= probe.success_threshold and not unit.ready:
                 self._became_ready(unit)

@@ -7,6 +7,7 @@ import fcntl
 import os
 from concurrent.futures import ThreadPoolExecutor
 import secrets
+import signal
 import socket
 import sys
 import shutil
@@ -81,7 +82,8 @@ class Runtime:
                 except OSError as exc:
                     logsetup.get_logger().error("cannot bind listen sockets", service=name,
                                                 error=str(exc))
-        self.seam = ProcessSeam()
+        pdeathsig = cfg.parent_death_signal
+        self.seam = ProcessSeam(getattr(signal, pdeathsig) if pdeathsig else None)
         subreaper = cfg.subreaper if cfg.subreaper is not None else os.getpid() == 1
         if subreaper:
             self.seam.become_subreaper()

@@ -30,11 +30,11 @@ _libc = ctypes.CDLL(None, use_errno=True)
 SETPRIV = shutil.which("setpriv")
 
 
-def _die_with(parent: int) -> Callable[[], None]:
-    """Fallback without setpriv, run between fork and exec: SIGTERM when the supervisor dies."""
+def _die_with(parent: int, signum: int) -> Callable[[], None]:
+    """Fallback without setpriv, run between fork and exec: `signum` when the supervisor dies."""
 
     def preexec() -> None:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        _libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
         if os.getppid() != parent:  # the supervisor died before prctl took effect
             os._exit(1)
 
@@ -46,7 +46,8 @@ class SpawnError(Exception):
 
 
 class ProcessSeam:
-    def __init__(self) -> None:
+    def __init__(self, parent_death_signal: int | None = signal.SIGTERM) -> None:
+        self._pdeathsig = parent_death_signal
         self._io = IOThread()
         self._io.start()
 
@@ -59,11 +60,14 @@ class ProcessSeam:
             read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         out = write_fd if write_fd is not None else subprocess.DEVNULL
         argv, preexec = list(argv), None
-        if SETPRIV:
-            argv = [SETPRIV, "--pdeathsig", "TERM", "--", executable or argv[0], *argv[1:]]
+        if self._pdeathsig is None:
+            pass
+        elif SETPRIV:
+            name = signal.Signals(self._pdeathsig).name.removeprefix("SIG")  # setpriv's spelling
+            argv = [SETPRIV, "--pdeathsig", name, "--", executable or argv[0], *argv[1:]]
             executable = SETPRIV
         else:
-            preexec = _die_with(os.getpid())
+            preexec = _die_with(os.getpid(), self._pdeathsig)
         with self._io.spawn_lock:
             try:
                 proc = subprocess.Popen(
