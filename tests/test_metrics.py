@@ -166,3 +166,19 @@ def test_heartbeat_age_only_for_services_with_heartbeats(tmp_path):
         got = wait_until(lambda: (a := ages()) and a, 10, "a heartbeat age sample")
         assert set(got) == {"hb"} and 0 <= got["hb"] < 5
         assert s.stop() == 0
+
+
+def test_hooks_called_before_the_metrics_exist_are_replayed_into_them():
+    from unified_system.core.runtime import _Recorder
+
+    class Seen:
+        def __init__(self):
+            self.calls = []
+
+        def restart(self, service, reason):
+            self.calls.append(("restart", service, reason))
+
+    early, real = _Recorder(), Seen()
+    early.restart("web", "crash")   # the first reconcile restarting a service from state.json
+    early.replay(real)
+    assert real.calls == [("restart", "web", "crash")]

@@ -12,7 +12,7 @@ import socket
 import sys
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from unified_system import logsetup
 from unified_system.core.events import BuildDone, Exited
@@ -39,6 +39,21 @@ class AlreadyRunning(Exception):
     pass
 
 
+class _Recorder:
+    """Stands in for Metrics until open_late(): the first reconcile may count restarts
+    (of services restored from state.json); each hook call is kept and replayed."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def __getattr__(self, hook: str) -> Callable[..., None]:
+        return lambda *args: self.calls.append((hook, args))
+
+    def replay(self, metrics: Any) -> None:
+        for hook, args in self.calls:
+            getattr(metrics, hook)(*args)
+
+
 class Runtime:
     def __init__(self, sup: "Supervisor", console: Console | None = None) -> None:
         self.sup = sup
@@ -56,7 +71,7 @@ class Runtime:
         self.seam: ProcessSeam
         self.notify: NotifyListener
         self.probes: Any = None
-        self.metrics: Metrics
+        self.metrics: Metrics | _Recorder
         # Opened by open_late(), after the first spawns: nothing in them is needed sooner.
         self.dumps: CrashDumps
         self.sampler: Sampler | None = None
@@ -93,9 +108,7 @@ class Runtime:
             from unified_system.probes.runner import ProbeRunner
             self.probes = ProbeRunner(self.seam, self.sup.post)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker")
-        from unified_system.api.metrics import Metrics  # restarts of the first reconcile count
-
-        self.metrics = Metrics(self.sup)
+        self.metrics = _Recorder()  # prometheus_client loads after the first spawns
         if cfg.watch_config or any(s.watch for s in self.sup.config.services.values()):
             self._open_watcher()  # before the first spawn: no change made meanwhile is missed
 
@@ -111,10 +124,13 @@ class Runtime:
 
     def open_late(self) -> None:
         """The rest, opened by the owner right after its first reconcile, before any event."""
+        from unified_system.api.metrics import Metrics
         from unified_system.api.server import ControlPlane
         from unified_system.proc.crashdumps import CrashDumps
         from unified_system.proc.sampler import Sampler
 
+        early, self.metrics = self.metrics, Metrics(self.sup)
+        early.replay(self.metrics)
         self.dumps = CrashDumps(self.state_dir / "crashes", self.log_dir)
         self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
         self.sampler.start()
