@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     bench = Bench({"flood": {"command": [sys.executable, str(FLOOD)]}},
-                  supervisor={"log": {"level": "WARNING", "max_bytes": "2GB", "backups": 1}})
+                  supervisor={"log": {"level": "WARNING", "max_bytes": "4GB", "backups": 2}})
     try:
         bench.start()
         bench.wait_children(1)

@@ -36,6 +36,9 @@ def test_flood_is_rotated_bounded_and_never_blocks_the_child(tmp_path):
         assert files == ["flood.log", "flood.log.1", "flood.log.2"]
         assert sum(p.stat().st_size for p in logs.glob("flood.log*")) <= 15_000_000
         assert rss_after - rss_before < 30_000_000, (rss_before, rss_after)
+        # The console got its 1 MB/s share and a note; the rest went pipe-to-file (splice).
+        console = sup.stdout_path.read_text(errors="replace")
+        assert "flood | " in console and "bytes of fast output not shown here" in console
         assert sup.stop() == 0
 
 

@@ -21,6 +21,8 @@ from unified_system.core.policy import ExitStatus
 
 READ_CHUNK = 1 << 20
 BIG_PIPE = 1 << 20     # what a flooding child's pipe grows to
+FLOOD_CHUNK = 32 << 10 # one transfer this big means the child is flooding
+SPLICE_BELOW = 64 << 10  # a console budget under this: splice instead of reading
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 DRAIN_LIMIT = 8 << 20  # bytes drained at exit; a grandchild holding the pipe cannot stall reaping
 
@@ -28,6 +30,7 @@ DRAIN_LIMIT = 8 << 20  # bytes drained at exit; a grandchild holding the pipe ca
 class Sink(Protocol):
     def feed(self, chunk: bytes, reader: "PipeReader") -> None: ...
     def eof(self, reader: "PipeReader") -> None: ...
+    # Optional: console_budget() -> int and splice(reader, most) -> int (see ServiceOutput).
 
 
 @dataclass(eq=False)
@@ -131,27 +134,30 @@ class IOThread(threading.Thread):
 
     def _read(self, reader: PipeReader, once: bool, limit: int = DRAIN_LIMIT) -> None:
         taken = 0
+        splice = getattr(reader.sink, "splice", None)
         while True:
-            splice = getattr(reader.sink, "splice", None)
-            if splice is not None and reader.state.get("grown") and not reader.sink.wants_bytes():
-                # A flood nobody reads on a console: pipe to file inside the kernel.
+            want = reader.sink.console_budget() if splice is not None else READ_CHUNK
+            if want < SPLICE_BELOW and splice is not None and not reader.state.get("no_splice"):
+                # Output the console will not show (over its budget): pipe to file inside the
+                # kernel, never copied through Python.
                 try:
                     moved = splice(reader, READ_CHUNK)
                 except BlockingIOError:
                     return
                 except OSError:
-                    moved = -1  # splice unsupported here (e.g. the file system): copy instead
+                    moved = -1
                 if moved == 0:
                     self._close_pipe(reader)
                     return
                 if moved > 0:
+                    self._grow(reader, moved)
                     taken += moved
                     if once or taken >= limit:
                         return
                     continue
-                reader.state["grown"] = False
+                reader.state["no_splice"] = True  # unsupported here (the file system): copy
             try:
-                chunk = os.read(reader.fd, READ_CHUNK)
+                chunk = os.read(reader.fd, min(READ_CHUNK, max(want, SPLICE_BELOW)))
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -161,18 +167,22 @@ class IOThread(threading.Thread):
             if not chunk:
                 self._close_pipe(reader)
                 return
-            if len(chunk) >= 65536 and not reader.state.get("grown"):
-                # A child that fills its 64 KiB pipe is flooding: a 1 MiB pipe costs it 16x
-                # fewer wake-ups. Only such pipes pay for the resize.
-                reader.state["grown"] = True
-                try:
-                    fcntl.fcntl(reader.fd, F_SETPIPE_SZ, BIG_PIPE)
-                except OSError:
-                    pass  # over /proc/sys/fs/pipe-max-size for this user: keep 64 KiB
+            self._grow(reader, len(chunk))
             reader.sink.feed(chunk, reader)
             taken += len(chunk)
             if once or taken >= limit:
                 return
+
+    @staticmethod
+    def _grow(reader: PipeReader, moved: int) -> None:
+        if moved >= FLOOD_CHUNK and not reader.state.get("grown"):
+            # A child writing in such chunks is flooding: a 1 MiB pipe lets it run on while
+            # we are busy elsewhere. Only such pipes pay for the resize.
+            reader.state["grown"] = True
+            try:
+                fcntl.fcntl(reader.fd, F_SETPIPE_SZ, BIG_PIPE)
+            except OSError:
+                pass  # over /proc/sys/fs/pipe-max-size for this user: keep 64 KiB
 
     def _close_pipe(self, reader: PipeReader) -> None:
         self._pipes.pop(reader.fd, None)

@@ -53,14 +53,15 @@ class ServiceOutput:
         if framed := framer.frame(chunk):
             self.console.put(framed)
 
-    def wants_bytes(self) -> bool:
-        """Whether the console would show the next chunk; if not, the I/O thread may splice."""
+    def console_budget(self) -> int:
+        """Bytes the console would show now. The I/O thread reads at most that much, and
+        splices whatever the console would not show straight into the log."""
         if self.console is None:
-            return False
+            return 0
         now = time.monotonic()
         self._tokens = min(CONSOLE_BURST, self._tokens + (now - self._refilled) * CONSOLE_RATE)
         self._refilled = now
-        return self._tokens >= 65536
+        return int(self._tokens)
 
     def splice(self, reader: PipeReader, most: int) -> int:
         moved = self.log.splice_from(reader.fd, most)
