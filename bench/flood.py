@@ -1,7 +1,7 @@
 """Output flood: one child writes 100-byte lines as fast as it can; how much reaches its log,
 and at what supervisor CPU.
 
-    python bench/flood.py [--seconds 10]
+    python bench/flood.py [--seconds 10] [--rate 150]   (--rate: the child's MB/s; default: flat out)
 """
 
 import argparse
@@ -21,8 +21,10 @@ def log_bytes(state: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=0.0, help="MB/s the child writes (0: flat out)")
     args = parser.parse_args()
-    bench = Bench({"flood": {"command": [sys.executable, str(FLOOD)]}},
+    command = [sys.executable, str(FLOOD)] + ([str(args.rate)] if args.rate else [])
+    bench = Bench({"flood": {"command": command}},
                   supervisor={"log": {"level": "WARNING", "max_bytes": "4GB", "backups": 2}})
     try:
         bench.start()
