@@ -7,6 +7,7 @@ re-parented to the runner, where the final sweep (kill_descendants) finds and ki
 
 from __future__ import annotations
 
+import compileall
 import ctypes
 import os
 import shutil
@@ -22,6 +23,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
+# This machine sets PYTHONDONTWRITEBYTECODE=1: without this, unified-system (run from the
+# checkout) would compile its modules on every start, which no installed peer does.
+compileall.compile_dir(str(ROOT / "src"), quiet=1)
 PEERS_DIR = Path(os.environ.get("PEERS_DIR", ROOT / "bench" / ".peers"))
 VENV_BIN = PEERS_DIR / "venv" / "bin"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
