@@ -26,7 +26,7 @@ services:
     command: ["python", "-m", "http.server", "5432"]
     cwd: services/db
     env: {DB_PASSWORD: "${DB_PASSWORD}"}
-    readiness: {tcp: {port: 5432}, period: 250ms, timeout: 1.5s}
+    readiness: {tcp: {port: 5432}, period: 250ms, timeout: 1.5s, start_interval: 50ms}
     stop: {timeout: 30s}
   api:
     command: ["python", "-m", "api", "--api-key", "${API_KEY}"]
@@ -160,6 +160,8 @@ def test_probes_are_mapped(exported):
     assert api["livenessProbe"]["successThreshold"] == 1
     db = container(docs, "db")["readinessProbe"]
     assert db["tcpSocket"] == {"port": 5432} and db["timeoutSeconds"] == 2  # 1.5s rounded up
+    notes = find(docs, "Deployment", "db")["metadata"]["annotations"]["unified-system.io/notes"]
+    assert "readiness.start_interval" in notes
 
 
 def test_notify_readiness_falls_back_to_a_tcp_probe_with_a_note(exported):

@@ -116,6 +116,9 @@ def _unmapped(spec: Service) -> list[str]:
             notes.append(f"{key}: not mapped ({what})")
     if spec.listen:
         notes.append("listen: the process binds its ports itself (no LISTEN_FDS)")
+    if spec.readiness is not None and spec.readiness.start_interval is not None:
+        notes.append("readiness.start_interval: Kubernetes probes at periodSeconds from the "
+                     "start (a startupProbe with a short period comes closest)")
     if spec.restart.policy == "never":
         notes.append("restart.policy never: a Deployment always restarts its containers")
     if spec.stop.signal != "SIGTERM":
