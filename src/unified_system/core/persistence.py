@@ -39,7 +39,8 @@ class PersistenceMixin:
                     if cooldown is not None:
                         unit.timers["cooldown"] = self._timers.call_at(
                             now + cooldown, lambda u=unit: self._half_open(u))
-        self._save_state()  # on the worker: its fsync must not delay the first spawns
+        # Saved after the first spawns (run()): even on the worker, encoding state.json now
+        # would take the GIL from them.
 
     def _save_state_soon(self) -> None:
         """Coalesce: many changes in a burst cost one write."""

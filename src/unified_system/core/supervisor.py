@@ -132,6 +132,8 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             with logsetup.held():
                 self._reconcile()
             self.runtime.open_late()  # the API, metrics, watcher and sampler: after the first spawns
+            if not self._state_save_pending:
+                self._save_state()
             early, self._early_events = self._early_events or [], None
             for event in early:
                 self._publish(event)
