@@ -8,6 +8,12 @@ import psutil
 from harness import SupervisorProcess, free_port, wait_until
 
 
+def saved(sup) -> dict:
+    """state.json as last written (it is first written just after the first spawns)."""
+    path = sup.state_dir / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {"services": {}}
+
+
 def gone(pid):
     return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
@@ -30,8 +36,8 @@ def test_kill9_supervisor_then_restart_cleans_leftovers_and_keeps_history(tmp_pa
         plain = sup.wait_state("plain", "running")["pid"]
         psutil.Process(held).send_signal(signal.SIGKILL)      # one crash, so restarts == 1
         held = sup.wait_state("held", "running", count=2)["pid"]
-        wait_until(lambda: json.loads((sup.state_dir / "state.json").read_text())
-                   ["services"]["held"]["restarts"] == 1, 5, "state.json to record the restart")
+        wait_until(lambda: saved(sup)["services"].get("held", {}).get("restarts") == 1, 5,
+                   "state.json to record the restart")
         sup.proc.kill()                                        # the supervisor dies hard
         sup.proc.wait(5)
         # PR_SET_PDEATHSIG: the plain child got SIGTERM with its parent; the stubborn one ignored it
@@ -93,8 +99,8 @@ def test_without_a_parent_death_signal_children_outlive_a_killed_supervisor_unti
     sup = SupervisorProcess(tmp_path, config).start()
     try:
         plain = sup.wait_state("plain", "running")["pid"]
-        wait_until(lambda: json.loads((sup.state_dir / "state.json").read_text())
-                   ["services"]["plain"]["instances"], 5, "state.json to record the child")
+        wait_until(lambda: saved(sup)["services"].get("plain", {}).get("instances"), 5,
+                   "state.json to record the child")
         sup.proc.kill()
         sup.proc.wait(5)
         assert not gone(plain)   # no PR_SET_PDEATHSIG: it runs on, as under supervisord or PM2
