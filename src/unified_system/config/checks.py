@@ -11,8 +11,6 @@ import os
 import socket
 from typing import Any, Collection, Iterator, Mapping
 
-import psutil
-
 from unified_system.config.envfile import read_env_file
 from unified_system.config.errors import ConfigError, Loc, dotted
 from unified_system.config.schema import Listen, Service, SupervisorConfig
@@ -162,6 +160,8 @@ def _bind_error(host: str, port: int) -> OSError | None:
 
 
 def _holder(port: int) -> str:
+    import psutil  # only once a port is found busy
+
     try:
         for conn in psutil.net_connections(kind="inet"):
             if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:

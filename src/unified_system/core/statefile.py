@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-import psutil
 
 FORMAT = 1
 
@@ -71,6 +70,8 @@ def read_state(path: Path, log: Any) -> dict[str, Any]:
 
 def leftovers(state: dict[str, Any]) -> list[dict[str, Any]]:
     """Incarnations recorded in state.json that still run: same pid AND same create time."""
+    import psutil  # psutil is imported on need: the first spawns do not wait for it
+
     found = []
     for name, svc in state.get("services", {}).items():
         for inst in svc.get("instances", []):
@@ -130,6 +131,8 @@ def _signal_group(item: dict[str, Any], sig: int) -> None:
 
 
 def create_time(pid: int) -> float | None:
+    import psutil
+
     try:
         return psutil.Process(pid).create_time()
     except psutil.Error:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from unified_system.core import policy
 from unified_system.core.events import FreezeProven, HostAlert, Samples
 from unified_system.core.states import State
-from unified_system.proc.inspect import cpu_seconds, inspect_frozen, proc_state
 
 if TYPE_CHECKING:
     from unified_system.core.unit import Unit
@@ -65,11 +64,13 @@ class WatchdogMixin:
             self._hard_freeze(unit, f"no heartbeat for {silence:.2f}s (hard_timeout {hb.hard_timeout:g}s)")
             return
         if silence >= hb.timeout:
-            if proc_state(unit.pid) == "T":
+            from unified_system.proc import inspect as procs  # psutil: not on the start-up path
+
+            if procs.proc_state(unit.pid) == "T":
                 self._hard_freeze(unit, f"process is stopped (state T) and a heartbeat is {silence:.2f}s late")
                 return
             if unit.health != "frozen":
-                unit.health, unit.cpu_at_silence, self._dirty = "frozen", cpu_seconds(unit.pid), True
+                unit.health, unit.cpu_at_silence, self._dirty = "frozen", procs.cpu_seconds(unit.pid), True
                 self.log.warning("soft freeze: no heartbeat", service=unit.service, pid=unit.pid,
                                  silence=round(silence, 3), timeout=hb.timeout)
                 self.runtime.metrics.freeze(unit.service, "soft")
@@ -90,8 +91,10 @@ class WatchdogMixin:
         inc, pid, cpu = unit.inc, unit.pid, unit.cpu_at_silence
 
         def prove() -> None:  # on the dump worker: prove the freeze before anything is killed
+            from unified_system.proc import inspect as procs
+
             try:
-                report = inspect_frozen(pid, cpu)
+                report = procs.inspect_frozen(pid, cpu)
             except Exception as exc:  # the evidence is best effort; the kill must still happen
                 report = {"error": f"inspection failed: {type(exc).__name__}: {exc}"}
             report["why"] = why

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-import psutil
 
 _CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 COALESCE = 0.02               # seconds a batch may wait for company; stamps are taken on arrival
@@ -35,6 +34,8 @@ def parse(datagram: bytes) -> dict[str, str]:
 
 def owner_of(pid: int, mains: Mapping[int, int]) -> tuple[int, int] | None:
     """(main pid, incarnation) of the service process tree that contains `pid`."""
+    import psutil  # imported on the first datagram: off the start-up path
+
     current = pid
     for _ in range(_MAX_DEPTH):
         if current in mains:

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-import psutil
-
 from unified_system.core.policy import ExitStatus
 from unified_system.proc.iothread import IOThread, Sink
 
@@ -121,6 +119,8 @@ class ProcessSeam:
         """
         if not ProcessSeam.signal_group(pgid, 0):
             return False
+        import psutil  # off the start-up path: this runs when services stop
+
         for proc in psutil.process_iter(["status"]):
             try:
                 if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
