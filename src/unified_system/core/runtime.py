@@ -26,10 +26,10 @@ from unified_system.proc.seam import ProcessSeam, Spawned, SpawnError
 if TYPE_CHECKING:
     from unified_system.api.metrics import Metrics
     from unified_system.core.supervisor import Supervisor
+    from unified_system.core.unit import Unit
     from unified_system.proc.crashdumps import CrashDumps
     from unified_system.proc.sampler import Sampler
     from unified_system.proc.watcher import Watcher
-    from unified_system.core.unit import Unit
 
 
 _SHIM = (Path(__file__).resolve().parent.parent / "proc" / "listenshim.py").read_text()
@@ -130,7 +130,8 @@ class Runtime:
         from unified_system.proc.sampler import Sampler
 
         early, self.metrics = self.metrics, Metrics(self.sup)
-        early.replay(self.metrics)
+        if isinstance(early, _Recorder):
+            early.replay(self.metrics)
         self.dumps = CrashDumps(self.state_dir / "crashes", self.log_dir)
         self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
         self.sampler.start()
