@@ -56,6 +56,20 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def cpu_over(pid: int, seconds: float) -> float:
+    """Fraction of one core that pid used over a window of `seconds` from now."""
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+
+def add_parent_death_signal(parser) -> None:
+    """--parent-death-signal: supervisor.parent_death_signal; 'none' spawns without setpriv."""
+    parser.add_argument("--parent-death-signal", default="SIGTERM",
+                        type=lambda v: None if v.lower() == "none" else v,
+                        help="supervisor.parent_death_signal; 'none' spawns without setpriv")
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]

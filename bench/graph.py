@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from _common import SLEEP, Bench, free_port
+from _common import SLEEP, Bench, add_parent_death_signal, free_port
 from start_stop import supervisor_started_at
 
 LISTENER = ("import socket,sys,signal\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
@@ -43,10 +43,8 @@ def solo_ready_time() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--parent-death-signal", default="SIGTERM",
-                        help="supervisor.parent_death_signal; 'none' spawns without setpriv")
+    add_parent_death_signal(parser)
     args = parser.parse_args()
-    pdeathsig = None if args.parent_death_signal.lower() == "none" else args.parent_death_signal
     totals, after_boot, paths = [], [], []
     for _ in range(args.rounds):
         critical = sum(solo_ready_time() for _ in range(DEPTH))
@@ -62,7 +60,7 @@ def main() -> None:
                 services[f"c{i}-leaf{j}"] = {"command": [SLEEP, "infinity"],
                                              "depends_on": {f"c{i}": {"condition": "healthy"}}}
         bench = Bench(services, supervisor={"log": {"level": "INFO"},
-                                            "parent_death_signal": pdeathsig})
+                                            "parent_death_signal": args.parent_death_signal})
         try:
             t0 = bench.start()
             wall0 = time.time() - (time.perf_counter() - t0)

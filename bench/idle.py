@@ -6,7 +6,7 @@
 import argparse
 import time
 
-from _common import Bench, cpu_seconds, rss_bytes, sleeper
+from _common import Bench, cpu_over, rss_bytes, sleeper
 
 
 def main() -> None:
@@ -20,10 +20,8 @@ def main() -> None:
         bench.wait_children(args.children)
         time.sleep(2.0)  # let start-up work settle before the idle window
         pid = bench.proc.pid
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        time.sleep(args.seconds)
-        cpu1, t1 = cpu_seconds(pid), time.monotonic()
-        print(f"idle {args.children} children over {t1 - t0:.0f} s: CPU {100 * (cpu1 - cpu0) / (t1 - t0):.3f} % "
+        cpu = cpu_over(pid, args.seconds)
+        print(f"idle {args.children} children over {args.seconds:.0f} s: CPU {100 * cpu:.3f} % "
               f"of one core, RSS {rss_bytes(pid) / 1e6:.1f} MB")
         bench.stop()
     finally:

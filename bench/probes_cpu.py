@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import Bench, cpu_seconds, free_port, rss_bytes
+from _common import Bench, cpu_over, free_port, rss_bytes
 
 CHILD = Path(__file__).resolve().parent / "children" / "hb_http.py"
 
@@ -35,11 +35,9 @@ def main() -> None:
         bench.wait_children(args.services, timeout=180)
         time.sleep(10.0)  # all 100 interpreters finish starting before the window
         pid = bench.proc.pid
-        c0, t0 = cpu_seconds(pid), time.monotonic()
-        time.sleep(args.seconds)
-        c1, t1 = cpu_seconds(pid), time.monotonic()
+        cpu = cpu_over(pid, args.seconds)
         print(f"{args.services} services, 2 HTTP probes/s and 2 heartbeats/s each: supervisor CPU "
-              f"{100 * (c1 - c0) / (t1 - t0):.1f} % of one core, RSS {rss_bytes(pid) / 1e6:.0f} MB")
+              f"{100 * cpu:.1f} % of one core, RSS {rss_bytes(pid) / 1e6:.0f} MB")
         bench.stop(timeout=120)
     finally:
         bench.close()

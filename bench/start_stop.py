@@ -9,7 +9,7 @@ import statistics
 import time
 from datetime import datetime
 
-from _common import Bench, sleeper
+from _common import Bench, add_parent_death_signal, sleeper
 
 
 def supervisor_started_at(bench: Bench) -> float:
@@ -29,14 +29,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--children", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--parent-death-signal", default="SIGTERM",
-                        help="supervisor.parent_death_signal; 'none' spawns without setpriv")
+    add_parent_death_signal(parser)
     args = parser.parse_args()
-    pdeathsig = None if args.parent_death_signal.lower() == "none" else args.parent_death_signal
     full, after_boot, stops = [], [], []
     for _ in range(args.rounds):
         bench = Bench({f"s{i:03d}": sleeper() for i in range(args.children)},
-                      supervisor={"log": {"level": "INFO"}, "parent_death_signal": pdeathsig})
+                      supervisor={"log": {"level": "INFO"}, "parent_death_signal": args.parent_death_signal})
         try:
             t0 = bench.start()
             wall0 = time.time() - (time.perf_counter() - t0)
