@@ -46,6 +46,9 @@ class SpawnError(Exception):
 class ProcessSeam:
     def __init__(self, parent_death_signal: int | None = signal.SIGTERM) -> None:
         self._pdeathsig = parent_death_signal
+        # setpriv's spelling of the signal, worked out once rather than on every spawn
+        self._setpriv = None if parent_death_signal is None or not SETPRIV else \
+            [SETPRIV, "--pdeathsig", signal.Signals(parent_death_signal).name.removeprefix("SIG"), "--"]
         self._io = IOThread()
         self._io.start()
 
@@ -58,13 +61,10 @@ class ProcessSeam:
             read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         out = write_fd if write_fd is not None else subprocess.DEVNULL
         argv, preexec = list(argv), None
-        if self._pdeathsig is None:
-            pass
-        elif SETPRIV:
-            name = signal.Signals(self._pdeathsig).name.removeprefix("SIG")  # setpriv's spelling
-            argv = [SETPRIV, "--pdeathsig", name, "--", executable or argv[0], *argv[1:]]
+        if self._setpriv is not None:
+            argv = [*self._setpriv, executable or argv[0], *argv[1:]]
             executable = SETPRIV
-        else:
+        elif self._pdeathsig is not None:
             preexec = _die_with(os.getpid(), self._pdeathsig)
         with self._io.spawn_lock:
             try:
