@@ -130,9 +130,32 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
 
 
 def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
-    from unified_system.config import busy_listen_ports
+    from unified_system.config.apart import forked
+
+    # Validated in a forked child while this process imports the runtime: the supervisor
+    # keeps the config as plain records and never loads pydantic (config/view.py).
+    loaded = forked(lambda: _checked_for_run(config, env_name, only), _import_runtime)
+    if isinstance(loaded, int):
+        return EXIT_CONFIG if loaded == EXIT_CONFIG else EXIT_FAIL
     from unified_system.core.runtime import AlreadyRunning
     from unified_system.core.supervisor import Supervisor
+
+    selected = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    try:
+        return Supervisor(loaded, only=selected).run()
+    except AlreadyRunning as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _import_runtime() -> None:
+    import unified_system.core.supervisor  # noqa: F401
+
+
+def _checked_for_run(config: str | None, env_name: str | None, only: str | None):
+    """The config `run` may start (else an exit code, the reasons printed): valid, the
+    --only names known, and every `listen` port free."""
+    from unified_system.config import busy_listen_ports
 
     loaded = _load(config, env_name)
     if loaded is None:
@@ -142,16 +165,12 @@ def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
     if unknown:
         print(f"--only: unknown service(s): {', '.join(unknown)}", file=sys.stderr)
         return EXIT_CONFIG
-    busy = busy_listen_ports(loaded.config)
+    busy = busy_listen_ports(loaded)
     if busy:
         for error in busy:
             print(f"  {error}", file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        return Supervisor(loaded, only=selected).run()
-    except AlreadyRunning as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_CONFIG
+    return loaded
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -19,21 +18,11 @@ from unified_system.config.checks import hint, semantic_issues
 from unified_system.config.envfile import read_env_file
 from unified_system.config.errors import ConfigError, ConfigErrors, Loc, dotted
 from unified_system.config.interpolate import interpolate_tree
-from unified_system.config.schema import Config, Service, check_service_name
+from unified_system.config.schema import Config, Probe, Service, check_service_name
+from unified_system.config.view import ConfigRecord, LoadedConfig, ProbeRecord, Record
 from unified_system.config.yamlsrc import Source, apply_overlay, load_yaml
 
 _SCALARS = (str, int, float, bool, type(None))
-
-
-@dataclass(frozen=True)
-class LoadedConfig:
-    path: Path  # absolute
-    base_dir: Path  # the directory of services.yaml; relative paths resolve against it
-    env_name: str | None  # the environments overlay applied, if any
-    environ: Mapping[str, str]  # .env under the process environment: what ${VAR} saw
-    config: Config
-    # Where each key sits, for errors found later (busy ports); not part of the value.
-    source: Source | None = field(default=None, compare=False, repr=False)
 
 
 def config_path(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path:
@@ -195,3 +184,22 @@ def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
             return []
     tp = _unwrap(tp)
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+
+
+def as_records(loaded: LoadedConfig) -> LoadedConfig:
+    """The same config with every model turned into a Record (config/view.py), for the
+    running supervisor, which never imports pydantic."""
+    return LoadedConfig(loaded.path, loaded.base_dir, loaded.env_name, loaded.environ,
+                        _record(loaded.config))
+
+
+def _record(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        kind = ConfigRecord if isinstance(value, Config) else \
+            ProbeRecord if isinstance(value, Probe) else Record
+        return kind({name: _record(getattr(value, name)) for name in type(value).model_fields})
+    if isinstance(value, dict):
+        return {key: _record(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_record(item) for item in value)
+    return value

@@ -15,6 +15,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_valida
                       model_validator)
 
 from unified_system.config.units import Argv, Duration, EnvValue, SignalName, Size
+from unified_system.config.view import enabled_services, probe_kind
 
 SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 SERVICE_NAME_MAX = 63
@@ -142,10 +143,7 @@ class Probe(Model):
 
     @property
     def kind(self) -> Literal["http", "tcp", "exec", "notify"]:
-        for name in ("http", "tcp", "exec"):
-            if getattr(self, name) is not None:
-                return name  # type: ignore[return-value]
-        return "notify"
+        return probe_kind(self)  # type: ignore[return-value]
 
 
 class _NoNotifyProbe(Probe):
@@ -341,4 +339,4 @@ class Config(Model):
         return value
 
     def enabled(self) -> dict[str, Service]:
-        return {name: svc for name, svc in self.services.items() if svc.enabled}
+        return enabled_services(self)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from unified_system import graph
+from unified_system.config.view import replace
 from unified_system.core.events import Command, ConfigLoaded, FileChanged
 from unified_system.core.reload import PendingReload, diff_services, start_window
 from unified_system.core.states import AT_REST, State
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 S = State
 CONFIG_KEY = "\0config"   # not a valid service name, so it cannot collide
 CONFIG_DEBOUNCE = 0.5
+RELOAD_PARSE_TIMEOUT = 60.0  # YAML, .env, validation and PATH lookups, in a helper process
 
 
 class ReloadInProgress(RuntimeError):
@@ -63,13 +65,16 @@ class ReloadMixin:
         self.runtime.signal_systemd("RELOADING=1")
         path, env_name = self.loaded.path, self.loaded.env_name
 
-        def parse() -> None:  # on the worker: YAML, .env, validation and PATH lookups
-            from unified_system.config import ConfigErrors, busy_listen_ports, load_config
+        def parse() -> None:  # on the worker, in a helper process (config/apart.py)
+            from unified_system.config.apart import helper_argv, helper_env, read_answer
+            from unified_system.config.errors import ConfigErrors
             try:
-                loaded = load_config(path, env_name=env_name)
+                done = self.runtime.seam.run(helper_argv(path, env_name), env=helper_env(),
+                                             timeout=RELOAD_PARSE_TIMEOUT)
+                loaded, busy = read_answer(done.returncode, done.stdout, done.stderr)
                 fresh = {s.port for n, svc in loaded.config.services.items() for s in svc.listen
                          if n not in self.config.services or svc.listen != self.config.services[n].listen}
-                busy = [e for e in busy_listen_ports(loaded) if any(str(p) in e.message for p in fresh)]
+                busy = [e for e in busy if any(str(p) in e.message for p in fresh)]
                 if busy:
                     raise ConfigErrors(busy)
                 self.post(ConfigLoaded(loaded, None, cmd.reply))
@@ -181,8 +186,8 @@ class ReloadMixin:
                 del pending.deadlines[name]
                 pending.rolled_back[name] = why
                 self.log.error("reload: rolling back a changed service", service=name, reason=why)
-                self.config = self.config.model_copy(
-                    update={"services": {**self.config.services, name: pending.previous[name]}})
+                self.config = replace(self.config, services={**self.config.services,
+                                                             name: pending.previous[name]})
                 self._respec(name, pending.previous[name], "reload")
         if not pending.deadlines:
             self._reload = None

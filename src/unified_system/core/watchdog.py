@@ -94,7 +94,7 @@ class WatchdogMixin:
             from unified_system.proc import inspect as procs
 
             try:
-                report = procs.inspect_frozen(pid, cpu)
+                report = procs.inspect_frozen(pid, cpu, self.runtime.seam.run)
             except Exception as exc:  # the evidence is best effort; the kill must still happen
                 report = {"error": f"inspection failed: {type(exc).__name__}: {exc}"}
             report["why"] = why

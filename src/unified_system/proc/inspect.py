@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
@@ -70,8 +70,10 @@ def resources(pid: int) -> dict[str, Any]:
         return {"rss_bytes": rss, "cpu_percent": None, "threads": None, "status": None}
 
 
-def inspect_frozen(pid: int, cpu_at_silence: float | None) -> dict[str, Any]:
-    """State, wait channel, kernel stacks, per-thread states, CPU movement, py-spy if present."""
+def inspect_frozen(pid: int, cpu_at_silence: float | None,
+                   run: Callable[..., subprocess.CompletedProcess[bytes]]) -> dict[str, Any]:
+    """State, wait channel, kernel stacks, per-thread states, CPU movement, py-spy if present
+    (started through `run`, ProcessSeam.run, so an orphan sweep never reaps it)."""
     state = proc_state(pid)
     cpu_now = cpu_seconds(pid)
     moved = None if cpu_now is None or cpu_at_silence is None else round(cpu_now - cpu_at_silence, 4)
@@ -94,9 +96,8 @@ def inspect_frozen(pid: int, cpu_at_silence: float | None) -> dict[str, Any]:
     spy = shutil.which("py-spy")
     if spy and state != "T":
         try:
-            out = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True,
-                                 text=True, timeout=3)
-            report["py_spy"] = (out.stdout or out.stderr)[-16384:]
+            out = run([spy, "dump", "--pid", str(pid)], timeout=3)
+            report["py_spy"] = (out.stdout or out.stderr).decode(errors="replace")[-16384:]
         except (OSError, subprocess.SubprocessError) as exc:
             report["py_spy"] = f"py-spy failed: {exc}"
     return report

@@ -71,6 +71,7 @@ class IOThread(threading.Thread):
         self._closing = False
         # Held by spawn until the new child is registered, so an orphan sweep never reaps it.
         self.spawn_lock = threading.Lock()
+        self.helpers: set[int] = set()  # pids that ProcessSeam.run waits for itself
         self._signal_fd: int | None = None
         self.orphans_reaped = 0
 
@@ -99,7 +100,7 @@ class IOThread(threading.Thread):
         except BlockingIOError:
             pass
         with self.spawn_lock:
-            known = {w.proc.pid for w in self._children.values()}
+            known = {w.proc.pid for w in self._children.values()} | self.helpers
             for pid in _own_children():
                 if pid in known:
                     continue

@@ -85,6 +85,27 @@ class ProcessSeam:
             self._io.watch(proc, pidfd, read_fd, sink, on_exit)
         return Spawned(proc.pid, proc.pid)
 
+    def run(self, argv: Sequence[str], *, timeout: float,
+            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+        """A short helper program (config parse, py-spy) with its output captured, waited for
+        by the calling thread; the orphan sweep leaves it alone. Killed after `timeout`."""
+        with self._io.spawn_lock:
+            proc = subprocess.Popen(list(argv), env=None if env is None else dict(env),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, close_fds=True)
+            self._io.helpers.add(proc.pid)
+        try:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                err += f"\nkilled after {timeout:g}s".encode()
+        finally:
+            with self._io.spawn_lock:
+                self._io.helpers.discard(proc.pid)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
     def become_subreaper(self) -> None:
         """Adopt orphaned grandchildren (as PID 1 does) and reap them. Main thread only:
         it installs the SIGCHLD handler and the signal wakeup fd."""
