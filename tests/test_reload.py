@@ -66,6 +66,30 @@ def test_reload_applies_added_removed_changed_and_leaves_unchanged_alone(tmp_pat
         assert sup.stop() == 0
 
 
+def test_reload_parses_in_a_helper_the_subreaper_sweep_leaves_alone(tmp_path):
+    # The reload validates in a helper process; as a subreaper the supervisor reaps every
+    # child it did not spawn for a service, and must not reap that helper under its waiter.
+    with SupervisorProcess(tmp_path, f"""
+        supervisor:
+          state_dir: {tmp_path}/state
+          port: {free_port()}
+          subreaper: true
+        services:
+          a: {{command: ["{{py}}", "{{children}}/sleeper.py"]}}
+    """) as sup:
+        sup.wait_state("a", "running")
+        reload_config(tmp_path, f"""services:
+  a: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}
+  b: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}
+""")
+        sup.signal(signal.SIGHUP)
+        reloaded = wait_until(lambda: [r for r in sup.records() if r.get("event") == "config reloaded"],
+                              20, "reload")[0]
+        assert reloaded["added"] == ["b"] and reloaded["unchanged"] == ["a"]
+        sup.wait_state("b", "running")
+        assert sup.stop() == 0
+
+
 def test_invalid_reload_changes_nothing(tmp_path):
     with SupervisorProcess(tmp_path, """
         services:

@@ -131,21 +131,27 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
 
 def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
     from unified_system.config.apart import forked
+    from unified_system.proc.lifeline import Lifeline
 
-    # Validated in a forked child while this process imports the runtime: the supervisor
-    # keeps the config as plain records and never loads pydantic (config/view.py).
-    loaded = forked(lambda: _checked_for_run(config, env_name, only), _import_runtime)
-    if isinstance(loaded, int):
-        return EXIT_CONFIG if loaded == EXIT_CONFIG else EXIT_FAIL
-    from unified_system.core.runtime import AlreadyRunning
-    from unified_system.core.supervisor import Supervisor
-
-    selected = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    # Both forks happen before any thread exists. The guard signals the services if this
+    # process dies (parent_death_signal); the config is validated in a child while this
+    # process imports the runtime, and kept as plain records: no pydantic (config/view.py).
+    lifeline = Lifeline.fork()
     try:
-        return Supervisor(loaded, only=selected).run()
-    except AlreadyRunning as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_CONFIG
+        loaded = forked(lambda: _checked_for_run(config, env_name, only), _import_runtime)
+        if isinstance(loaded, int):
+            return EXIT_CONFIG if loaded == EXIT_CONFIG else EXIT_FAIL
+        from unified_system.core.runtime import AlreadyRunning
+        from unified_system.core.supervisor import Supervisor
+
+        selected = [n.strip() for n in only.split(",") if n.strip()] if only else None
+        try:
+            return Supervisor(loaded, only=selected, lifeline=lifeline).run()
+        except AlreadyRunning as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_CONFIG
+    finally:
+        lifeline.close()  # a no-op once the seam closed it
 
 
 def _import_runtime() -> None:

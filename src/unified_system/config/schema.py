@@ -80,9 +80,9 @@ class SupervisorConfig(Model):
     watch_config: bool = False
     # Adopt and reap orphaned grandchildren (PR_SET_CHILD_SUBREAPER); None: only as PID 1.
     subreaper: bool | None = None
-    # Sent to every child when the supervisor itself dies, even by SIGKILL (PR_SET_PDEATHSIG,
-    # set through setpriv: one more exec per spawn, ~1 ms of CPU). None: children outlive a
-    # killed supervisor, as under supervisord or PM2, until the next start stops them.
+    # Sent to every service's process group when the supervisor itself dies, even by
+    # SIGKILL, by a guard process (proc/lifeline.py). None: services outlive a killed
+    # supervisor, as under supervisord or PM2, until the next start stops them.
     parent_death_signal: SignalName | None = "SIGTERM"
     log: LogConfig = LogConfig()
     notify: NotifyConfig = NotifyConfig()

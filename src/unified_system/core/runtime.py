@@ -98,7 +98,8 @@ class Runtime:
                     logsetup.get_logger().error("cannot bind listen sockets", service=name,
                                                 error=str(exc))
         pdeathsig = cfg.parent_death_signal
-        self.seam = ProcessSeam(getattr(signal, pdeathsig) if pdeathsig else None)
+        self.seam = ProcessSeam(getattr(signal, pdeathsig) if pdeathsig else None,
+                                lifeline=self.sup.lifeline)
         subreaper = cfg.subreaper if cfg.subreaper is not None else os.getpid() == 1
         if subreaper:
             self.seam.become_subreaper()
@@ -278,9 +279,13 @@ class Runtime:
             executable = sys.executable
         else:
             fds = []
-        return self.seam.spawn(argv, executable=executable, cwd=unit.spec.cwd, env=env,
-                               sink=self.outputs[unit.service], pass_fds=fds,
-                               on_exit=lambda status: self.sup.post(Exited(inc, status)))
+        try:
+            return self.seam.spawn(argv, executable=executable, cwd=unit.spec.cwd, env=env,
+                                   sink=self.outputs[unit.service], pass_fds=fds,
+                                   on_exit=lambda status: self.sup.post(Exited(inc, status)))
+        except SpawnError as exc:  # ENOENT for a script that exists: its #! names nothing
+            why = self.explain_not_startable(unit)
+            raise SpawnError(f"{exc} ({why})" if why.startswith("its #!") else str(exc)) from exc
 
     def explain_not_startable(self, unit: "Unit") -> str:
         """Why exec failed, in plain words: a #! interpreter that is missing is the classic."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Callable, Mapping, Sequence
 
 from unified_system.core.policy import ExitStatus
 from unified_system.proc.iothread import IOThread, Sink
+from unified_system.proc.lifeline import Lifeline
 
 
 @dataclass(frozen=True)
@@ -21,22 +21,7 @@ class Spawned:
     pgid: int
 
 
-PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
-# util-linux's setpriv sets the parent-death signal and execs the program. Going through it
-# keeps Popen on vfork; a preexec_fn would force a full fork, measured at +6 ms per spawn.
-SETPRIV = shutil.which("setpriv")
-
-
-def _die_with(parent: int, signum: int) -> Callable[[], None]:
-    """Fallback without setpriv, run between fork and exec: `signum` when the supervisor dies."""
-
-    def preexec() -> None:
-        _libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
-        if os.getppid() != parent:  # the supervisor died before prctl took effect
-            os._exit(1)
-
-    return preexec
 
 
 class SpawnError(Exception):
@@ -44,11 +29,17 @@ class SpawnError(Exception):
 
 
 class ProcessSeam:
-    def __init__(self, parent_death_signal: int | None = signal.SIGTERM) -> None:
-        self._pdeathsig = parent_death_signal
-        # setpriv's spelling of the signal, worked out once rather than on every spawn
-        self._setpriv = None if parent_death_signal is None or not SETPRIV else \
-            [SETPRIV, "--pdeathsig", signal.Signals(parent_death_signal).name.removeprefix("SIG"), "--"]
+    def __init__(self, parent_death_signal: int | None = None,
+                 lifeline: Lifeline | None = None) -> None:
+        """`lifeline` (forked by `run` before any thread) is told every process group, and
+        signals those still alive with `parent_death_signal` if this process dies."""
+        self._lifeline = lifeline
+        if lifeline is not None:
+            if parent_death_signal is None:
+                lifeline.release()
+                self._lifeline = None
+            else:
+                lifeline.arm(parent_death_signal)
         self._io = IOThread()
         self._io.start()
 
@@ -60,19 +51,12 @@ class ProcessSeam:
         if sink is not None:
             read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         out = write_fd if write_fd is not None else subprocess.DEVNULL
-        argv, preexec = list(argv), None
-        if self._setpriv is not None:
-            argv = [*self._setpriv, executable or argv[0], *argv[1:]]
-            executable = SETPRIV
-        elif self._pdeathsig is not None:
-            preexec = _die_with(os.getpid(), self._pdeathsig)
         with self._io.spawn_lock:
             try:
                 proc = subprocess.Popen(
-                    argv, executable=executable, cwd=cwd, env=dict(env),
+                    list(argv), executable=executable, cwd=cwd, env=dict(env),
                     stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                     start_new_session=True, close_fds=True, pass_fds=tuple(pass_fds),
-                    preexec_fn=preexec,
                 )
             except OSError as exc:
                 if read_fd is not None:
@@ -81,9 +65,25 @@ class ProcessSeam:
             finally:
                 if write_fd is not None:
                     os.close(write_fd)
+            if self._lifeline is not None:
+                self._lifeline.add(proc.pid)
+                on_exit = self._forget_when_empty(proc.pid, on_exit)
             pidfd = os.pidfd_open(proc.pid)
             self._io.watch(proc, pidfd, read_fd, sink, on_exit)
         return Spawned(proc.pid, proc.pid)
+
+    def _forget_when_empty(self, pgid: int, on_exit: Callable[[ExitStatus], None]
+                           ) -> Callable[[ExitStatus], None]:
+        def exited(status: ExitStatus) -> None:
+            if not self.signal_group(pgid, 0):  # members left: group_alive() forgets it later
+                self._forgotten(pgid)
+            on_exit(status)
+
+        return exited
+
+    def _forgotten(self, pgid: int) -> None:
+        if self._lifeline is not None:
+            self._lifeline.remove(pgid)
 
     def run(self, argv: Sequence[str], *, timeout: float,
             env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -131,24 +131,27 @@ class ProcessSeam:
         except PermissionError:  # a member changed uid; the group still exists
             return True
 
-    @staticmethod
-    def group_alive(pgid: int) -> bool:
+    def group_alive(self, pgid: int) -> bool:
         """Whether a group still has a live (non-zombie) member.
 
         killpg(pgid, 0) alone also counts zombies, which wait for a reaper we do not control
         (init, or a subreaper above us); the /proc scan runs only when killpg says yes.
         """
-        if not ProcessSeam.signal_group(pgid, 0):
-            return False
-        import psutil  # off the start-up path: this runs when services stop
+        if self.signal_group(pgid, 0):
+            import psutil  # off the start-up path: this runs when services stop
 
-        for proc in psutil.process_iter(["status"]):
-            try:
-                if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
-                    return True
-            except (ProcessLookupError, psutil.Error):
-                continue
+            for proc in psutil.process_iter(["status"]):
+                try:
+                    if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                        return True
+                except (ProcessLookupError, psutil.Error):
+                    continue
+        self._forgotten(pgid)
         return False
 
     def close(self) -> None:
+        """Stop the I/O thread and let the guard go. A group still listed then (none after
+        a clean shutdown) gets the parent-death signal, as PR_SET_PDEATHSIG would send."""
         self._io.stop()
+        if self._lifeline is not None:
+            self._lifeline.close()

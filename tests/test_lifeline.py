@@ -1,0 +1,67 @@
+"""The guard that signals the services when the supervisor dies, even by SIGKILL."""
+
+import signal
+
+import psutil
+
+from harness import SupervisorProcess, free_port, wait_until
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def guards(sup) -> list[psutil.Process]:
+    return [p for p in psutil.Process(sup.proc.pid).children() if p.name() == "unified-guard"]
+
+
+def family(tmp_path, supervisor: str = "") -> str:
+    return f"""
+        supervisor: {{state_dir: {tmp_path}/state, port: {free_port()}{supervisor}}}
+        services:
+          fam:
+            command: ["{{py}}", "{{children}}/family.py", "{tmp_path}/grandchild.pid"]
+          plain:
+            command: ["{{py}}", "{{children}}/sleeper.py"]
+    """
+
+
+def grandchild(tmp_path) -> int:
+    path = tmp_path / "grandchild.pid"
+    return int(wait_until(lambda: path.exists() and path.read_text(), what="the grandchild's pid"))
+
+
+def test_a_killed_supervisor_takes_its_services_and_their_groups_with_it(tmp_path):
+    sup = SupervisorProcess(tmp_path, family(tmp_path)).start()
+    try:
+        fam, plain = sup.wait_state("fam", "running")["pid"], sup.wait_state("plain", "running")["pid"]
+        grand = grandchild(tmp_path)
+        assert len(guards(sup)) == 1
+        sup.proc.kill()
+        sup.proc.wait(5)
+        # SIGTERM to each group: PR_SET_PDEATHSIG would have reached fam and plain, not grand
+        wait_until(lambda: gone(fam) and gone(plain) and gone(grand), 5, "the services to die")
+    finally:
+        sup.close()
+
+
+def test_no_guard_without_a_parent_death_signal(tmp_path):
+    with SupervisorProcess(tmp_path, family(tmp_path, ", parent_death_signal: null")) as sup:
+        sup.wait_state("plain", "running")
+        wait_until(lambda: not guards(sup), what="the unneeded guard to exit")
+        assert sup.stop() == 0
+
+
+def test_a_lost_guard_does_not_stop_supervision(tmp_path):
+    with SupervisorProcess(tmp_path, family(tmp_path)) as sup:
+        plain = sup.wait_state("plain", "running")["pid"]
+        grandchild(tmp_path)
+        guard = guards(sup)[0]
+        guard.kill()
+        psutil.Process(plain).send_signal(signal.SIGKILL)   # a restart writes to the dead guard
+        sup.wait_state("plain", "running", count=2)
+        assert sup.stop() == 0
+    assert not guard.is_running() or guard.status() == psutil.STATUS_ZOMBIE
