@@ -5,6 +5,7 @@ from __future__ import annotations
 import compileall
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -50,15 +51,14 @@ def _is_service(pid: int) -> bool:
 
 
 def children(pid: int) -> list[int]:
-    """The services among pid's direct children, read from the kernel without psutil."""
-    out: list[int] = []
+    """The services among pid's direct children. The supervisor's owner (its main thread)
+    spawns every service, and the kernel lists a child under the thread that forked it: one
+    small read per poll, not one per thread (that cost 0.4 ms, a quarter of a core at 1 kHz)."""
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                out.extend(int(p) for p in fh.read().split())
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [p for p in map(int, fh.read().split()) if _is_service(p)]
     except FileNotFoundError:
-        pass
-    return [p for p in out if _is_service(p)]
+        return []
 
 
 def cpu_seconds(pid: int) -> float:
@@ -129,9 +129,17 @@ class Bench:
 
     def stop(self, timeout: float = 60.0) -> float:
         started = time.perf_counter()
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout)
-        return time.perf_counter() - started
+        pidfd = os.pidfd_open(self.proc.pid)
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+            # Popen.wait(timeout) polls with sleeps of up to 50 ms; a pidfd wakes at the exit
+            if not select.select([pidfd], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired(self.proc.args, timeout)
+        finally:
+            os.close(pidfd)
+        ended = time.perf_counter()
+        self.proc.wait()
+        return ended - started
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -35,7 +35,7 @@ def solo_ready_time() -> float:
         except OSError:
             time.sleep(0.002)
     elapsed = time.perf_counter() - t0
-    proc.terminate()
+    proc.kill()  # not SIGTERM: one arriving just before signal.pause() would be missed
     proc.wait()
     return elapsed
 
