@@ -18,7 +18,10 @@ def logged_at(bench: Bench, event: str) -> float:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the log is written by a listener thread: may lag
         for line in path.read_text().splitlines() if path.exists() else ():
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # the last line, half written
+                break
             if record.get("event") == event:
                 return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
         time.sleep(0.01)

@@ -99,3 +99,8 @@ class ConfigLoaded:
     loaded: Any = field(compare=False)
     errors: Exception | None = field(default=None, compare=False)
     reply: Future | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class LateImported:
+    """The API, metrics, sampler and watcher modules are loaded, off the owner: open them."""

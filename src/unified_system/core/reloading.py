@@ -51,6 +51,8 @@ class ReloadMixin:
                 self._restart(unit, "watch")
 
     def _watch_services(self, names: Any) -> None:
+        if self.runtime.watcher is None:  # not open yet: open_api() watches every service
+            return
         for name in names:
             self.runtime.watcher.unwatch(name)
             spec = self.config.services.get(name)
@@ -162,7 +164,8 @@ class ReloadMixin:
                      if all(u.state in AT_REST and u.lingering_pgid is None for u in self.units[n])]:
             self._removing.discard(name)
             del self.units[name]
-            self.runtime.watcher.unwatch(name)
+            if self.runtime.watcher is not None:
+                self.runtime.watcher.unwatch(name)
             self._rebuild_graph()
             self._dirty = self._reconcile_due = True
         if self._retiring:

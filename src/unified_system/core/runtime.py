@@ -4,7 +4,9 @@ the notify socket, the probe pool. The owner calls into it; it never decides any
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 import secrets
 import signal
@@ -37,6 +39,10 @@ _SHIM = (Path(__file__).resolve().parent.parent / "proc" / "listenshim.py").read
 
 class AlreadyRunning(Exception):
     pass
+
+
+LATE_MODULES = ("unified_system.api.metrics", "unified_system.api.server",
+                "unified_system.proc.sampler", "unified_system.proc.watcher")
 
 
 class _Recorder:
@@ -72,8 +78,9 @@ class Runtime:
         self.notify: NotifyListener
         self.probes: Any = None
         self.metrics: Metrics | _Recorder
-        # Opened by open_late(), after the first spawns: nothing in them is needed sooner.
-        self.dumps: CrashDumps
+        # Opened after the first spawns (open_late, open_api): nothing in them is needed sooner.
+        self.dumps: CrashDumps | None = None
+        self._importer: threading.Thread | None = None
         self.sampler: Sampler | None = None
         self.watcher: Watcher | None = None
         self.control: Any = None
@@ -123,17 +130,33 @@ class Runtime:
             env_file = self.sup.loaded.path.parent / ".env"
             self.watcher.watch(CONFIG_KEY, [p for p in (self.sup.loaded.path, env_file) if p.exists()], ())
 
-    def open_late(self) -> None:
-        """The rest, opened by the owner right after its first reconcile, before any event."""
+    def open_late(self, then: Callable[[], None]) -> None:
+        """Right after the first reconcile. Crash dumps open now; the modules of the rest
+        (prometheus_client alone is ~40 ms) load on a thread, so the owner meanwhile keeps
+        answering the first readiness events; `then` (posting LateImported) follows."""
+        from unified_system.proc.crashdumps import CrashDumps
+
+        self.dumps = CrashDumps(self.state_dir / "crashes", self.log_dir)
+
+        def load() -> None:
+            try:
+                for module in LATE_MODULES:
+                    importlib.import_module(module)
+            finally:  # a failed import is raised again, on the owner, by open_api()
+                then()
+
+        self._importer = threading.Thread(target=load, name="late-imports", daemon=True)
+        self._importer.start()
+
+    def open_api(self) -> None:
+        """On the owner, when LateImported arrives: metrics, sampling, watching, the API."""
         from unified_system.api.metrics import Metrics
         from unified_system.api.server import ControlPlane
-        from unified_system.proc.crashdumps import CrashDumps
         from unified_system.proc.sampler import Sampler
 
         early, self.metrics = self.metrics, Metrics(self.sup)
         if isinstance(early, _Recorder):
             early.replay(self.metrics)
-        self.dumps = CrashDumps(self.state_dir / "crashes", self.log_dir)
         self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
         self.sampler.start()
         if self.watcher is None:  # a reload may add watched services later
@@ -148,8 +171,11 @@ class Runtime:
             self.probes.close()
         if self.watcher is not None:
             self.watcher.close()
-        if self.sampler is not None:   # open_late() ran
+        if self._importer is not None:
+            self._importer.join(timeout=10)  # never tear down under an import in progress
+        if self.sampler is not None:   # open_api() ran
             self.sampler.close()
+        if self.dumps is not None:     # open_late() ran
             self.dumps.close()
         self.worker.shutdown(wait=True, cancel_futures=True)
         self.notify.close()

@@ -19,8 +19,8 @@ from unified_system import graph, logsetup
 from unified_system.core.builds import BuildMixin
 from unified_system.core.commands import CommandMixin
 from unified_system.core.events import (Batch, BuildDone, Command, ConfigLoaded, Exited, FileChanged,
-                                        FreezeProven, HostAlert, Notify, ProbeResult, Samples,
-                                        Signal)
+                                        FreezeProven, HostAlert, LateImported, Notify,
+                                        ProbeResult, Samples, Signal)
 from unified_system.core.lifecycle import LifecycleMixin
 from unified_system.core.persistence import PersistenceMixin
 from unified_system.core.probing import ProbingMixin
@@ -80,7 +80,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         self._shutting_down = False
         self._exit_code = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
-        # Events of the first reconcile, replayed to the observers that open_late() attaches.
+        # Events from before the API opens, replayed to the observers that open_api() attaches.
         self._early_events: list[dict[str, Any]] | None = []
         # Published for observers (API, metrics, console): replaced whole, never mutated.
         self.snapshot: tuple[dict[str, Any], ...] = ()
@@ -134,12 +134,11 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
                 self._systemd_watchdog(interval)
             with logsetup.held():
                 self._reconcile()
-            self.runtime.open_late()  # the API, metrics, watcher and sampler: after the first spawns
+            # The API, metrics, watcher and sampler come after the first spawns; their
+            # modules load on a thread, and LateImported opens them (_on_late_imported).
+            self.runtime.open_late(lambda: self.post(LateImported()))
             if not self._state_save_pending:
                 self._save_state()
-            early, self._early_events = self._early_events or [], None
-            for event in early:
-                self._publish(event)
             self._publish_snapshot()
             self._loop()
             self._save_state(sync=True)
@@ -248,7 +247,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             for inner in event.events:
                 self._dispatch(inner)
             return
-        if not isinstance(event, (Notify, ProbeResult, Samples, HostAlert)):
+        if not isinstance(event, (Notify, ProbeResult, Samples, HostAlert, LateImported)):
             self._reconcile_due = True  # commands, exits, signals, builds, config: always
         if isinstance(event, Exited):
             self._on_exit(event)
@@ -272,6 +271,15 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             self._on_file_changed(event)
         elif isinstance(event, ConfigLoaded):
             self._on_config_loaded(event)
+        elif isinstance(event, LateImported):
+            self._on_late_imported()
+
+    def _on_late_imported(self) -> None:
+        self.runtime.open_api()
+        early, self._early_events = self._early_events or [], None
+        for event in early:   # what happened before the API could stream it
+            self._publish(event)
+        self._dirty = True
 
     # ------------------------------------------------------------------ the one choke point
     def _transition(self, unit: Unit, new: State, reason: str | None = None,
