@@ -147,3 +147,24 @@ def test_watch_config_reloads_when_the_file_changes(tmp_path):
         sup.wait_state("b", "running", timeout=15)
         assert not exits(sup, "a")
         assert sup.stop() == 0
+
+
+def test_a_reload_that_adds_the_first_watch_starts_watching(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    with SupervisorProcess(tmp_path, """
+        services:
+          app: {command: ["{py}", "{children}/sleeper.py"]}
+    """) as sup:
+        sup.wait_state("app", "running")
+        reload_config(tmp_path, f"""services:
+  app:
+    command: ["{PY}", "{CHILDREN}/sleeper.py"]
+    watch: {{paths: ["{src}"], debounce: 100ms}}
+""")
+        sup.signal(signal.SIGHUP)
+        sup.wait_state("app", "running", count=2)          # changed by the reload
+        (src / "mod.py").write_text("x = 1\n")
+        sup.wait_state("app", "running", count=3)
+        assert [e["reason"] for e in exits(sup, "app")] == ["reload", "watch"]
+        assert sup.stop() == 0

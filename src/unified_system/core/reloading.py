@@ -51,7 +51,9 @@ class ReloadMixin:
                 self._restart(unit, "watch")
 
     def _watch_services(self, names: Any) -> None:
-        if self.runtime.watcher is None:  # not open yet: open_api() watches every service
+        if self.runtime.watcher is None:
+            if any(s.watch is not None and s.enabled for s in self.config.services.values()):
+                self.runtime.open_watcher()   # the first watch, added by a reload: it watches all
             return
         for name in names:
             self.runtime.watcher.unwatch(name)

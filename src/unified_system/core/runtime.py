@@ -42,7 +42,7 @@ class AlreadyRunning(Exception):
 
 
 LATE_MODULES = ("unified_system.api.metrics", "unified_system.api.server",
-                "unified_system.proc.sampler", "unified_system.proc.watcher")
+                "unified_system.proc.sampler")
 
 
 class _Recorder:
@@ -118,9 +118,10 @@ class Runtime:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker")
         self.metrics = _Recorder()  # prometheus_client loads after the first spawns
         if cfg.watch_config or any(s.watch for s in self.sup.config.services.values()):
-            self._open_watcher()  # before the first spawn: no change made meanwhile is missed
+            self.open_watcher()  # before the first spawn: no change made meanwhile is missed
 
-    def _open_watcher(self) -> None:
+    def open_watcher(self) -> None:
+        """At start when something is watched; else when a reload adds the first watch."""
         from unified_system.proc.watcher import Watcher
 
         self.watcher = Watcher(self.sup.post, always_ignore=[self.state_dir])
@@ -159,8 +160,6 @@ class Runtime:
             early.replay(self.metrics)
         self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
         self.sampler.start()
-        if self.watcher is None:  # a reload may add watched services later
-            self._open_watcher()
         self.control = ControlPlane(self.sup)
         self.control.start()
 

@@ -7,6 +7,7 @@ state in dependency order. Nothing here sleeps or blocks on a child.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import queue
@@ -276,6 +277,10 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
 
     def _on_late_imported(self) -> None:
         self.runtime.open_api()
+        # Start-up is over: what it allocated lives as long as the process. Frozen, those
+        # objects are never scanned again, and collection resumes (`run` paused it).
+        gc.freeze()
+        gc.enable()
         early, self._early_events = self._early_events or [], None
         for event in early:   # what happened before the API could stream it
             self._publish(event)
