@@ -61,6 +61,32 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def guard_pids(pid: int) -> list[int]:
+    """The supervisor's guard process (proc/lifeline.py), if it runs one."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            kids = [int(p) for p in fh.read().split()]
+    except FileNotFoundError:
+        return []
+    out = []
+    for kid in kids:
+        try:
+            with open(f"/proc/{kid}/comm") as fh:
+                if fh.read().strip() == "unified-guard":
+                    out.append(kid)
+        except OSError:
+            pass
+    return out
+
+
+def pss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as fh:
+        for line in fh:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()

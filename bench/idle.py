@@ -1,4 +1,6 @@
-"""Idle cost: 100 sleeping children, supervisor CPU and RSS over a window.
+"""Idle cost: 100 sleeping children, supervisor CPU and RSS over a window. The guard process
+(parent_death_signal) is reported too: its RSS is mostly pages it shares with the supervisor,
+so the honest sum is PSS (each shared page split between the processes mapping it).
 
     python bench/idle.py [--children 100] [--seconds 60]
 """
@@ -6,7 +8,7 @@
 import argparse
 import time
 
-from _common import Bench, cpu_over, rss_bytes, sleeper
+from _common import Bench, cpu_over, guard_pids, pss_bytes, rss_bytes, sleeper
 
 
 def main() -> None:
@@ -21,8 +23,13 @@ def main() -> None:
         time.sleep(2.0)  # let start-up work settle before the idle window
         pid = bench.proc.pid
         cpu = cpu_over(pid, args.seconds)
+        guards = guard_pids(pid)
         print(f"idle {args.children} children over {args.seconds:.0f} s: CPU {100 * cpu:.3f} % "
               f"of one core, RSS {rss_bytes(pid) / 1e6:.1f} MB")
+        for guard in guards:
+            print(f"  guard process: RSS {rss_bytes(guard) / 1e6:.1f} MB; supervisor + guard PSS "
+                  f"{(pss_bytes(pid) + pss_bytes(guard)) / 1e6:.1f} MB "
+                  f"(supervisor alone {pss_bytes(pid) / 1e6:.1f})")
         bench.stop()
     finally:
         bench.close()

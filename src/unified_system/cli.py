@@ -132,30 +132,24 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
 
 def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
     from unified_system.config.apart import forked
-    from unified_system.proc.lifeline import Lifeline
 
-    # Both forks happen before any thread exists. The guard signals the services if this
-    # process dies (parent_death_signal); the config is validated in a child while this
-    # process imports the runtime, and kept as plain records: no pydantic (config/view.py).
     # Start-up allocates much and frees little; a full collection in the middle of it is a
     # 15 ms pause. The supervisor freezes what start-up made and resumes collection.
     gc.disable()
-    lifeline = Lifeline.fork()
-    try:
-        loaded = forked(lambda: _checked_for_run(config, env_name, only), _import_runtime)
-        if isinstance(loaded, int):
-            return EXIT_CONFIG if loaded == EXIT_CONFIG else EXIT_FAIL
-        from unified_system.core.runtime import AlreadyRunning
-        from unified_system.core.supervisor import Supervisor
+    # Validated in a child forked before any thread, while this process imports the
+    # runtime; kept as plain records, so the supervisor never loads pydantic (config/view.py).
+    loaded = forked(lambda: _checked_for_run(config, env_name, only), _import_runtime)
+    if isinstance(loaded, int):
+        return EXIT_CONFIG if loaded == EXIT_CONFIG else EXIT_FAIL
+    from unified_system.core.runtime import AlreadyRunning
+    from unified_system.core.supervisor import Supervisor
 
-        selected = [n.strip() for n in only.split(",") if n.strip()] if only else None
-        try:
-            return Supervisor(loaded, only=selected, lifeline=lifeline).run()
-        except AlreadyRunning as exc:
-            print(str(exc), file=sys.stderr)
-            return EXIT_CONFIG
-    finally:
-        lifeline.close()  # a no-op once the seam closed it
+    selected = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    try:
+        return Supervisor(loaded, only=selected).run()
+    except AlreadyRunning as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def _import_runtime() -> None:

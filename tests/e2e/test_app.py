@@ -98,7 +98,8 @@ def test_bot_killed_with_sigkill_resumes_with_the_same_fills_and_no_duplicates(t
         after = app.settled_fills(at_least=before + 1)
         trades = app.json(app.gateway + f"/api/trades?limit={after + 100}")["trades"]
         ids = [t["fill_id"] for t in trades]
-        assert len(ids) == len(set(ids)) == after, (len(ids), len(set(ids)), after)
+        # no fill twice; none lost (the bot may have filled again since the settled count)
+        assert len(ids) == len(set(ids)) >= after, (len(ids), len(set(ids)), after)
         seed = status["seed"]
         assert all(i.startswith(f"{seed}-") for i in ids)
         assert app.stop() == 0

@@ -105,8 +105,7 @@ class Runtime:
                     logsetup.get_logger().error("cannot bind listen sockets", service=name,
                                                 error=str(exc))
         pdeathsig = cfg.parent_death_signal
-        self.seam = ProcessSeam(getattr(signal, pdeathsig) if pdeathsig else None,
-                                lifeline=self.sup.lifeline)
+        self.seam = ProcessSeam(getattr(signal, pdeathsig) if pdeathsig else None)
         subreaper = cfg.subreaper if cfg.subreaper is not None else os.getpid() == 1
         if subreaper:
             self.seam.become_subreaper()

@@ -37,7 +37,6 @@ from unified_system.proc.notify import owner_of
 
 if TYPE_CHECKING:
     from unified_system.config import LoadedConfig
-    from unified_system.proc.lifeline import Lifeline
 
 S = State
 
@@ -48,10 +47,8 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
 
     def __init__(self, loaded: "LoadedConfig", *, only: Iterable[str] | None = None,
-                 clock: Callable[[], float] = time.monotonic, runtime: Runtime | None = None,
-                 lifeline: "Lifeline | None" = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, runtime: Runtime | None = None) -> None:
         self.loaded = loaded
-        self.lifeline = lifeline  # forked by `run` before any thread; see proc/lifeline.py
         self.config = loaded.config
         self.clock = clock
         self.log = get_logger()

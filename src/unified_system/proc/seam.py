@@ -29,17 +29,11 @@ class SpawnError(Exception):
 
 
 class ProcessSeam:
-    def __init__(self, parent_death_signal: int | None = None,
-                 lifeline: Lifeline | None = None) -> None:
-        """`lifeline` (forked by `run` before any thread) is told every process group, and
-        signals those still alive with `parent_death_signal` if this process dies."""
-        self._lifeline = lifeline
-        if lifeline is not None:
-            if parent_death_signal is None:
-                lifeline.release()
-                self._lifeline = None
-            else:
-                lifeline.arm(parent_death_signal)
+    def __init__(self, parent_death_signal: int | None = None) -> None:
+        """With a `parent_death_signal`, a guard process (proc/lifeline.py) is told every
+        process group and signals those still alive if this process dies. Construct on the
+        main thread: the guard's parent-death signal follows the thread that started it."""
+        self._lifeline = Lifeline.start(parent_death_signal) if parent_death_signal else None
         self._io = IOThread()
         self._io.start()
 

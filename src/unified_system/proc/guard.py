@@ -1,0 +1,85 @@
+"""The guard process (proc/lifeline.py has the supervisor's side): it keeps the list of the
+supervisor's process groups and, when the supervisor dies, signals those still alive.
+
+Run as `python -I -S guard.py FD PARENT SIGNUM`: the standard library only, and as little
+of it as will do, since this process lives as long as the supervisor.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import select
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+DEATH = signal.SIGUSR1   # the guard's own parent-death signal; also "finish now" at close
+BATCH = 0.2              # seconds the guard lets lines pile up before reading again
+_IGNORED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGTTIN,
+            signal.SIGTTOU)
+
+
+class _Guard:
+    """The guard's whole life, in its own interpreter."""
+
+    def __init__(self, fd: int, signum: int) -> None:
+        self.fd, self.signum = fd, signum
+        self.groups: set[int] = set()
+        self.pending = b""
+
+    def drain(self) -> bool:
+        """Read every line waiting; False at end of file (the supervisor is gone)."""
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return True
+            except InterruptedError:
+                continue
+            if not data:
+                return False
+            *lines, self.pending = (self.pending + data).split(b"\n")
+            for line in lines:
+                if line[:1] == b"+":
+                    self.groups.add(int(line[1:]))
+                elif line[:1] == b"-":
+                    self.groups.discard(int(line[1:]))
+
+    def run(self, parent: int) -> None:
+        died_r, died_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(died_w)
+        signal.signal(DEATH, lambda *_: None)  # the wakeup byte is what matters
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, DEATH, 0, 0, 0)
+        os.set_blocking(self.fd, False)
+        alive = os.getppid() == parent  # it may have died before prctl took effect
+        while alive:
+            ready = select.select([self.fd, died_r], [], [])[0]
+            if died_r in ready or not self.drain():
+                break
+            # Let lines pile up in the pipe for a while: a write that finds no reader
+            # waiting wakes nobody, so a burst of spawns costs the owner no context switches.
+            if select.select([died_r], [], [], BATCH)[0]:
+                break
+        self.drain()  # what the supervisor wrote just before it died
+        for pgid in self.groups:
+            try:
+                os.killpg(pgid, self.signum)
+            except OSError:
+                pass
+
+
+def _main(argv: list[str]) -> None:
+    for signum in _IGNORED:  # a terminal's ^C or a group-wide TERM is for the supervisor
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write("unified-guard")
+    except OSError:
+        pass
+    fd, parent, signum = map(int, argv)
+    _Guard(fd, signum).run(parent)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
