@@ -7,10 +7,8 @@ with that venv first on PATH so the children's `python` is the same interpreter.
 system's own Python is never modified.
 """
 
-import hashlib
 import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +21,9 @@ def _missing() -> list[str]:
 
 
 def _bootstrap(missing: list[str]) -> None:
+    import hashlib  # only on a first run: kept off every other start's path
+    import subprocess
+
     venv = ROOT / ".venv"
     python = venv / "bin" / "python"
     marker = venv / ".unified-system-installed"   # which pyproject.toml the venv was made from
