@@ -120,3 +120,38 @@ def test_second_supervisor_on_same_state_dir_is_refused(tmp_path):
         second.close()
         assert first.stop() == 0
         assert not (first.state_dir / "supervisor.pid").exists()
+
+
+def test_a_signal_caught_by_another_thread_still_stops_it(tmp_path):
+    # The kernel may run a process's signal handler on any thread that does not block the
+    # signal; an owner asleep on its queue, with no timer due for an hour, must still hear.
+    import ctypes
+
+    with SupervisorProcess(tmp_path, """
+        services:
+          a:
+            command: ["{py}", "{children}/sleeper.py"]
+            restart: {reset_after: 1h}
+    """) as sup:
+        sup.wait_state("a", "running")
+        sup.wait_api()
+        pid = sup.proc.pid
+
+        def owner_ticks() -> int:
+            with open(f"/proc/{pid}/task/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+
+        seen: list[tuple[float, int]] = []
+
+        def owner_asleep() -> bool:   # no CPU tick over the last 1.5 s: nothing left to do
+            now, ticks = time.monotonic(), owner_ticks()
+            seen.append((now, ticks))
+            return any(now - t >= 1.5 and n == ticks for t, n in seen)
+
+        wait_until(owner_asleep, 30, "the owner to go idle")
+        others = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+        assert others, "the supervisor runs threads besides the owner"
+        assert ctypes.CDLL(None, use_errno=True).tgkill(pid, others[0], signal.SIGTERM) == 0
+        assert sup.proc.wait(10) == 0
+        assert [r for r in sup.records() if r.get("event") == "shutting down"]

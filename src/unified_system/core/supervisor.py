@@ -121,8 +121,8 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
         self.runtime.open()
-        previous = {s: signal.signal(s, lambda n, _f: self.post(Signal(n)))
-                    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        previous = self.runtime.seam.watch_signals(
+            (signal.SIGINT, signal.SIGTERM, signal.SIGHUP), lambda n: self.post(Signal(n)))
         try:
             self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
                           config=str(self.loaded.path))

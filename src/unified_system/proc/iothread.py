@@ -12,6 +12,7 @@ import errno
 import fcntl
 import os
 import select
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ class IOThread(threading.Thread):
         self.spawn_lock = threading.Lock()
         self.helpers: set[int] = set()  # pids that ProcessSeam.run waits for itself
         self._signal_fd: int | None = None
+        self.on_signal: Callable[[int], None] | None = None  # from the signal wakeup fd
+        self.reap_orphans = False
         self.orphans_reaped = 0
 
     # -- called from other threads (epoll_ctl is safe while this thread waits) --
@@ -87,18 +90,27 @@ class IOThread(threading.Thread):
         self._children[pidfd] = Watched(proc, pidfd, reader, on_exit)
         self._epoll.register(pidfd, select.EPOLLIN)
 
-    def reap_orphans_on(self, signal_fd: int) -> None:
-        """As a subreaper, orphaned grandchildren become our children: when SIGCHLD arrives
-        (the signal module's wakeup fd), reap every child that is not one we spawned."""
+    def listen_signals(self, signal_fd: int) -> None:
+        """The signal module's wakeup fd: one byte, the signal's number, per signal caught."""
         self._signal_fd = signal_fd
         self._epoll.register(signal_fd, select.EPOLLIN)
 
-    def _sweep_orphans(self) -> None:
+    def _signals(self) -> None:
+        caught = b""
         try:
-            while os.read(self._signal_fd, 512):
-                pass
+            while chunk := os.read(self._signal_fd, 512):
+                caught += chunk
         except BlockingIOError:
             pass
+        if self.reap_orphans and signal.SIGCHLD in caught:
+            self._sweep_orphans()
+        for signum in caught:
+            if signum != signal.SIGCHLD and self.on_signal is not None:
+                self.on_signal(signum)
+
+    def _sweep_orphans(self) -> None:
+        """As a subreaper, orphaned grandchildren become our children: on SIGCHLD, reap every
+        child that is not one we spawned."""
         with self.spawn_lock:
             known = {w.proc.pid for w in self._children.values()} | self.helpers
             for pid in _own_children():
@@ -125,7 +137,7 @@ class IOThread(threading.Thread):
                 continue
             for fd, _mask in ready:
                 if fd == self._signal_fd:
-                    self._sweep_orphans()
+                    self._signals()
                 elif fd in self._pipes:
                     self._read(self._pipes[fd], once=True)
                 elif fd in self._children:

@@ -24,6 +24,10 @@ class Spawned:
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def _ignore(*_: object) -> None:
+    """A Python-level handler, so that the C-level one writes the wakeup byte."""
+
+
 class SpawnError(Exception):
     """The program could not be executed at all (missing, not executable, bad cwd)."""
 
@@ -34,6 +38,7 @@ class ProcessSeam:
         process group and signals those still alive if this process dies. Construct on the
         main thread: the guard's parent-death signal follows the thread that started it."""
         self._lifeline = Lifeline.start(parent_death_signal) if parent_death_signal else None
+        self._wakeup: tuple[int, int] | None = None
         self._io = IOThread()
         self._io.start()
 
@@ -100,15 +105,32 @@ class ProcessSeam:
                 self._io.helpers.discard(proc.pid)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
+    def watch_signals(self, signums: Sequence[int], on_signal: Callable[[int], None]
+                      ) -> dict[int, object]:
+        """Each of `signums` reaches `on_signal`, called by the I/O thread. Main thread only;
+        returns the handlers it replaced. A Python-level handler would run only when the main
+        thread next executes bytecode, and the owner may be asleep on its queue while the
+        kernel hands the signal to another thread; the wakeup fd's byte is written by
+        whichever thread catches it, and wakes epoll."""
+        self._wakeup_fd()
+        self._io.on_signal = on_signal
+        return {signum: signal.signal(signum, _ignore) for signum in signums}
+
     def become_subreaper(self) -> None:
         """Adopt orphaned grandchildren (as PID 1 does) and reap them. Main thread only:
         it installs the SIGCHLD handler and the signal wakeup fd."""
         PR_SET_CHILD_SUBREAPER = 36
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        signal.signal(signal.SIGCHLD, lambda *_: None)  # the wakeup byte is what matters
-        self._io.reap_orphans_on(read_fd)
+        self._wakeup_fd()
+        self._io.reap_orphans = True
+        signal.signal(signal.SIGCHLD, _ignore)  # the wakeup byte is what matters
+
+    def _wakeup_fd(self) -> None:
+        if self._wakeup is None:
+            read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+            self._wakeup = (read_fd, write_fd)
+            self._io.listen_signals(read_fd)
 
     @property
     def orphans_reaped(self) -> int:
@@ -147,5 +169,10 @@ class ProcessSeam:
         """Stop the I/O thread and let the guard go. A group still listed then (none after
         a clean shutdown) gets the parent-death signal, as PR_SET_PDEATHSIG would send."""
         self._io.stop()
+        if self._wakeup is not None:
+            signal.set_wakeup_fd(-1)
+            for fd in self._wakeup:
+                os.close(fd)
+            self._wakeup = None
         if self._lifeline is not None:
             self._lifeline.close()
