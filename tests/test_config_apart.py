@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -106,15 +108,31 @@ def test_replace_on_records_and_models(tmp_path):
 def test_forked_returns_records_while_this_process_works(tmp_path):
     path = write(tmp_path)
     seen: list[int] = []
-    got = forked(lambda: load_config(path, environ=ENV), lambda: seen.append(os.getpid()))
+    got = forked(lambda: load_config(path, environ=ENV), lambda answered: seen.append(os.getpid()))
     assert seen == [os.getpid()]   # `meanwhile` ran here, not in the child
     assert got == as_records(load_config(path, environ=ENV))
     assert "pydantic" not in type(got.config).__module__
 
 
+def test_forked_tells_this_process_when_the_child_has_answered(tmp_path):
+    path = write(tmp_path)
+    polls: list[bool] = []
+
+    def meanwhile(answered) -> None:   # as `run` does: more work only while the child is busy
+        deadline = time.monotonic() + 30
+        while not answered():
+            polls.append(False)
+            assert time.monotonic() < deadline, "the child never answered"
+            select.select([], [], [], 0.005)
+        polls.append(True)
+
+    assert forked(lambda: load_config(path, environ=ENV), meanwhile).config.services["db"]
+    assert polls[-1] is True
+
+
 def test_forked_passes_an_exit_code_and_a_crash_through(tmp_path, capfd):
-    assert forked(lambda: 2, lambda: None) == 2
-    assert forked(lambda: 1 / 0, lambda: None) == 1
+    assert forked(lambda: 2, lambda answered: None) == 2
+    assert forked(lambda: 1 / 0, lambda answered: None) == 1
     assert "ZeroDivisionError" in capfd.readouterr().err
 
 

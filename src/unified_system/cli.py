@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_RUNNING = 0, 1, 2, 3
 
@@ -152,8 +152,17 @@ def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
         return EXIT_CONFIG
 
 
-def _import_runtime() -> None:
-    import unified_system.core.supervisor  # noqa: F401
+def _import_runtime(answered: Callable[[], bool]) -> None:
+    """What the supervisor needs first; then, while the config child is still busy (it is
+    the longer of the two), the modules opened after the first spawns."""
+    import importlib
+
+    from unified_system.core.runtime import LATE_MODULES
+
+    for module in ("unified_system.core.supervisor", *LATE_MODULES):
+        if module != "unified_system.core.supervisor" and answered():
+            return
+        importlib.import_module(module)
 
 
 def _checked_for_run(config: str | None, env_name: str | None, only: str | None):

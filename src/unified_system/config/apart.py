@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import sys
 import traceback
 from pathlib import Path
@@ -20,9 +21,11 @@ from unified_system.config.errors import ConfigError, ConfigErrors
 from unified_system.config.view import LoadedConfig
 
 
-def forked(load: Callable[[], LoadedConfig | int], meanwhile: Callable[[], None]) -> LoadedConfig | int:
+def forked(load: Callable[[], LoadedConfig | int],
+           meanwhile: Callable[[Callable[[], bool]], None]) -> LoadedConfig | int:
     """`load()` in a forked child (its config as records, or an exit code after it printed
-    why); `meanwhile()` in this process as it runs. Call before any thread is started."""
+    why); `meanwhile(answered)` in this process as it runs, where `answered()` says whether
+    the child is done. Call before any thread is started."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
@@ -44,7 +47,7 @@ def forked(load: Callable[[], LoadedConfig | int], meanwhile: Callable[[], None]
             os._exit(code)
     os.close(write_fd)
     try:
-        meanwhile()
+        meanwhile(lambda: bool(select.select([read_fd], [], [], 0)[0]))
     finally:
         with os.fdopen(read_fd, "rb") as answer:
             data = answer.read()
