@@ -71,8 +71,8 @@ def guard_pids(pid: int) -> list[int]:
     out = []
     for kid in kids:
         try:
-            with open(f"/proc/{kid}/comm") as fh:
-                if fh.read().strip() == "unified-guard":
+            with open(f"/proc/{kid}/cmdline", "rb") as fh:
+                if any(arg.endswith(b"proc/guard.py") for arg in fh.read().split(b"\0")):
                     out.append(kid)
         except OSError:
             pass

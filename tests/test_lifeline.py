@@ -15,7 +15,15 @@ def gone(pid: int) -> bool:
 
 
 def guards(sup) -> list[psutil.Process]:
-    return [p for p in psutil.Process(sup.proc.pid).children() if p.name() == "unified-guard"]
+    """By its command line, there from its exec (it names itself unified-guard a little later)."""
+    found = []
+    for proc in psutil.Process(sup.proc.pid).children():
+        try:
+            if any(arg.endswith("proc/guard.py") for arg in proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
 
 
 def family(tmp_path, supervisor: str = "") -> str:
