@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
+
+if TYPE_CHECKING:
+    from unified_system.config.view import LoadedConfig
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_RUNNING = 0, 1, 2, 3
 
@@ -157,15 +160,17 @@ def _import_runtime(answered: Callable[[], bool]) -> None:
     the longer of the two), the modules opened after the first spawns."""
     import importlib
 
+    import unified_system.core.supervisor  # noqa: F401
     from unified_system.core.runtime import LATE_MODULES
 
-    for module in ("unified_system.core.supervisor", *LATE_MODULES):
-        if module != "unified_system.core.supervisor" and answered():
+    for module in LATE_MODULES:
+        if answered():
             return
         importlib.import_module(module)
 
 
-def _checked_for_run(config: str | None, env_name: str | None, only: str | None):
+def _checked_for_run(config: str | None, env_name: str | None,
+                     only: str | None) -> "LoadedConfig | int":
     """The config `run` may start (else an exit code, the reasons printed): valid, the
     --only names known, and every `listen` port free."""
     from unified_system.config import busy_listen_ports
