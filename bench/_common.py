@@ -79,12 +79,17 @@ def guard_pids(pid: int) -> list[int]:
     return out
 
 
-def pss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/smaps_rollup") as fh:
+def _kb_field(path: str, key: str) -> int:
+    """A `Key:  N kB` line of a /proc file, in bytes (0 when absent)."""
+    with open(path) as fh:
         for line in fh:
-            if line.startswith("Pss:"):
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def pss_bytes(pid: int) -> int:
+    return _kb_field(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -94,11 +99,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return _kb_field(f"/proc/{pid}/status", "VmRSS:")
 
 
 def cpu_over(pid: int, seconds: float) -> float:

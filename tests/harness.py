@@ -45,13 +45,16 @@ class SupervisorProcess:
     """`python start_system.py run` on a config written into tmp_path."""
 
     def __init__(self, tmp_path: Path, config: str, *, args: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, supervisor: str = "") -> None:
+        """`supervisor`: more `supervisor:` keys (YAML lines) beside the state_dir and free
+        port the harness writes, unless the config has its own `supervisor:` section."""
         self.dir = tmp_path
         self.state_dir = tmp_path / "state"
         self.config_path = tmp_path / "services.yaml"
         text = textwrap.dedent(config).replace("{py}", PY).replace("{children}", str(CHILDREN))
         if "supervisor:" not in text:
-            text = f"supervisor:\n  state_dir: {self.state_dir}\n  port: {free_port()}\n" + text
+            extra = "".join(f"  {line}\n" for line in textwrap.dedent(supervisor).splitlines() if line)
+            text = f"supervisor:\n  state_dir: {self.state_dir}\n  port: {free_port()}\n{extra}" + text
         self.config_path.write_text(text)
         self.args = args
         self.env = {**os.environ, **(env or {})}

@@ -4,7 +4,7 @@ import signal
 
 import psutil
 
-from harness import SupervisorProcess, free_port, wait_until
+from harness import SupervisorProcess, wait_until
 
 
 def gone(pid: int) -> bool:
@@ -26,9 +26,8 @@ def guards(sup) -> list[psutil.Process]:
     return found
 
 
-def family(tmp_path, supervisor: str = "") -> str:
+def family(tmp_path) -> str:
     return f"""
-        supervisor: {{state_dir: {tmp_path}/state, port: {free_port()}{supervisor}}}
         services:
           fam:
             command: ["{{py}}", "{{children}}/family.py", "{tmp_path}/grandchild.pid"]
@@ -57,7 +56,7 @@ def test_a_killed_supervisor_takes_its_services_and_their_groups_with_it(tmp_pat
 
 
 def test_no_guard_without_a_parent_death_signal(tmp_path):
-    with SupervisorProcess(tmp_path, family(tmp_path, ", parent_death_signal: null")) as sup:
+    with SupervisorProcess(tmp_path, family(tmp_path), supervisor="parent_death_signal: null") as sup:
         sup.wait_state("plain", "running")
         wait_until(lambda: not guards(sup), what="the unneeded guard to exit")
         assert sup.stop() == 0

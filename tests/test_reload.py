@@ -69,14 +69,10 @@ def test_reload_applies_added_removed_changed_and_leaves_unchanged_alone(tmp_pat
 def test_reload_parses_in_a_helper_the_subreaper_sweep_leaves_alone(tmp_path):
     # The reload validates in a helper process; as a subreaper the supervisor reaps every
     # child it did not spawn for a service, and must not reap that helper under its waiter.
-    with SupervisorProcess(tmp_path, f"""
-        supervisor:
-          state_dir: {tmp_path}/state
-          port: {free_port()}
-          subreaper: true
+    with SupervisorProcess(tmp_path, """
         services:
-          a: {{command: ["{{py}}", "{{children}}/sleeper.py"]}}
-    """) as sup:
+          a: {command: ["{py}", "{children}/sleeper.py"]}
+    """, supervisor="subreaper: true") as sup:
         sup.wait_state("a", "running")
         reload_config(tmp_path, f"""services:
   a: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}
@@ -133,14 +129,10 @@ def test_reload_to_a_command_that_never_gets_ready_is_rolled_back(tmp_path):
 
 
 def test_watch_config_reloads_when_the_file_changes(tmp_path):
-    with SupervisorProcess(tmp_path, f"""
-        supervisor:
-          state_dir: {tmp_path}/state
-          port: {free_port()}
-          watch_config: true
+    with SupervisorProcess(tmp_path, """
         services:
-          a: {{command: ["{{py}}", "{{children}}/sleeper.py"]}}
-    """) as sup:
+          a: {command: ["{py}", "{children}/sleeper.py"]}
+    """, supervisor="watch_config: true") as sup:
         sup.wait_state("a", "running")
         text = sup.config_path.read_text()
         sup.config_path.write_text(text + f'  b: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}\n')

@@ -79,15 +79,11 @@ def test_children_do_not_inherit_the_managers_notify_socket(tmp_path):
 def test_as_subreaper_an_orphaned_grandchild_is_reaped(tmp_path):
     marker = tmp_path / "grandchild.pid"
     with SupervisorProcess(tmp_path, f"""
-        supervisor:
-          state_dir: {tmp_path}/state
-          port: {free_port()}
-          subreaper: true
         services:
           parent:
             command: ["{{py}}", "{{children}}/orphaner.py", "{marker}"]
             restart: {{policy: never}}
-    """) as sup:
+    """, supervisor="subreaper: true") as sup:
         wait_until(marker.exists, 10, "grandchild pid")
         grandchild = int(marker.read_text())
         # it was adopted by the supervisor, then exited; the supervisor reaped it: no zombie

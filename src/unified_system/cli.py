@@ -147,12 +147,17 @@ def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
     from unified_system.core.runtime import AlreadyRunning
     from unified_system.core.supervisor import Supervisor
 
-    selected = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    selected = _only(only)
     try:
         return Supervisor(loaded, only=selected).run()
     except AlreadyRunning as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _only(only: str | None) -> list[str] | None:
+    """--only a,b -> ["a", "b"]."""
+    return [n.strip() for n in only.split(",") if n.strip()] if only else None
 
 
 def _import_runtime(answered: Callable[[], bool]) -> None:
@@ -178,7 +183,7 @@ def _checked_for_run(config: str | None, env_name: str | None,
     loaded = _load(config, env_name)
     if loaded is None:
         return EXIT_CONFIG
-    selected = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    selected = _only(only)
     unknown = [n for n in selected or () if n not in loaded.config.services]
     if unknown:
         print(f"--only: unknown service(s): {', '.join(unknown)}", file=sys.stderr)

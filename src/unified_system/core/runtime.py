@@ -308,11 +308,19 @@ class Runtime:
                                    sink=self.outputs[unit.service], pass_fds=fds,
                                    on_exit=lambda status: self.sup.post(Exited(inc, status)))
         except SpawnError as exc:  # ENOENT for a script that exists: its #! names nothing
-            why = self.explain_not_startable(unit)
-            raise SpawnError(f"{exc} ({why})" if why.startswith("its #!") else str(exc)) from exc
+            why = self.missing_interpreter(unit)
+            raise SpawnError(f"{exc} ({why})" if why else str(exc)) from exc
 
     def explain_not_startable(self, unit: "Unit") -> str:
-        """Why exec failed, in plain words: a #! interpreter that is missing is the classic."""
+        """Why exec failed, in plain words: a missing #! interpreter, else the log's last line."""
+        missing = self.missing_interpreter(unit)
+        if missing:
+            return missing
+        said = tail(self.log_dir / f"{unit.service}.log", 1)
+        return said[0][:300] if said else ""
+
+    def missing_interpreter(self, unit: "Unit") -> str | None:
+        """The classic exec failure: a script whose #! names a program that is not there."""
         path = self._executables.get(unit.service)
         try:
             with open(path or "", "rb") as fh:
@@ -323,8 +331,7 @@ class Runtime:
                     return f"its #! interpreter {interpreter} does not exist"
         except (OSError, IndexError):
             pass
-        said = tail(self.log_dir / f"{unit.service}.log", 1)
-        return said[0][:300] if said else ""
+        return None
 
     def sockets_for(self, name: str) -> list[socket.socket]:
         """The service's listening sockets, bound once and held across its restarts."""
