@@ -1,15 +1,52 @@
 """100 children: time from `run` to all spawned, and graceful stop of all of them.
 
     python bench/start_stop.py [--children 100] [--rounds 5] [--parent-death-signal none]
+
+Each round also times a floor on the same file: an interpreter that validates it with the
+same pydantic schema and starts each command with a bare Popen, nothing else. Neither
+Python nor pydantic can start any faster here, so unified-system/floor is its own overhead.
 """
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from datetime import datetime
 
-from _common import Bench, add_parent_death_signal, sleeper
+from _common import ROOT, Bench, add_parent_death_signal, children, sleeper
+
+FLOOR = """
+import subprocess, sys
+from unified_system.config.loader import load_config
+services = load_config(sys.argv[1]).config.services.values()
+kids = [subprocess.Popen(list(s.command), cwd=s.cwd, start_new_session=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for s in services]
+sys.stdin.read()
+for kid in kids:
+    kid.kill()
+    kid.wait()
+"""
+
+
+def floor(bench: Bench, count: int) -> float:
+    """Seconds from exec of the floor script to its `count` children."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", FLOOR, str(bench.config)], env=env,
+                            stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children(proc.pid)) < count:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"floor: only {len(children(proc.pid))} of {count} children")
+            time.sleep(0.001)
+        return time.perf_counter() - started
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
 
 
 def logged_at(bench: Bench, event: str) -> float:
@@ -39,11 +76,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     add_parent_death_signal(parser)
     args = parser.parse_args()
-    full, after_boot, stops = [], [], []
-    for _ in range(args.rounds):
+    full, after_boot, stops, floors = [], [], [], []
+    for round_ in range(args.rounds):
         bench = Bench({f"s{i:03d}": sleeper() for i in range(args.children)},
                       supervisor={"log": {"level": "INFO"}, "parent_death_signal": args.parent_death_signal})
         try:
+            if round_ % 2:  # alternate which goes first: the machine drifts
+                floors.append(floor(bench, args.children))
             t0 = bench.start()
             wall0 = time.time() - (time.perf_counter() - t0)
             t1 = bench.wait_children(args.children)
@@ -52,11 +91,15 @@ def main() -> None:
             after_boot.append(wall1 - supervisor_started_at(bench))
             logged_at(bench, "control API listening")  # stop a running supervisor, not one
             stops.append(bench.stop())                  # still opening its API after the spawns
+            if not round_ % 2:
+                floors.append(floor(bench, args.children))
         finally:
             bench.close()
     ms = lambda xs: f"median {statistics.median(xs) * 1000:.0f} ms (min {min(xs) * 1000:.0f}, max {max(xs) * 1000:.0f})"
     print(f"start {args.children}: from exec of `run`: {ms(full)}")
     print(f"start {args.children}: from supervisor ready (imports and config done): {ms(after_boot)}")
+    print(f"floor {args.children}: interpreter, pydantic validation of the same file, bare Popen: "
+          f"{ms(floors)}; unified-system/floor {statistics.median(full) / statistics.median(floors):.2f}x")
     print(f"stop {args.children}: SIGTERM to supervisor exit (once its API is up): {ms(stops)}")
 
 

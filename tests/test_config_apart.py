@@ -169,3 +169,56 @@ def test_the_running_supervisor_never_loads_pydantic(tmp_path):
         # pydantic_core is a shared library: mapped into any process that imported it
         assert "pydantic" not in Path(f"/proc/{sup.proc.pid}/maps").read_text()
         assert sup.stop() == 0
+
+
+# --- pydantic plugins never see the config ---------------------------------------------
+
+SPY = """
+import os
+from pathlib import Path
+
+Path(os.environ["SPY_MARKER"]).write_text("loaded")
+
+
+class _Plugin:
+    def new_schema_validator(self, *args, **kwargs):
+        return None, None, None
+
+
+plugin = _Plugin()
+"""
+
+
+def spy_plugin(tmp_path: Path) -> dict[str, str]:
+    """An installed pydantic plugin (an entry point in group `pydantic`) that leaves a
+    marker file when pydantic loads it; the environment that makes it visible."""
+    site = tmp_path / "site"
+    dist = site / "spy_plugin-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: spy-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[pydantic]\nspy = spyplugin:plugin\n")
+    (site / "spyplugin.py").write_text(SPY)
+    search = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": search, "SPY_MARKER": str(tmp_path / "marker")}
+
+
+@pytest.mark.parametrize("setting", [None, "logfire"])
+def test_pydantic_plugins_never_see_the_config_and_the_environment_is_kept(
+        tmp_path: Path, setting: str | None) -> None:
+    # A plugin is handed every value validated: api_key and env secrets included.
+    env = spy_plugin(tmp_path)
+    env.pop("PYDANTIC_DISABLE_PLUGINS", None)
+    if setting is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = setting
+    marker = tmp_path / "marker"
+    model = "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\n"
+    subprocess.run(["python", "-c", model], env=env, check=True, timeout=60)
+    assert marker.exists(), "the spy plugin is visible to pydantic"
+    marker.unlink()
+    path = write(tmp_path, "supervisor: {api_key: s3cret}\nservices:\n  a: {command: [sleep, '1']}\n")
+    check = ("import os, sys\nfrom unified_system.config import load_config\n"
+             "load_config(sys.argv[1])\nprint(os.environ.get('PYDANTIC_DISABLE_PLUGINS'))\n")
+    out = subprocess.run(["python", "-c", check, str(path)], env=env, check=True, timeout=60,
+                         capture_output=True, text=True).stdout
+    assert not marker.exists()
+    assert out.strip() == str(setting)

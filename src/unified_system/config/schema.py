@@ -17,6 +17,14 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_valida
 from unified_system.config.units import Argv, Duration, EnvValue, SignalName, Size
 from unified_system.config.view import enabled_services, probe_kind
 
+# A pydantic plugin (logfire's, for one) is handed every value a model validates, secrets
+# included, and looking for plugins reads the metadata of every installed distribution
+# (~10 ms). pydantic asks when it builds a model, so the models of this module are built
+# with plugins off; the environment is put back at the end of the module.
+_NO_PLUGINS = "PYDANTIC_DISABLE_PLUGINS"
+_plugins_setting = os.environ.get(_NO_PLUGINS)
+os.environ[_NO_PLUGINS] = "__all__"
+
 SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 SERVICE_NAME_MAX = 63
 DEFAULT_INHERIT_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -340,3 +348,9 @@ class Config(Model):
 
     def enabled(self) -> dict[str, Service]:
         return enabled_services(self)
+
+
+if _plugins_setting is None:
+    del os.environ[_NO_PLUGINS]
+else:
+    os.environ[_NO_PLUGINS] = _plugins_setting

@@ -96,8 +96,9 @@ class Runtime:
                            cfg.log.backups)
         if self.console is None:
             self.console = Console()
+        width = self.label_width()
         for name, spec in self.sup.config.services.items():
-            self.add_service(name)
+            self.add_service(name, width)
             if spec.enabled and spec.listen:
                 try:  # hold the ports from the start: nothing else can take them meanwhile
                     self.sockets_for(name)
@@ -208,10 +209,14 @@ class Runtime:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._pidfile = fd
 
-    def add_service(self, name: str) -> None:
+    def label_width(self) -> int:
+        """The width of the `name | ` console labels: the longest service name."""
+        return max(map(len, self.sup.config.services), default=0)
+
+    def add_service(self, name: str, width: int | None = None) -> None:
         """Output sink and token for a service (at start, or added by a reload)."""
         cfg = self.sup.config.supervisor
-        width = max((len(n) for n in self.sup.config.services), default=0)
+        width = self.label_width() if width is None else width
         self.tokens.setdefault(name, secrets.token_urlsafe(24))
         if name not in self.outputs:
             self.outputs[name] = ServiceOutput(

@@ -38,6 +38,8 @@ class ProcessSeam:
         process group and signals those still alive if this process dies. Construct on the
         main thread: the guard's parent-death signal follows the thread that started it."""
         self._lifeline = Lifeline.start(parent_death_signal) if parent_death_signal else None
+        # One /dev/null for every child's stdin: Popen's DEVNULL opens it anew per spawn.
+        self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self._wakeup: tuple[int, int] | None = None
         self._io = IOThread()
         self._io.start()
@@ -49,12 +51,12 @@ class ProcessSeam:
         read_fd = write_fd = None
         if sink is not None:
             read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        out = write_fd if write_fd is not None else subprocess.DEVNULL
+        out = write_fd if write_fd is not None else self._devnull
         with self._io.spawn_lock:
             try:
                 proc = subprocess.Popen(
                     list(argv), executable=executable, cwd=cwd, env=dict(env),
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    stdin=self._devnull, stdout=out, stderr=out,
                     start_new_session=True, close_fds=True, pass_fds=tuple(pass_fds),
                 )
             except OSError as exc:
@@ -176,3 +178,6 @@ class ProcessSeam:
             self._wakeup = None
         if self._lifeline is not None:
             self._lifeline.close()
+        if self._devnull >= 0:
+            os.close(self._devnull)
+            self._devnull = -1
