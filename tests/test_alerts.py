@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness import SupervisorProcess, free_port, wait_until
+from harness import SupervisorProcess, wait_until
 from unified_system.api.alerts import Alerts, alert_name
 
 
@@ -52,17 +52,13 @@ def receiver():
 
 
 def test_webhook_is_retried_after_the_receiver_fails(tmp_path, receiver):
-    with SupervisorProcess(tmp_path, f"""
-        supervisor:
-          state_dir: {tmp_path}/state
-          port: {free_port()}
-          notify: {{webhooks: ["{receiver.url}"]}}
+    with SupervisorProcess(tmp_path, """
         services:
           flaky:
-            command: ["{{py}}", "{{children}}/crasher.py", "1"]
+            command: ["{py}", "{children}/crasher.py", "1"]
             critical: false
-            restart: {{backoff: {{initial: 0}}, max_restarts: 2, window: 60s, cooldown: null}}
-    """) as sup:
+            restart: {backoff: {initial: 0}, max_restarts: 2, window: 60s, cooldown: null}
+    """, supervisor=f"notify: {{webhooks: [\"{receiver.url}\"]}}") as sup:
         sup.wait_state("flaky", "fatal")
         wait_until(lambda: len(receiver.accepted()) >= 2, 15, "two delivered alerts",
                    seen=lambda: receiver.requests)

@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from harness import SupervisorProcess, free_port, wait_until
+from harness import SupervisorProcess, wait_until
 
 API_KEY = "cfg-api-key-S3CRET-0123456789"
 PASSWORD = "pw-S3CRET-hunter2-xyz"
@@ -16,11 +16,6 @@ PASSWORD = "pw-S3CRET-hunter2-xyz"
 def test_secrets_appear_in_no_answer_and_no_log(tmp_path):
     dumps = {name: tmp_path / f"{name}.env.json" for name in ("db", "app")}
     with SupervisorProcess(tmp_path, f"""
-        supervisor:
-          state_dir: {tmp_path}/state
-          port: {free_port()}
-          api_key: {API_KEY}
-          log: {{level: DEBUG}}
         services:
           db:
             command: ["{{py}}", "{{children}}/envdump.py", "{dumps['db']}"]
@@ -28,6 +23,9 @@ def test_secrets_appear_in_no_answer_and_no_log(tmp_path):
           app:
             command: ["{{py}}", "{{children}}/envdump.py", "{dumps['app']}"]
             depends_on: [db]
+    """, supervisor=f"""
+        api_key: {API_KEY}
+        log: {{level: DEBUG}}
     """) as sup:
         sup.wait_api()
         wait_until(lambda: all(p.exists() for p in dumps.values()), 10, "env dumps")

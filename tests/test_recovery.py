@@ -194,17 +194,13 @@ def test_dependency_restart_cascades_to_dependents(tmp_path):
 
 
 def test_exit_on_critical_failure_stops_everything_with_exit_1(tmp_path):
-    with SupervisorProcess(tmp_path, f"""
-        supervisor:
-          state_dir: {tmp_path}/state
-          port: {free_port()}
-          exit_on_critical_failure: true
+    with SupervisorProcess(tmp_path, """
         services:
           bad:
-            command: ["{{py}}", "{{children}}/crasher.py", "127"]
+            command: ["{py}", "{children}/crasher.py", "127"]
           fine:
-            command: ["{{py}}", "{{children}}/sleeper.py"]
-    """) as sup:
+            command: ["{py}", "{children}/sleeper.py"]
+    """, supervisor="exit_on_critical_failure: true") as sup:
         assert sup.proc.wait(20) == 1
         assert sup.state("fine") in ("stopped", None)
 

@@ -7,20 +7,16 @@ import subprocess
 
 import psutil
 
-from harness import PY, START, SupervisorProcess, free_port, wait_until
+from harness import PY, START, SupervisorProcess, wait_until
 
 
 def test_flood_is_rotated_bounded_and_never_blocks_the_child(tmp_path):
     total = 50_000_000
     with SupervisorProcess(tmp_path, f"""
-        supervisor:
-          state_dir: {tmp_path}/state
-          port: {free_port()}
-          log: {{max_bytes: 5MB, backups: 2}}
         services:
           flood:
             command: ["{{py}}", "{{children}}/flood.py", "{total}"]
-    """) as sup:
+    """, supervisor="log: {max_bytes: 5MB, backups: 2}") as sup:
         sup.wait_state("flood", "running")
         rss_before = psutil.Process(sup.proc.pid).memory_info().rss
         logs = sup.state_dir / "logs"
@@ -144,14 +140,10 @@ def test_check_prints_the_start_order_as_waves(tmp_path):
 def test_a_flood_beyond_the_console_budget_loses_no_byte_of_the_log(tmp_path):
     total = 20_000_000
     with SupervisorProcess(tmp_path, f"""
-        supervisor:
-          state_dir: {tmp_path}/state
-          port: {free_port()}
-          log: {{max_bytes: 1GB}}
         services:
           flood:
             command: ["{{py}}", "{{children}}/flood.py", "{total}"]
-    """) as sup:
+    """, supervisor="log: {max_bytes: 1GB}") as sup:
         log = sup.state_dir / "logs" / "flood.log"
         wait_until(lambda: log.exists() and b"flood done" in log.read_bytes()[-100:], 60,
                    "the flood to finish")
