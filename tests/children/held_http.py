@@ -42,6 +42,10 @@ class Server(http.server.ThreadingHTTPServer):
 server = Server(("", 0), Handler, bind_and_activate=False)
 server.socket.close()
 server.socket = socks[0]
+# Non-blocking accept: the old and the new instance share this socket during a rolling
+# restart, and both wake for one connection. The loser must go back to its loop (and see
+# a shutdown request) rather than block in accept() with a SIGTERM pending.
+server.socket.setblocking(False)
 server.daemon_threads = False
 signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
 notify.ready()
