@@ -6,13 +6,13 @@ from __future__ import annotations
 import fcntl
 import importlib
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 import secrets
+import shutil
 import signal
 import socket
 import sys
-import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
