@@ -4,6 +4,8 @@ and records of an owner turn handed to the writer only when the turn ends."""
 import io
 import json
 
+import pytest
+
 from harness import wait_until
 from unified_system import logsetup
 
@@ -27,3 +29,19 @@ def test_records_of_a_held_block_reach_the_file_when_it_ends_redacted(tmp_path):
         wait_until(lambda: "outside a turn" in path.read_text(), 5, "the unheld record")
     finally:
         logsetup.stop()
+
+
+@pytest.mark.parametrize("value, name, want", [
+    ("hunter2", "api_key", "***"),
+    (b"hunter2", "DB_PASSWORD", "***"),
+    (1234, "pin_token", "***"),
+    ("visible", "service", "visible"),
+    (None, "api_key", None),                         # nothing to hide
+    ({"API_TOKEN": "x", "user": "bob"}, "env", {"API_TOKEN": "***", "user": "bob"}),
+    ({"a": {"Secret": "x"}}, "secrets", {"a": {"Secret": "***"}}),  # a dict is walked, not hidden
+    ([{"password": "x"}, "y"], "items", [{"password": "***"}, "y"]),
+    (({"credential": 1},), "", ({"credential": "***"},)),
+])
+def test_redact(value, name, want):
+    assert logsetup.redact(value, name) == want
+    assert logsetup.redact(value, name) == want  # the same answer from the name cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import logging.handlers
 import re
@@ -18,14 +19,20 @@ SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL", re.IGNORECASE)
 REDACTED = "***"
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    # Every field of every record is asked: the few names there are answer from the cache.
+    return SECRET_NAME.search(name) is not None
+
+
 def redact(value: Any, name: str = "") -> Any:
     """Replace the values of secret-looking names, recursively through dicts and lists."""
-    if name and SECRET_NAME.search(name) and isinstance(value, (str, bytes, int)):
-        return REDACTED
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(redact(v) for v in value)
+    if name and isinstance(value, (str, bytes, int)) and _secret_name(name):
+        return REDACTED
     return value
 
 
