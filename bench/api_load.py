@@ -9,9 +9,9 @@ import threading
 import time
 
 import httpx
+from crash_restart import crash_latencies
 
 from _common import Bench, sleeper
-from crash_restart import crash_latencies
 
 
 class Client(threading.Thread):

@@ -13,8 +13,9 @@ import subprocess
 import sys
 import time
 
-from _common import SLEEP, Bench, add_parent_death_signal, free_port
 from start_stop import supervisor_started_at
+
+from _common import SLEEP, Bench, add_parent_death_signal, free_port
 
 LISTENER = ("import socket,sys,signal\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
             "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
@@ -74,8 +75,8 @@ def main() -> None:
     med = statistics.median
     print(f"graph of {DEPTH * (LEAVES + 1)} ({DEPTH}-deep tcp-ready chain + fan-out): critical path "
           f"alone {med(paths):.3f} s; all spawned {med(after_boot):.3f} s after the supervisor was up "
-          f"(ratio {med(a / p for a, p in zip(after_boot, paths)):.2f}x), {med(totals):.3f} s from exec "
-          f"of `run` (ratio {med(t / p for t, p in zip(totals, paths)):.2f}x)")
+          f"(ratio {med(a / p for a, p in zip(after_boot, paths, strict=True)):.2f}x), {med(totals):.3f} s from exec "
+          f"of `run` (ratio {med(t / p for t, p in zip(totals, paths, strict=True)):.2f}x)")
 
 
 if __name__ == "__main__":

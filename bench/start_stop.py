@@ -95,7 +95,9 @@ def main() -> None:
                 floors.append(floor(bench, args.children))
         finally:
             bench.close()
-    ms = lambda xs: f"median {statistics.median(xs) * 1000:.0f} ms (min {min(xs) * 1000:.0f}, max {max(xs) * 1000:.0f})"
+    def ms(xs: list[float]) -> str:
+        return f"median {statistics.median(xs) * 1000:.0f} ms (min {min(xs) * 1000:.0f}, max {max(xs) * 1000:.0f})"
+
     print(f"start {args.children}: from exec of `run`: {ms(full)}")
     print(f"start {args.children}: from supervisor ready (imports and config done): {ms(after_boot)}")
     print(f"floor {args.children}: interpreter, pydantic validation of the same file, bare Popen: "

@@ -9,7 +9,6 @@ import time
 import psutil
 import pytest
 
-
 PR_SET_CHILD_SUBREAPER = 36
 
 

@@ -10,8 +10,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILDREN = Path(__file__).resolve().parent / "children"
@@ -63,7 +64,7 @@ class SupervisorProcess:
         self._records: list[dict[str, Any]] = []
         self.stdout_path = tmp_path / "supervisor.stdout"
 
-    def start(self) -> "SupervisorProcess":
+    def start(self) -> SupervisorProcess:
         log = self.state_dir / "logs" / "supervisor.log"
         self._log_pos = log.stat().st_size if log.exists() else 0  # a rerun sees only its own records
         self._out = open(self.stdout_path, "wb")
@@ -72,7 +73,7 @@ class SupervisorProcess:
                                      cwd=self.dir)
         return self
 
-    def __enter__(self) -> "SupervisorProcess":
+    def __enter__(self) -> SupervisorProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

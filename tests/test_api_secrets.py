@@ -46,7 +46,7 @@ def test_secrets_appear_in_no_answer_and_no_log(tmp_path):
                              "/api/services/app/start", "/api/reload"):
                     answers.append(c.post(path, headers=auth).text)
                     answers.append(c.post(path, headers={"X-API-Key": "wrong"}).text)
-                for name, token in zip(("db", "app"), tokens):
+                for name, token in zip(("db", "app"), tokens, strict=True):
                     hb = f"/api/services/{name}/heartbeat"
                     answers.append(c.post(hb, headers={"X-Unified-Token": token}).text)
                     answers.append(c.post(hb, headers={"X-Unified-Token": tokens[0][::-1]}).text)

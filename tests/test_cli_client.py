@@ -56,7 +56,10 @@ def test_status_table_and_json(sup):
     printed = json.loads(done.stdout)
     answered = api(sup, "/api/services")
     volatile = {"uptime_seconds", "cpu_percent", "memory_rss_bytes"}
-    strip = lambda objs: [{k: v for k, v in o.items() if k not in volatile} for o in objs]
+
+    def strip(objs: list[dict]) -> list[dict]:
+        return [{k: v for k, v in o.items() if k not in volatile} for o in objs]
+
     assert strip(printed) == strip(answered)
     assert [set(o) for o in printed] == [set(o) for o in answered]
 

@@ -10,8 +10,15 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from unified_system.config import (ConfigErrors, Dependency, LoadedConfig, Probe, Service,
-                                   load_config, resolve_executable)
+from unified_system.config import (
+    ConfigErrors,
+    Dependency,
+    LoadedConfig,
+    Probe,
+    Service,
+    load_config,
+    resolve_executable,
+)
 from unified_system.config.schema import DEFAULT_INHERIT_ENV
 
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}
@@ -77,7 +84,8 @@ def test_probe_defaults_and_liveness_period_of_5s(tmp_path):
     app = loaded.config.services["app"]
     for probe in (app.readiness, app.startup, app.liveness):
         assert isinstance(probe, Probe)
-        assert (probe.initial_delay, probe.timeout, probe.failure_threshold, probe.success_threshold) == (0.0, 1.0, 3, 1)
+        timing = (probe.initial_delay, probe.timeout, probe.failure_threshold, probe.success_threshold)
+        assert timing == (0.0, 1.0, 3, 1)
     assert (app.readiness.period, app.startup.period, app.liveness.period) == (1.0, 1.0, 5.0)
     assert (app.readiness.kind, app.startup.kind, app.liveness.kind) == ("tcp", "exec", "http")
     assert app.readiness.tcp.host == "127.0.0.1" and app.liveness.http.status is None

@@ -93,7 +93,7 @@ def test_every_document_is_valid_against_the_kubernetes_schema(exported):
     docs, _ = exported
     assert set(docs) == {"db.yaml", "api.yaml", "worker-v2-beta.yaml", "secrets.example.yaml"}
     count = 0
-    for name, file_docs in docs.items():
+    for file_docs in docs.values():
         for doc in file_docs:
             kv.validate(doc, K8S_VERSION, strict=True)  # raises ValidationError
             count += 1

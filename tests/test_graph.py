@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from unified_system.config import load_config
-from unified_system.graph import (closure, dependents, describe_start_order, find_cycles,
-                                  start_waves)
+from unified_system.graph import closure, dependents, describe_start_order, find_cycles, start_waves
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}

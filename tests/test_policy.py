@@ -5,8 +5,15 @@ import signal
 
 import pytest
 
-from unified_system.core.policy import (ExitStatus, budget_spent, classify_exit, next_delay, recent,
-                                        should_restart, signal_name)
+from unified_system.core.policy import (
+    ExitStatus,
+    budget_spent,
+    classify_exit,
+    next_delay,
+    recent,
+    should_restart,
+    signal_name,
+)
 
 CLEAN, FAIL, KILLED = ExitStatus(code=0), ExitStatus(code=3), ExitStatus(signal=signal.SIGKILL)
 
@@ -69,8 +76,10 @@ def test_exit_status_from_wait_status():
     (ExitStatus(code=1), False, None, None, "exit code 1"),
     (ExitStatus(code=127), False, None, None, "exit code 127: command not found"),
     (ExitStatus(code=126), False, None, None, "exit code 126: not executable"),
-    (ExitStatus(signal=signal.SIGKILL), False, 95, 100, "killed by SIGKILL near its memory limit, probably out of memory"),
-    (ExitStatus(signal=signal.SIGKILL), False, 50, 100, "killed by SIGKILL (by another process, or the kernel's OOM killer)"),
+    (ExitStatus(signal=signal.SIGKILL), False, 95, 100,
+     "killed by SIGKILL near its memory limit, probably out of memory"),
+    (ExitStatus(signal=signal.SIGKILL), False, 50, 100,
+     "killed by SIGKILL (by another process, or the kernel's OOM killer)"),
     (ExitStatus(signal=signal.SIGKILL), True, 95, 100, "killed by SIGKILL"),
     (ExitStatus(signal=signal.SIGSEGV), False, None, None, "killed by SIGSEGV (segmentation fault)"),
     (ExitStatus(signal=signal.SIGABRT), False, None, None, "killed by SIGABRT (aborted)"),

@@ -2,8 +2,14 @@
 
 import pytest
 
-from unified_system.core.states import (ALIVE, TRANSITIONS, IllegalTransition, State,
-                                        aggregate, check_transition)
+from unified_system.core.states import (
+    ALIVE,
+    TRANSITIONS,
+    IllegalTransition,
+    State,
+    aggregate,
+    check_transition,
+)
 
 EDGES = [(a, b) for a, targets in TRANSITIONS.items() for b in sorted(targets)]
 NON_EDGES = [(a, b) for a in State for b in State if b not in TRANSITIONS[a] and a is not b]

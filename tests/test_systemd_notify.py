@@ -21,7 +21,7 @@ class FakeSystemd:
         while True:
             try:
                 self.messages.append(self.sock.recv(4096).decode())
-            except (socket.timeout, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 return self.messages
 
     def saw(self, text):

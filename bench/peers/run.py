@@ -24,14 +24,14 @@ import subprocess
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workloads as W  # noqa: E402
-from peer_circus import Circus  # noqa: E402
 from common import ROOT, become_subreaper, kill_descendants  # noqa: E402
+from peer_circus import Circus  # noqa: E402
 from peer_honcho import Honcho  # noqa: E402
 from peer_pm2 import PM2  # noqa: E402
 from peer_supervisord import Supervisord  # noqa: E402
@@ -244,7 +244,7 @@ def main() -> int:
 
     become_subreaper()  # daemons and abandoned grandchildren re-parent to us: we kill them at the end
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started, load_start = datetime.now(timezone.utc), loadavg()
+    started, load_start = datetime.now(UTC), loadavg()
     try:
         table = run_all(args, classes)
     finally:

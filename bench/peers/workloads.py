@@ -8,8 +8,20 @@ import statistics
 import sys
 import time
 
-from common import (FLOOD, POLL, SLEEP, SPAWNER, Adapter, Program, alive, cmdline, cpu_seconds, pss_bytes,
-                    rss_bytes, split_tree)
+from common import (
+    FLOOD,
+    POLL,
+    SLEEP,
+    SPAWNER,
+    Adapter,
+    Program,
+    alive,
+    cmdline,
+    cpu_seconds,
+    pss_bytes,
+    rss_bytes,
+    split_tree,
+)
 
 
 class NotApplicable(Exception):

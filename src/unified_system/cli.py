@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from unified_system.config.view import LoadedConfig
@@ -175,7 +176,7 @@ def _import_runtime(answered: Callable[[], bool]) -> None:
 
 
 def _checked_for_run(config: str | None, env_name: str | None,
-                     only: str | None) -> "LoadedConfig | int":
+                     only: str | None) -> LoadedConfig | int:
     """The config `run` may start (else an exit code, the reasons printed): valid, the
     --only names known, and every `listen` port free."""
     from unified_system.config import busy_listen_ports

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import httpx
 
@@ -34,7 +35,7 @@ class Client:
         self.http = httpx.Client(base_url=base_url(host, port), headers=headers, timeout=timeout)
 
     @classmethod
-    def from_config(cls, loaded: Any) -> "Client":
+    def from_config(cls, loaded: Any) -> Client:
         cfg = loaded.config.supervisor
         return cls(cfg.host, cfg.port, cfg.api_key or read_key(cfg.state_dir))
 
@@ -93,7 +94,7 @@ def table(services: list[dict[str, Any]]) -> str:
         str(s.get("restarts", 0)), _memory(s.get("memory_rss_bytes")), _last_exit(s.get("last_exit")),
     ) for s in services]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 # --------------------------------------------------------------------------- commands

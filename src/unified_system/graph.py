@@ -6,7 +6,8 @@ satisfied); the config checks report unknown names before any of this runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from unified_system.config.schema import Config
@@ -78,7 +79,7 @@ def closure(deps: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[str]
     return seen
 
 
-def describe_start_order(config: "Config") -> str:
+def describe_start_order(config: Config) -> str:
     """What `check` prints: one line per wave, then the disabled services."""
     enabled = {n: s for n, s in config.services.items() if s.enabled}
     deps = {n: [d for d in s.depends_on if d in enabled] for n, s in enabled.items()}

@@ -8,10 +8,11 @@ import logging.handlers
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from queue import Full, Queue
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 import structlog
 

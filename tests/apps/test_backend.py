@@ -7,10 +7,9 @@ import socket
 import sys
 
 import pytest
+from backend.ai_manager import AIManager, TokenBucket, Worker, backoff_delay  # noqa: E402
 
 from .support import FDEXEC, NotifyListener, Procs, free_port, get, http, wait_for
-
-from backend.ai_manager import AIManager, TokenBucket, Worker, backoff_delay  # noqa: E402
 
 
 class FakeClock:

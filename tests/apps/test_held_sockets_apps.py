@@ -6,9 +6,9 @@ import signal
 from pathlib import Path
 
 import pytest
+from test_held_sockets import Load, rolled
 
 from harness import SupervisorProcess, free_port, wait_until
-from test_held_sockets import Load, rolled
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,15 +6,13 @@ import json
 import signal
 
 import pytest
-
-from unified_system.child.checkpoint import Checkpoint
-
-from .support import (BOT_DIR, NotifyListener, Procs, free_port, get, third_party_imports,
-                      wait_for)
-
 from trading_bot.config import StrategyConfig, from_env  # noqa: E402
 from trading_bot.engine import Engine, simulate  # noqa: E402
 from trading_bot.market import next_price, normal  # noqa: E402
+
+from unified_system.child.checkpoint import Checkpoint
+
+from .support import BOT_DIR, NotifyListener, Procs, free_port, get, third_party_imports, wait_for
 
 TICK = "0.005"  # seconds: fast enough for dozens of fills in a couple of seconds
 

@@ -1,5 +1,4 @@
 """Writes argv[1] bytes of numbered lines to stdout as fast as it can, then idles."""
-import os
 import signal
 import sys
 

@@ -6,7 +6,6 @@ server does, and what makes a rolling restart lose nothing.
 import http.server
 import os
 import signal
-import socket
 import sys
 import threading
 

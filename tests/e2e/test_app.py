@@ -66,7 +66,7 @@ def test_production_stack_comes_up_healthy_and_the_bots_fills_reach_the_backend(
 
         assert app.stop() == 0
     # Nothing of the application is left listening.
-    for var, port in app.ports.items():
+    for port in app.ports.values():
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
 

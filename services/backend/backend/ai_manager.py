@@ -15,8 +15,9 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .handlers import HANDLERS
 

@@ -12,7 +12,8 @@ import logging
 import threading
 import urllib.error
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("trading_bot.delivery")
 

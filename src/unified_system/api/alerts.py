@@ -11,8 +11,8 @@ import queue
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Sequence
-
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
@@ -120,7 +120,7 @@ class Alerts:
                         self.failed += 1
                         self.log.exception("webhook delivery crashed", service=body.get("service"))
 
-    def _deliver(self, client: "httpx.Client", url: str, body: dict[str, Any]) -> bool:
+    def _deliver(self, client: httpx.Client, url: str, body: dict[str, Any]) -> bool:
         import httpx
 
         delays = (*self.retry_delays, None)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from unified_system.logsetup import REDACTED, SECRET_NAME
 
@@ -65,7 +66,7 @@ class Scrubber:
                              key=len, reverse=True)
 
     @classmethod
-    def for_supervisor(cls, sup: Any, api_key: str) -> "Scrubber":
+    def for_supervisor(cls, sup: Any, api_key: str) -> Scrubber:
         values = [api_key, *sup.runtime.tokens.values()]
         for svc in sup.config.services.values():
             values += [str(v) for k, v in svc.env.items() if SECRET_NAME.search(k)]

@@ -8,7 +8,7 @@ identifiers, so only label values are escaped, and only when they need it.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from prometheus_client.core import Metric
 

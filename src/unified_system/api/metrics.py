@@ -8,11 +8,16 @@ import time
 from typing import Any
 
 import prometheus_client
-from prometheus_client import (CollectorRegistry, Counter, GCCollector, Histogram,
-                               PlatformCollector, ProcessCollector)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from unified_system.api.exposition import header, num, render
-
 from unified_system.api.live import ALIVE_STATES, LiveStats
 from unified_system.core.states import State
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import Future, TimeoutError as FutureTimeout
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -75,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     @property
-    def plane(self) -> "ControlPlane":
+    def plane(self) -> ControlPlane:
         return self.server.plane  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
@@ -217,7 +218,7 @@ def int_query(query: str, key: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def command(plane: "ControlPlane", action: str, service: str | None) -> Any:
+def command(plane: ControlPlane, action: str, service: str | None) -> Any:
     """Post a Command to the owner and wait for its answer, mapping failures to HTTP errors."""
     reply: Future = Future()
     plane.sup.post(Command(action, service, reply=reply))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 from unified_system.api import routes
 from unified_system.api.alerts import Alerts
@@ -33,9 +34,9 @@ SSE_SNDBUF = 32 * 1024    # a stuck subscriber holds at most this much kernel me
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
-    plane: "ControlPlane"
+    plane: ControlPlane
 
-    def __init__(self, address: tuple[str, int], plane: "ControlPlane") -> None:
+    def __init__(self, address: tuple[str, int], plane: ControlPlane) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.plane = plane

@@ -10,7 +10,8 @@ import json
 import queue
 import socket
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from unified_system.logsetup import get_logger, redact
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from unified_system.proc.logfile import tail
 
@@ -82,8 +83,8 @@ def suggest(history: History, snapshot: tuple, services: Mapping[str, Any], log_
         events = history.events(name)
         ends = exits(events)
 
-        def add(rule: str, message: str, **evidence: Any) -> None:
-            out.append({"rule": rule, "service": name, "message": message, "evidence": evidence})
+        def add(rule: str, message: str, service: str = name, **evidence: Any) -> None:
+            out.append({"rule": rule, "service": service, "message": message, "evidence": evidence})
 
         limit = spec.limits.max_memory if spec.limits is not None else None
         memory_ends = [e for e in ends if e["reason"] == "memory"]

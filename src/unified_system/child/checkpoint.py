@@ -46,7 +46,7 @@ def canonical_json(data: Any) -> bytes:
 
 
 def _now_iso() -> str:
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 

@@ -13,8 +13,7 @@ if TYPE_CHECKING:
     from unified_system.config.checks import busy_listen_ports, resolve_executable
     from unified_system.config.errors import ConfigError, ConfigErrors
     from unified_system.config.loader import load_config
-    from unified_system.config.schema import (Config, Dependency, Probe, Service,
-                                              SupervisorConfig)
+    from unified_system.config.schema import Config, Dependency, Probe, Service, SupervisorConfig
     from unified_system.config.view import LoadedConfig
 
 _HOME = {

@@ -14,8 +14,9 @@ import pickle
 import select
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from unified_system.config.errors import ConfigError, ConfigErrors
 from unified_system.config.view import LoadedConfig

@@ -9,7 +9,8 @@ import difflib
 import errno
 import os
 import socket
-from typing import Any, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any
 
 from unified_system.config.envfile import read_env_file
 from unified_system.config.errors import ConfigError, Loc, dotted

@@ -7,7 +7,8 @@ expanded only when used, so a `:?` inside a default fires only when the default 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from unified_system.config.errors import Loc
 

@@ -11,8 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from unified_system.config.units import Argv, Duration, EnvValue, SignalName, Size
 from unified_system.config.view import enabled_services, probe_kind
@@ -141,7 +140,7 @@ class Probe(Model):
     success_threshold: Annotated[int, Field(ge=1)] = 1
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Probe":
+    def _exactly_one(self) -> Probe:
         chosen = [k for k in ("http", "tcp", "exec") if getattr(self, k) is not None]
         chosen += ["notify"] if self.notify else []
         if len(chosen) != 1:
@@ -212,7 +211,7 @@ class Backoff(Model):
     jitter: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Backoff":
+    def _ordered(self) -> Backoff:
         if self.max < self.initial:
             raise ValueError(f"max ({self.max:g}s) must not be less than initial ({self.initial:g}s)")
         return self

@@ -9,9 +9,10 @@ values (Path, tuple, dict), equal when the models were equal.
 from __future__ import annotations
 
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 PROBE_KINDS = ("http", "tcp", "exec")
 
@@ -59,7 +60,7 @@ class Record:
         inner = ", ".join(f"{k}={v!r}" for k, v in self._fields.items())
         return f"{type(self).__name__}({inner})"
 
-    def replace(self, **changes: Any) -> "Record":
+    def replace(self, **changes: Any) -> Record:
         unknown = set(changes) - set(self._fields)
         if unknown:
             raise AttributeError(f"{type(self).__name__} has no field(s) {sorted(unknown)}")

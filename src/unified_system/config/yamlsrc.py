@@ -89,9 +89,9 @@ def load_yaml(text: str, file: str) -> Source:
         mark = exc.problem_mark or exc.context_mark
         line, col = _mark(mark) if mark else (0, 0)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigErrors([ConfigError(file, line, col, "", f"YAML syntax error: {problem}")])
+        raise ConfigErrors([ConfigError(file, line, col, "", f"YAML syntax error: {problem}")]) from None
     except yaml.YAMLError as exc:
-        raise ConfigErrors([ConfigError(file, 0, 0, "", f"YAML error: {exc}")])
+        raise ConfigErrors([ConfigError(file, 0, 0, "", f"YAML error: {exc}")]) from None
     finally:
         loader.dispose()
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 S = State
 
 
-def inputs_digest(spec: "Service") -> str:
+def inputs_digest(spec: Service) -> str:
     """Hash of the build command and every input file (globs, relative to cwd)."""
     digest = hashlib.sha256(json.dumps(list(spec.build.command)).encode())
     for pattern in spec.build.inputs:

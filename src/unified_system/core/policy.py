@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import signal as _signal
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class ExitStatus:
     signal: int | None = None
 
     @classmethod
-    def from_wait_status(cls, status: int) -> "ExitStatus":
+    def from_wait_status(cls, status: int) -> ExitStatus:
         if os.WIFSIGNALED(status):
             return cls(signal=os.WTERMSIG(status))
         return cls(code=os.WEXITSTATUS(status))

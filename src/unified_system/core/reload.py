@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from unified_system.config.schema import Service
@@ -21,7 +22,7 @@ class Diff:
                 "changed": list(self.changed), "unchanged": list(self.unchanged)}
 
 
-def diff_services(old: Mapping[str, "Service"], new: Mapping[str, "Service"]) -> Diff:
+def diff_services(old: Mapping[str, Service], new: Mapping[str, Service]) -> Diff:
     """Frozen models compare by value, so 'changed' is plain inequality."""
     return Diff(
         added=tuple(sorted(set(new) - set(old))),
@@ -31,7 +32,7 @@ def diff_services(old: Mapping[str, "Service"], new: Mapping[str, "Service"]) ->
     )
 
 
-def start_window(spec: "Service") -> float:
+def start_window(spec: Service) -> float:
     """How long a restarted service may take to stop, build and become ready before a
     reload that changed it is rolled back."""
     window = spec.stop.timeout + 5.0
@@ -49,7 +50,7 @@ class PendingReload:
     """A reload whose changed services are still on their way up."""
 
     diff: Diff
-    previous: dict[str, "Service"]
+    previous: dict[str, Service]
     deadlines: dict[str, float]
     reply: object = None
     rolled_back: dict[str, str] = field(default_factory=dict)

@@ -101,7 +101,7 @@ class ReloadMixin:
             return
         self._apply(ev.loaded, ev.reply)
 
-    def _apply(self, loaded: "LoadedConfig", reply: Any) -> None:
+    def _apply(self, loaded: LoadedConfig, reply: Any) -> None:
         old = dict(self.config.services)
         diff = diff_services(old, loaded.config.services)
         self.loaded, self.config = loaded, loaded.config

@@ -12,9 +12,10 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from unified_system import logsetup
 from unified_system.core.events import BuildDone, Exited
@@ -61,7 +62,7 @@ class _Recorder:
 
 
 class Runtime:
-    def __init__(self, sup: "Supervisor", console: Console | None = None) -> None:
+    def __init__(self, sup: Supervisor, console: Console | None = None) -> None:
         self.sup = sup
         cfg = sup.config.supervisor
         self.state_dir: Path = Path(cfg.state_dir)
@@ -253,7 +254,7 @@ class Runtime:
             pass  # a manager that does not listen must never stall the owner
 
     # ------------------------------------------------------------------ children
-    def child_env(self, unit: "Unit", inc: int) -> dict[str, str]:
+    def child_env(self, unit: Unit, inc: int) -> dict[str, str]:
         cfg = self.sup.config.supervisor
         spec = unit.spec
         protocol = {
@@ -273,7 +274,7 @@ class Runtime:
             protocol["CHECKPOINT_KEEP"] = str(spec.checkpoint.keep)
         return build_env(spec.inherit_env, spec.env_file, spec.env, self.environ, protocol)
 
-    def executable(self, unit: "Unit", env: dict[str, str]) -> str:
+    def executable(self, unit: Unit, env: dict[str, str]) -> str:
         argv0 = unit.spec.command[0]
         if unit.service not in self._executables:
             # Services often share a program (python, node): resolve each one once.
@@ -293,7 +294,7 @@ class Runtime:
             raise SpawnError(f"cannot execute {argv0!r}: not found on the service's PATH")
         return found
 
-    def spawn(self, unit: "Unit", inc: int) -> Spawned:
+    def spawn(self, unit: Unit, inc: int) -> Spawned:
         env = self.child_env(unit, inc)
         argv, executable = list(unit.spec.command), self.executable(unit, env)
         try:
@@ -302,7 +303,7 @@ class Runtime:
             raise SpawnError(f"cannot bind the service's listen sockets: {exc.strerror or exc}") from exc
         if held:  # through the shim, so LISTEN_PID is the exec'd program's own pid
             fds = [sock.fileno() for sock in held]
-            names = ":".join(l.name or f"{unit.service}{i}" for i, l in enumerate(unit.spec.listen))
+            names = ":".join(claim.name or f"{unit.service}{i}" for i, claim in enumerate(unit.spec.listen))
             argv = [sys.executable, "-S", "-c", _SHIM, ",".join(map(str, fds)), names, "--",
                     executable, *argv]
             executable = sys.executable
@@ -316,7 +317,7 @@ class Runtime:
             why = self.missing_interpreter(unit)
             raise SpawnError(f"{exc} ({why})" if why else str(exc)) from exc
 
-    def explain_not_startable(self, unit: "Unit") -> str:
+    def explain_not_startable(self, unit: Unit) -> str:
         """Why exec failed, in plain words: a missing #! interpreter, else the log's last line."""
         missing = self.missing_interpreter(unit)
         if missing:
@@ -324,7 +325,7 @@ class Runtime:
         said = tail(self.log_dir / f"{unit.service}.log", 1)
         return said[0][:300] if said else ""
 
-    def missing_interpreter(self, unit: "Unit") -> str | None:
+    def missing_interpreter(self, unit: Unit) -> str | None:
         """The classic exec failure: a script whose #! names a program that is not there."""
         path = self._executables.get(unit.service)
         try:
@@ -343,18 +344,18 @@ class Runtime:
         spec = self.sup.config.services.get(name)
         if spec is None or not spec.listen:
             return []
-        key = tuple((l.host, l.port) for l in spec.listen)
+        key = tuple((claim.host, claim.port) for claim in spec.listen)
         held = self.sockets.get(name)
         if held is None or held[0] != key:
             if held is not None:
                 for sock in held[1]:
                     sock.close()
             bound = []
-            for l in spec.listen:
-                family = socket.AF_INET6 if ":" in l.host else socket.AF_INET
+            for claim in spec.listen:
+                family = socket.AF_INET6 if ":" in claim.host else socket.AF_INET
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((l.host, l.port))
+                sock.bind((claim.host, claim.port))
                 sock.listen(1024)
                 bound.append(sock)
             self.sockets[name] = held = (key, bound)
@@ -378,7 +379,7 @@ class Runtime:
         return self.seam.spawn(build.command, executable=executable, cwd=spec.cwd, env=env,
                                sink=self.outputs[name], on_exit=on_exit)
 
-    def run_probe(self, unit: "Unit", kind: str, probe: Any) -> None:
+    def run_probe(self, unit: Unit, kind: str, probe: Any) -> None:
         env = self.child_env(unit, unit.inc) if probe.exec is not None else {}
         self.probes.submit(unit.inc, kind, probe, unit.spec.cwd, env)
 

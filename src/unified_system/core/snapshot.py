@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from unified_system.core.states import State, aggregate
 from unified_system.core.unit import Unit
@@ -20,7 +21,7 @@ def _worst(values: Iterable[str], order: tuple[str, ...]) -> str:
     return next((v for v in order if v in present), order[-1])
 
 
-def service_object(name: str, units: list[Unit], spec: "Service", now: float) -> dict[str, Any]:
+def service_object(name: str, units: list[Unit], spec: Service, now: float) -> dict[str, Any]:
     """`now` is monotonic; wall-clock fields are for display only."""
     state = aggregate(u.state for u in units)
     exits = [u.last_exit for u in units if u.last_exit]
@@ -48,7 +49,7 @@ def service_object(name: str, units: list[Unit], spec: "Service", now: float) ->
     }
 
 
-def _heartbeat_age(units: list[Unit], spec: "Service", now: float) -> float | None:
+def _heartbeat_age(units: list[Unit], spec: Service, now: float) -> float | None:
     """Seconds since the stalest live instance last beat (None without a heartbeat)."""
     if spec.heartbeat is None:
         return None
@@ -56,7 +57,7 @@ def _heartbeat_age(units: list[Unit], spec: "Service", now: float) -> float | No
     return round(now - min(beats), 3) if beats else None
 
 
-def _heartbeat_at(units: list[Unit], spec: "Service") -> float | None:
+def _heartbeat_at(units: list[Unit], spec: Service) -> float | None:
     """Wall time of the stalest live instance's last heartbeat: readers compute the age."""
     if spec.heartbeat is None:
         return None

@@ -15,9 +15,9 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
-
+from typing import Any
 
 FORMAT = 1
 

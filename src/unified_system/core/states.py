@@ -5,8 +5,8 @@ No dependencies on purpose: this table is the state machine, and a test walks ev
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
-from typing import Iterable
 
 
 class State(str, Enum):

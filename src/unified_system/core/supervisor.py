@@ -14,14 +14,27 @@ import queue
 import random
 import signal
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from unified_system import graph, logsetup
 from unified_system.core.builds import BuildMixin
 from unified_system.core.commands import CommandMixin
-from unified_system.core.events import (Batch, BuildDone, Command, ConfigLoaded, Exited, FileChanged,
-                                        FreezeProven, HostAlert, LateImported, Notify,
-                                        ProbeResult, Samples, Signal)
+from unified_system.core.events import (
+    Batch,
+    BuildDone,
+    Command,
+    ConfigLoaded,
+    Exited,
+    FileChanged,
+    FreezeProven,
+    HostAlert,
+    LateImported,
+    Notify,
+    ProbeResult,
+    Samples,
+    Signal,
+)
 from unified_system.core.lifecycle import LifecycleMixin
 from unified_system.core.persistence import PersistenceMixin
 from unified_system.core.probing import ProbingMixin
@@ -46,7 +59,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
     """The owner. Its duties are cut by concern into mixins (lifecycle, probing, commands,
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
 
-    def __init__(self, loaded: "LoadedConfig", *, only: Iterable[str] | None = None,
+    def __init__(self, loaded: LoadedConfig, *, only: Iterable[str] | None = None,
                  clock: Callable[[], float] = time.monotonic, runtime: Runtime | None = None) -> None:
         self.loaded = loaded
         self.config = loaded.config

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from unified_system.core.states import ALIVE, State
 from unified_system.core.timers import Timer
@@ -32,7 +33,7 @@ class ProbeTrack:
 class Unit:
     service: str
     index: int
-    spec: "Service"
+    spec: Service
     state: State = State.PENDING
     since: float = field(default_factory=time.monotonic)
     desired_up: bool = True
@@ -67,8 +68,8 @@ class Unit:
     rss: int | None = None               # last sampled tree RSS
     last_uptime: float = 0.0
     retiring: bool = False               # removed by a reload: dropped once at rest
-    predecessor: "Unit | None" = None    # rolling restart: the unit this one replaces
-    successor: "Unit | None" = None
+    predecessor: Unit | None = None      # rolling restart: the unit this one replaces
+    successor: Unit | None = None
     roll_reason: str | None = None
     timers: dict[str, Timer] = field(default_factory=dict)
     probes: dict[str, ProbeTrack] = field(default_factory=dict)

@@ -26,7 +26,7 @@ DUMP_REASONS = frozenset({"crash", "freeze", "memory", "liveness", "notify"})
 
 class WatchdogMixin:
     # ------------------------------------------------------------------ heartbeats
-    def _heartbeat(self, unit: "Unit", extend: float = 0.0, at: float | None = None) -> None:
+    def _heartbeat(self, unit: Unit, extend: float = 0.0, at: float | None = None) -> None:
         hb = unit.spec.heartbeat
         if hb is None:
             return
@@ -42,7 +42,7 @@ class WatchdogMixin:
             self._publish({"type": "freeze", "service": unit.service, "kind": "cleared"})
         self._arm_heartbeat(unit)
 
-    def _arm_heartbeat(self, unit: "Unit") -> None:
+    def _arm_heartbeat(self, unit: Unit) -> None:
         hb = unit.spec.heartbeat
         if hb is None or unit.freezing or "hb" in unit.timers or not unit.inc:
             return
@@ -53,7 +53,7 @@ class WatchdogMixin:
         unit.timers["hb"] = self._timers.call_at(unit.last_heartbeat + hb.timeout,
                                                  lambda: self._check_heartbeat(unit, inc))
 
-    def _check_heartbeat(self, unit: "Unit", inc: int) -> None:
+    def _check_heartbeat(self, unit: Unit, inc: int) -> None:
         unit.timers.pop("hb", None)
         if unit.inc != inc or unit.freezing or unit.state not in (S.STARTING, S.RUNNING):
             return
@@ -83,7 +83,7 @@ class WatchdogMixin:
             nxt = unit.last_heartbeat + hb.timeout
         unit.timers["hb"] = self._timers.call_at(nxt, lambda: self._check_heartbeat(unit, inc))
 
-    def _hard_freeze(self, unit: "Unit", why: str) -> None:
+    def _hard_freeze(self, unit: Unit, why: str) -> None:
         unit.freezing, unit.health, self._dirty = True, "frozen", True
         self.log.error("hard freeze", service=unit.service, pid=unit.pid, why=why)
         self.runtime.metrics.freeze(unit.service, "hard")
@@ -134,18 +134,18 @@ class WatchdogMixin:
         self.log.warning("host resource above 80%", what=ev.what, percent=ev.percent)
         self._publish({"type": "host", "service": None, "what": ev.what, "percent": ev.percent})
 
-    def _watch_memory(self, unit: "Unit") -> None:
+    def _watch_memory(self, unit: Unit) -> None:
         watched = {i: p for i, p in self._mem_watch.items() if i in self._by_inc}
         if unit.spec.limits is not None and unit.spec.limits.max_memory and unit.pid:
             watched[unit.inc] = unit.pid
         self._mem_watch = watched
 
     # ------------------------------------------------------------------ crash records
-    def _classify(self, unit: "Unit", status: policy.ExitStatus, reason: str) -> str:
+    def _classify(self, unit: Unit, status: policy.ExitStatus, reason: str) -> str:
         limit = unit.spec.limits.max_memory if unit.spec.limits else None
         return policy.classify_exit(status, requested=reason != "crash", rss=unit.rss, limit=limit)
 
-    def _crash_dump(self, unit: "Unit", status: policy.ExitStatus, reason: str, uptime: float,
+    def _crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: str, uptime: float,
                     pid: int | None, classification: str) -> None:
         if reason not in DUMP_REASONS:
             return

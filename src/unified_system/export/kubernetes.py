@@ -14,8 +14,7 @@ from typing import Any
 
 from unified_system.config.loader import LoadedConfig
 from unified_system.config.schema import Service
-from unified_system.export.common import (ExportError, dns1123, is_secret, project_name,
-                                          service_ports)
+from unified_system.export.common import ExportError, dns1123, is_secret, project_name, service_ports
 from unified_system.export.k8s_probes import WAIT_IMAGE, map_probe, wait_container
 
 DEFAULT_IMAGE = "unified-system:latest"

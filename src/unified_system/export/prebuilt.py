@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from unified_system.config import ConfigErrors, load_config
 from unified_system.config.loader import LoadedConfig

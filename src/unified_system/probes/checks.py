@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from unified_system.proc.seam import ProcessSeam, SpawnError
 

@@ -17,10 +17,11 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from unified_system.core.events import Batch, ProbeResult
 from unified_system.probes.checks import ProbeFailed, exec_check
@@ -61,7 +62,7 @@ class ProbeRunner:
         self._exec_pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ from the owner
-    def submit(self, inc: int, kind: str, probe: "Probe", cwd: Path, env: Mapping[str, str]) -> None:
+    def submit(self, inc: int, kind: str, probe: Probe, cwd: Path, env: Mapping[str, str]) -> None:
         if probe.exec is not None:
             if self._exec_pool is None:
                 self._exec_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe-exec")
@@ -169,7 +170,7 @@ class ProbeRunner:
                                          time.monotonic() - attempt.started))
 
     # ------------------------------------------------------------------ exec probes
-    def _exec_attempt(self, inc: int, kind: str, probe: "Probe", cwd: Path,
+    def _exec_attempt(self, inc: int, kind: str, probe: Probe, cwd: Path,
                       env: Mapping[str, str]) -> None:
         started = time.monotonic()
         try:

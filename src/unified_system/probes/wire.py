@@ -25,7 +25,7 @@ class Target:
     tls: bool = False
 
 
-def target_of(probe: "Probe") -> Target:
+def target_of(probe: Probe) -> Target:
     if probe.tcp is not None:
         host, port = probe.tcp.host, probe.tcp.port
         return Target(f"tcp {host}:{port}", _family(host), (host, port))

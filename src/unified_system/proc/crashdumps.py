@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict, deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from unified_system.logsetup import redact
 from unified_system.proc.logfile import tail
@@ -34,7 +35,7 @@ class CrashDumps:
     def _write(self, record: dict[str, Any]) -> Path:
         service = record["service"]
         record = {**record, "last_lines": tail(self.log_dir / f"{service}.log", 50)}
-        stamp = datetime.fromtimestamp(record["at"], timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        stamp = datetime.fromtimestamp(record["at"], UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.dir / f"{service}-{stamp}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)

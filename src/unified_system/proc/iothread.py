@@ -15,8 +15,9 @@ import select
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from unified_system.core.policy import ExitStatus
 
@@ -29,8 +30,8 @@ DRAIN_LIMIT = 8 << 20  # bytes drained at exit; a grandchild holding the pipe ca
 
 
 class Sink(Protocol):
-    def feed(self, chunk: bytes, reader: "PipeReader") -> None: ...
-    def eof(self, reader: "PipeReader") -> None: ...
+    def feed(self, chunk: bytes, reader: PipeReader) -> None: ...
+    def eof(self, reader: PipeReader) -> None: ...
     # Optional: console_budget() -> int and splice(reader, most) -> int (see ServiceOutput).
 
 

@@ -37,7 +37,7 @@ class Lifeline:
         self.lost = False  # the guard is gone (killed): groups are no longer covered
 
     @classmethod
-    def start(cls, signum: int) -> "Lifeline":
+    def start(cls, signum: int) -> Lifeline:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         try:
             proc = subprocess.Popen(

@@ -13,9 +13,8 @@ import struct
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
-
 
 _CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 COALESCE = 0.02               # seconds a batch may wait for company; stamps are taken on arrival
@@ -70,7 +69,7 @@ class NotifyListener(threading.Thread):
             while len(batch) < MAX_BATCH:
                 try:
                     data, ancdata, _flags, _addr = self._sock.recvmsg(4096, space)
-                except socket.timeout:
+                except TimeoutError:
                     break
                 except OSError:
                     if self._closing:

@@ -9,7 +9,6 @@ from unified_system.proc.console import Console, LineFramer
 from unified_system.proc.iothread import PipeReader
 from unified_system.proc.logfile import RotatingLog
 
-
 CONSOLE_RATE = 1_000_000     # bytes/s of one service's output echoed to the console
 CONSOLE_BURST = 4_000_000
 

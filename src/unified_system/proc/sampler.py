@@ -7,8 +7,8 @@ Results go to the owner as events; the owner decides what to do with them.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import psutil
 

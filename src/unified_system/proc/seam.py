@@ -6,9 +6,9 @@ import ctypes
 import os
 import signal
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from unified_system.core.policy import ExitStatus
 from unified_system.proc.iothread import IOThread, Sink

@@ -7,8 +7,8 @@ gives one restart.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
-from typing import Callable, Iterable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
