@@ -15,6 +15,7 @@ from queue import Full, Queue
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL", re.IGNORECASE)
 REDACTED = "***"
@@ -37,15 +38,15 @@ def redact(value: Any, name: str = "") -> Any:
     return value
 
 
-def _redact_processor(_logger: Any, _name: str, event: dict) -> dict:
+def _redact_processor(_logger: Any, _name: str, event: EventDict) -> EventDict:
     return {k: redact(v, k) for k, v in event.items()}
 
 
-def _drop_none(_logger: Any, _name: str, event: dict) -> dict:
+def _drop_none(_logger: Any, _name: str, event: EventDict) -> EventDict:
     return {k: v for k, v in event.items() if v is not None}
 
 
-_SHARED = [
+_SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -68,7 +69,7 @@ class _PassThrough(logging.handlers.QueueHandler):
 
 
 _listener: logging.handlers.QueueListener | None = None
-_queue: Queue | None = None
+_queue: Queue[logging.LogRecord] | None = None
 _held = threading.local()
 
 
@@ -133,7 +134,7 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
     console = logging.StreamHandler(stream)
     console.setFormatter(console_fmt)
     handlers.append(console)
-    _queue = queue = Queue(100_000)
+    _queue = queue = Queue[logging.LogRecord](100_000)
     root.addHandler(_PassThrough(queue))
     _listener = logging.handlers.QueueListener(queue, *handlers, respect_handler_level=True)
     _listener.start()

@@ -46,9 +46,10 @@ def route(parts: list[str]) -> tuple[str, tuple[str, ...], str | None] | None:
     if len(parts) < 2 or parts[0] != "api":
         return None
     rest = parts[1:]
-    simple = {("services",): ("services", ("GET",)), ("reload",): ("reload", ("POST",)),
-              ("events",): ("events", ("GET",)), ("diagnostics",): ("diagnostics", ("GET",)),
-              ("suggestions",): ("suggestions", ("GET",))}
+    simple: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {
+        ("services",): ("services", ("GET",)), ("reload",): ("reload", ("POST",)),
+        ("events",): ("events", ("GET",)), ("diagnostics",): ("diagnostics", ("GET",)),
+        ("suggestions",): ("suggestions", ("GET",))}
     if tuple(rest) in simple:
         rid, methods = simple[tuple(rest)]
         return rid, methods, None

@@ -88,7 +88,7 @@ class EventHub:
             except queue.Full:
                 sub.drop()
 
-    def stream(self, sub: Subscriber, first: bytes, write: Callable[[bytes], None],
+    def stream(self, sub: Subscriber, first: bytes, write: Callable[[bytes], object],
                keepalive: float = KEEPALIVE) -> None:
         """Run on the request's thread until the client goes, is dropped, or the server closes."""
         try:

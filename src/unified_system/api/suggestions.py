@@ -63,8 +63,8 @@ def exits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def last_error_line(log: Path, scrub: Callable[[str], str]) -> str | None:
     lines = [ln for ln in tail(log, 200) if ln.strip()]
     hits = [ln for ln in lines if ERRORISH.search(ln)]
-    pick = (hits or lines or [None])[-1]
-    return scrub(pick[:500]) if pick else None
+    picked = hits or lines
+    return scrub(picked[-1][:500]) if picked else None
 
 
 def latest_dump(directory: Path, name: str) -> str | None:

@@ -98,7 +98,7 @@ def _overlay(source: Source, env_name: str | None, environ: Mapping[str, str],
                    f"unknown environment '{env_name}'{hint(env_name, envs)} (known: {known})")
         return source, None
     name = env_name if env_name is not None else environ.get("NODE_ENV")
-    if name not in envs:  # $NODE_ENV without a matching overlay is normal: no overlay
+    if name is None or name not in envs:  # $NODE_ENV without a matching overlay: no overlay
         return source, None
     if not isinstance(envs[name], dict):  # None: empty overlay; else reported by the schema
         return source, name

@@ -333,7 +333,7 @@ class Service(Model):
 class Config(Model):
     version: Literal[1] = 1
     # Validated from {} so the default state_dir resolves against the config's directory.
-    supervisor: SupervisorConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    supervisor: SupervisorConfig = Field(default_factory=dict, validate_default=True)
     services: dict[str, Service]
     environments: dict[str, dict[str, Any]] = {}
 

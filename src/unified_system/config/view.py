@@ -49,7 +49,7 @@ class Record:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._fields == other._fields  # type: ignore[attr-defined]
+        return self._fields == other._fields
 
     __hash__ = None  # type: ignore[assignment]  # fields hold dicts, as the models do
 

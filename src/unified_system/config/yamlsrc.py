@@ -51,7 +51,7 @@ class Source:
     def _node(self, loc: Loc) -> Any:
         node = self.data
         for part in loc:
-            node = node[part]  # type: ignore[index]
+            node = node[part]
         return node
 
     def _through_lists(self, loc: Loc) -> Loc:
@@ -61,7 +61,7 @@ class Source:
                 part = node.index(part)
             out.append(part)
             try:
-                node = node[part]  # type: ignore[index]
+                node = node[part]
             except (KeyError, IndexError, TypeError):
                 node = None
         return tuple(out)
@@ -105,11 +105,13 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, src: Source,
         return loader.construct_object(node, deep=True)
     active = active | {id(node)}
     if isinstance(node, yaml.SequenceNode):
-        out = []
+        items = []
         for i, item in enumerate(node.value):
             src.key_marks[loc + (i,)] = src.value_marks[loc + (i,)] = _mark(item.start_mark)
-            out.append(_build(loader, item, loc + (i,), src, active))
-        return out
+            items.append(_build(loader, item, loc + (i,), src, active))
+        return items
+    if not isinstance(node, yaml.MappingNode):  # scalar, sequence and mapping are all there are
+        raise TypeError(f"unexpected YAML node {type(node).__name__}")
     seen: dict[str, Mark] = {}
     for key_node, _ in node.value:  # duplicates, before merge keys (<<) legitimately repeat
         if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from unified_system.core.events import BuildDone
+from unified_system.core.owner import Owner
 from unified_system.core.states import State
 from unified_system.proc.logfile import tail
 from unified_system.proc.seam import SpawnError
@@ -22,8 +23,11 @@ S = State
 
 def inputs_digest(spec: Service) -> str:
     """Hash of the build command and every input file (globs, relative to cwd)."""
-    digest = hashlib.sha256(json.dumps(list(spec.build.command)).encode())
-    for pattern in spec.build.inputs:
+    build = spec.build
+    if build is None:
+        raise ValueError("the service has no build")
+    digest = hashlib.sha256(json.dumps(list(build.command)).encode())
+    for pattern in build.inputs:
         for path in sorted(Path(spec.cwd).glob(pattern)):
             if path.is_file():
                 digest.update(str(path.relative_to(spec.cwd)).encode() + b"\0")
@@ -31,7 +35,7 @@ def inputs_digest(spec: Service) -> str:
     return digest.hexdigest()
 
 
-class BuildMixin:
+class BuildMixin(Owner):
     def _start_build(self, name: str) -> None:
         if self._builds.get(name) == "running":
             return

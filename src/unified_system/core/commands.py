@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
+from typing import Any
 
 from unified_system import graph
 from unified_system.core.events import Command, Notify
+from unified_system.core.owner import Owner
 from unified_system.core.reloading import DEFERRED, ReloadInProgress
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
@@ -15,7 +18,7 @@ from unified_system.core.unit import Unit
 S = State
 
 
-class CommandMixin:
+class CommandMixin(Owner):
     # ------------------------------------------------------------------ commands
     def _restart(self, unit: Unit, reason: str) -> None:
         if unit.pid is None:
@@ -45,6 +48,8 @@ class CommandMixin:
 
     def _roll_over(self, new: Unit) -> None:
         old, new.predecessor = new.predecessor, None
+        if old is None:
+            return
         old.successor, old.retiring, old.desired_up, self._retiring = None, True, False, True
         self.log.info("rolling restart: new incarnation ready, stopping the old one",
                       service=new.service, instance=new.index, old_pid=old.pid, new_pid=new.pid)
@@ -83,14 +88,14 @@ class CommandMixin:
 
     def _kill_all(self) -> None:
         for unit in (u for us in self.units.values() for u in us):
-            for pgid in {unit.pgid if unit.pid else None, unit.lingering_pgid} - {None}:
+            for pgid in {g for g in (unit.pgid if unit.pid else None, unit.lingering_pgid) if g is not None}:
                 self.runtime.seam.signal_group(pgid, signal.SIGKILL)
             if unit.state in (S.STARTING, S.RUNNING):
                 unit.stop_reason = unit.stop_reason or "stop"
                 self._transition(unit, S.STOPPING, "stop")
 
     def _on_command(self, cmd: Command) -> None:
-        handler = {"start": self._cmd_start, "stop": self._cmd_stop,
+        handler: Callable[[Any], object] | None = {"start": self._cmd_start, "stop": self._cmd_stop,
                    "restart": self._cmd_restart, "heartbeat": self._cmd_heartbeat,
                    "reload": lambda _n: self._cmd_reload(cmd),
                    "shutdown": lambda _n: self.shutdown()}.get(cmd.action)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import signal
 import time
+from types import EllipsisType
 
 from unified_system.core import policy
 from unified_system.core.events import Exited
+from unified_system.core.owner import Owner
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
 from unified_system.proc.seam import SpawnError
@@ -16,7 +18,7 @@ S = State
 LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly
 
 
-class LifecycleMixin:
+class LifecycleMixin(Owner):
     # ------------------------------------------------------------------ spawning
     def _spawn(self, unit: Unit) -> None:
         now = self.clock()
@@ -88,10 +90,10 @@ class LifecycleMixin:
                 self._publish({"type": "recovered", "service": unit.service})
 
     # ------------------------------------------------------------------ stopping
-    def _stop(self, unit: Unit, reason: str, sig: signal.Signals | None = ...,
+    def _stop(self, unit: Unit, reason: str, sig: signal.Signals | None | EllipsisType = ...,
               grace: float | None = None) -> None:
         """Signal the group (or not: sig=None when the caller already did), then SIGKILL later."""
-        if unit.pid is None or unit.state is S.STOPPING:
+        if unit.pid is None or unit.pgid is None or unit.state is S.STOPPING:
             return
         unit.stop_reason = reason
         unit.cancel_timers("probe:")
@@ -176,7 +178,7 @@ class LifecycleMixin:
             else:  # liveness, freeze, memory, notify: failures, so they back off
                 if unit.last_uptime >= unit.spec.restart.reset_after:
                     unit.failures = 0
-                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason)
+                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason or "crash")
         elif unit.desired_up:
             self._transition(unit, S.PENDING, "restart")
         else:

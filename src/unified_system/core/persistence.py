@@ -3,16 +3,19 @@ leftovers), coalesced saves while running, a final save at exit."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from typing import Any
 
 from unified_system.core import statefile
+from unified_system.core.owner import Owner
 from unified_system.core.states import State
 
 S = State
 
 
-class PersistenceMixin:
+class PersistenceMixin(Owner):
     # ------------------------------------------------------------------ state.json
     def _restore(self) -> None:
         """Stop what a SIGKILLed predecessor left running, then take over its history."""
@@ -38,7 +41,7 @@ class PersistenceMixin:
                     cooldown = unit.spec.restart.cooldown
                     if cooldown is not None:
                         unit.timers["cooldown"] = self._timers.call_at(
-                            now + cooldown, lambda u=unit: self._half_open(u))
+                            now + cooldown, functools.partial(self._half_open, unit))
         # Saved after the first spawns (run()): even on the worker, encoding state.json now
         # would take the GIL from them.
 
@@ -62,7 +65,7 @@ class PersistenceMixin:
                 "crash_history": [e for u in units for e in u.exits],
                 "instances": [{"index": u.index, "pid": u.pid, "pgid": u.pgid} for u in units if u.pid],
             }
-        data = {"format": statefile.FORMAT, "supervisor_pid": os.getpid(), "saved_at": wall,
+        data: dict[str, Any] = {"format": statefile.FORMAT, "supervisor_pid": os.getpid(), "saved_at": wall,
                 "services": services}
         path = self.runtime.state_dir / "state.json"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from unified_system.core.events import Notify, ProbeResult
+from unified_system.core.owner import Owner
 from unified_system.core.states import State
 from unified_system.core.unit import ProbeTrack, Unit
 
@@ -12,7 +13,7 @@ S = State
 PROBE_GRID = 0.05
 
 
-class ProbingMixin:
+class ProbingMixin(Owner):
     # ------------------------------------------------------------------ probes and notify
     def _schedule_probe(self, unit: Unit, kind: str, delay: float) -> None:
         inc = unit.inc

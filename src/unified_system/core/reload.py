@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,5 +53,5 @@ class PendingReload:
     diff: Diff
     previous: dict[str, Service]
     deadlines: dict[str, float]
-    reply: object = None
+    reply: Future | None = None   # the reload command's, answered once all are up
     rolled_back: dict[str, str] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from unified_system import graph
 from unified_system.config.view import replace
 from unified_system.core.events import Command, ConfigLoaded, FileChanged
+from unified_system.core.owner import Owner
 from unified_system.core.reload import PendingReload, diff_services, start_window
 from unified_system.core.states import AT_REST, State
 from unified_system.core.unit import Unit
@@ -26,7 +27,7 @@ class ReloadInProgress(RuntimeError):
     pass
 
 
-class ReloadMixin:
+class ReloadMixin(Owner):
     # ------------------------------------------------------------------ file changes
     def _on_file_changed(self, ev: FileChanged) -> None:
         if ev.key != CONFIG_KEY and ev.key not in self.units:

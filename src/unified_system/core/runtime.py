@@ -150,6 +150,13 @@ class Runtime:
         self._importer = threading.Thread(target=load, name="late-imports", daemon=True)
         self._importer.start()
 
+    @property
+    def crash_dumps(self) -> CrashDumps:
+        """Open from right after the first reconcile (open_late); exits are handled later."""
+        if self.dumps is None:
+            raise RuntimeError("crash dumps used before open_late()")
+        return self.dumps
+
     def open_api(self) -> None:
         """On the owner, when LateImported arrives: metrics, sampling, watching, the API."""
         from unified_system.api.metrics import Metrics
@@ -219,10 +226,13 @@ class Runtime:
         cfg = self.sup.config.supervisor
         width = self.label_width() if width is None else width
         self.tokens.setdefault(name, secrets.token_urlsafe(24))
+        console = self.console
+        if console is None:
+            raise RuntimeError("add_service() before open()")
         if name not in self.outputs:
             self.outputs[name] = ServiceOutput(
                 self.log_dir / f"{name}.log", cfg.log.max_bytes, cfg.log.backups,
-                self.console, self.console.prefix(name, len(self.outputs), width))
+                console, console.prefix(name, len(self.outputs), width))
 
     def reset_service(self, name: str) -> None:
         """A reload changed the service: its command may resolve differently now."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_system.core import policy
 from unified_system.core.events import FreezeProven, HostAlert, Samples
+from unified_system.core.owner import Owner
 from unified_system.core.states import State
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ FREEZE_GRACE = 1.0      # after SIGABRT, how long a frozen process may take to d
 DUMP_REASONS = frozenset({"crash", "freeze", "memory", "liveness", "notify"})
 
 
-class WatchdogMixin:
+class WatchdogMixin(Owner):
     # ------------------------------------------------------------------ heartbeats
     def _heartbeat(self, unit: Unit, extend: float = 0.0, at: float | None = None) -> None:
         hb = unit.spec.heartbeat
@@ -55,32 +56,33 @@ class WatchdogMixin:
 
     def _check_heartbeat(self, unit: Unit, inc: int) -> None:
         unit.timers.pop("hb", None)
-        if unit.inc != inc or unit.freezing or unit.state not in (S.STARTING, S.RUNNING):
+        hb, pid, last = unit.spec.heartbeat, unit.pid, unit.last_heartbeat
+        if (unit.inc != inc or unit.freezing or unit.state not in (S.STARTING, S.RUNNING)
+                or hb is None or pid is None or last is None):  # hb None: a reload removed it
             return
-        hb = unit.spec.heartbeat
         now = self.clock()
-        silence = now - unit.last_heartbeat
+        silence = now - last
         if hb.hard_timeout is not None and silence >= hb.hard_timeout:
             self._hard_freeze(unit, f"no heartbeat for {silence:.2f}s (hard_timeout {hb.hard_timeout:g}s)")
             return
         if silence >= hb.timeout:
             from unified_system.proc import inspect as procs  # psutil: not on the start-up path
 
-            if procs.proc_state(unit.pid) == "T":
+            if procs.proc_state(pid) == "T":
                 self._hard_freeze(unit, f"process is stopped (state T) and a heartbeat is {silence:.2f}s late")
                 return
             if unit.health != "frozen":
-                unit.health, unit.cpu_at_silence, self._dirty = "frozen", procs.cpu_seconds(unit.pid), True
+                unit.health, unit.cpu_at_silence, self._dirty = "frozen", procs.cpu_seconds(pid), True
                 self.log.warning("soft freeze: no heartbeat", service=unit.service, pid=unit.pid,
                                  silence=round(silence, 3), timeout=hb.timeout)
                 self.runtime.metrics.freeze(unit.service, "soft")
                 self._publish({"type": "freeze", "service": unit.service, "kind": "soft",
                                "silence": round(silence, 3)})
             # Keep looking: for the hard deadline, and for a process that gets stopped meanwhile.
-            nxt = unit.last_heartbeat + hb.hard_timeout if hb.hard_timeout else now + hb.timeout
+            nxt = last + hb.hard_timeout if hb.hard_timeout else now + hb.timeout
             nxt = min(nxt, now + hb.timeout)
         else:
-            nxt = unit.last_heartbeat + hb.timeout
+            nxt = last + hb.timeout
         unit.timers["hb"] = self._timers.call_at(nxt, lambda: self._check_heartbeat(unit, inc))
 
     def _hard_freeze(self, unit: Unit, why: str) -> None:
@@ -89,6 +91,8 @@ class WatchdogMixin:
         self.runtime.metrics.freeze(unit.service, "hard")
         self._publish({"type": "freeze", "service": unit.service, "kind": "hard", "why": why})
         inc, pid, cpu = unit.inc, unit.pid, unit.cpu_at_silence
+        if pid is None:  # only a running unit freezes
+            return
 
         def prove() -> None:  # on the dump worker: prove the freeze before anything is killed
             from unified_system.proc import inspect as procs
@@ -100,7 +104,7 @@ class WatchdogMixin:
             report["why"] = why
             self.post(FreezeProven(inc, report))
 
-        self.runtime.dumps.submit(prove)
+        self.runtime.crash_dumps.submit(prove)
 
     def _on_freeze_proven(self, ev: FreezeProven) -> None:
         unit = self._by_inc.get(ev.inc)
@@ -109,6 +113,8 @@ class WatchdogMixin:
         unit.freeze_report = ev.report
         self.log.error("freeze proven; SIGABRT then SIGKILL", service=unit.service, pid=unit.pid,
                        verdict=ev.report.get("verdict"))
+        if unit.pid is None or unit.pgid is None:
+            return
         unit.then_start = True
         try:
             os.kill(unit.pid, signal.SIGABRT)  # a diagnostic signal first: many runtimes dump on it
@@ -161,4 +167,5 @@ class WatchdogMixin:
             record["freeze"] = unit.freeze_report
             record["resources"] = unit.freeze_report.get("resources", record["resources"])
         # After this turn's spawns: the writer thread must not hold the GIL while we restart.
-        self._after_turn.append(lambda: self.runtime.dumps.write(record))
+        dumps = self.runtime.crash_dumps
+        self._after_turn.append(lambda: dumps.write(record))

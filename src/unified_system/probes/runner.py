@@ -123,6 +123,8 @@ class ProbeRunner:
 
     def _step(self, attempt: Attempt, mask: int) -> None:
         sock, target = attempt.sock, attempt.target
+        if sock is None:  # finished already
+            return
         try:
             if mask & selectors.EVENT_WRITE:    # connected, or failed to
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -145,8 +147,10 @@ class ProbeRunner:
 
     def _tls(self, attempt: Attempt) -> None:
         """https is rare for local health checks: done the simple way, within the deadline."""
-        self._selector.unregister(attempt.sock)
         sock, attempt.sock = attempt.sock, None
+        if sock is None:
+            return
+        self._selector.unregister(sock)
         try:
             ok, detail = tls_get(sock, attempt.target, max(0.05, attempt.deadline - time.monotonic()))
         except (OSError, ProbeFailed) as exc:
@@ -174,6 +178,8 @@ class ProbeRunner:
                       env: Mapping[str, str]) -> None:
         started = time.monotonic()
         try:
+            if probe.exec is None:
+                raise ProbeFailed(f"not an exec probe: {probe.kind}")
             ok, detail = True, exec_check(self._seam, probe.exec.command, cwd, env, probe.timeout)
         except ProbeFailed as exc:
             ok, detail = False, str(exc)
@@ -186,7 +192,8 @@ class ProbeRunner:
         self._wake_w.send(b"\0")
         self._thread.join(5)
         for key in list(self._selector.get_map().values()):
-            key.fileobj.close()
+            if isinstance(key.fileobj, socket.socket):  # every one registered is
+                key.fileobj.close()
         self._selector.close()
         self._wake_w.close()
         if self._exec_pool is not None:

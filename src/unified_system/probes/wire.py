@@ -29,13 +29,16 @@ def target_of(probe: Probe) -> Target:
     if probe.tcp is not None:
         host, port = probe.tcp.host, probe.tcp.port
         return Target(f"tcp {host}:{port}", _family(host), (host, port))
-    parts = urlsplit(probe.http.url)
+    http = probe.http
+    if http is None:
+        raise ValueError(f"not a network probe: {probe.kind}")
+    parts = urlsplit(http.url)
     tls = parts.scheme == "https"
     host = parts.hostname or "127.0.0.1"
     port = parts.port or (443 if tls else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(f"GET {probe.http.url}", _family(host), (host, port), path, parts.netloc,
-                  probe.http.status, tls)
+    return Target(f"GET {http.url}", _family(host), (host, port), path, parts.netloc,
+                  http.status, tls)
 
 
 def _family(host: str) -> int:

@@ -70,8 +70,8 @@ class _Guard:
 
 
 def _main(argv: list[str]) -> None:
-    for signum in _IGNORED:  # a terminal's ^C or a group-wide TERM is for the supervisor
-        signal.signal(signum, signal.SIG_IGN)
+    for ignored in _IGNORED:  # a terminal's ^C or a group-wide TERM is for the supervisor
+        signal.signal(ignored, signal.SIG_IGN)
     try:
         with open("/proc/self/comm", "w") as comm:
             comm.write("unified-guard")

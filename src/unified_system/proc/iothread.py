@@ -97,9 +97,11 @@ class IOThread(threading.Thread):
         self._epoll.register(signal_fd, select.EPOLLIN)
 
     def _signals(self) -> None:
-        caught = b""
+        fd, caught = self._signal_fd, b""
+        if fd is None:
+            return
         try:
-            while chunk := os.read(self._signal_fd, 512):
+            while chunk := os.read(fd, 512):
                 caught += chunk
         except BlockingIOError:
             pass
@@ -148,9 +150,11 @@ class IOThread(threading.Thread):
 
     def _read(self, reader: PipeReader, once: bool, limit: int = DRAIN_LIMIT) -> None:
         taken = 0
+        # A sink that can splice (ServiceOutput) also says how much the console still takes.
         splice = getattr(reader.sink, "splice", None)
+        budget = getattr(reader.sink, "console_budget", None)
         while True:
-            want = reader.sink.console_budget() if splice is not None else READ_CHUNK
+            want = budget() if splice is not None and budget is not None else READ_CHUNK
             if want < SPLICE_BELOW and splice is not None and not reader.state.get("no_splice"):
                 # Output the console will not show (over its budget): pipe to file inside the
                 # kernel, never copied through Python.
@@ -215,5 +219,6 @@ class IOThread(threading.Thread):
         except ChildProcessError:  # reaped elsewhere: a bug, but never hang the reaper on it
             exit_status = ExitStatus(code=-1)
         # Tell Popen it is done, so its finaliser never waitpid()s a recycled pid.
-        watched.proc.returncode = exit_status.code if exit_status.code is not None else -exit_status.signal
+        watched.proc.returncode = (exit_status.code if exit_status.code is not None
+                                   else -(exit_status.signal or 0))
         watched.on_exit(exit_status)

@@ -63,7 +63,7 @@ class NotifyListener(threading.Thread):
     def run(self) -> None:
         space = socket.CMSG_SPACE(_CREDS.size)
         while not self._closing:
-            batch = []
+            batch: list[tuple[int, dict[str, str], float]] = []
             self._sock.settimeout(None)
             deadline = None
             while len(batch) < MAX_BATCH:

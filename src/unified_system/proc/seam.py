@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from unified_system.core.policy import ExitStatus
 from unified_system.proc.iothread import IOThread, Sink
@@ -108,7 +109,7 @@ class ProcessSeam:
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def watch_signals(self, signums: Sequence[int], on_signal: Callable[[int], None]
-                      ) -> dict[int, object]:
+                      ) -> dict[int, Any]:
         """Each of `signums` reaches `on_signal`, called by the I/O thread. Main thread only;
         returns the handlers it replaced. A Python-level handler would run only when the main
         thread next executes bytecode, and the owner may be asleep on its queue while the

@@ -1,0 +1,96 @@
+"""What every part of the owner shares: the state the owner thread holds, and the methods
+its parts call on one another.
+
+The owner is one object, `Supervisor` (supervisor.py), cut by concern into mixins
+(lifecycle, probing, commands, persistence, watchdog, builds, reloading). Each mixin
+inherits `Owner`, so it reads, and type-checks, as a part of that one object. The state is
+set in `Supervisor.__init__`; the methods below are declared for the type checker only and
+defined by the part named beside each.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+from collections.abc import Callable, Iterator
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from unified_system.config.view import LoadedConfig
+    from unified_system.core import policy
+    from unified_system.core.events import Command, Notify
+    from unified_system.core.reload import PendingReload
+    from unified_system.core.runtime import Runtime
+    from unified_system.core.states import State
+    from unified_system.core.timers import TimerHeap
+    from unified_system.core.unit import Unit
+
+
+class Owner:
+    loaded: LoadedConfig
+    config: Any                       # the ConfigRecord (config/view.py), or a schema.Config
+    clock: Callable[[], float]
+    log: Any                          # a structlog BoundLogger
+    runtime: Runtime
+    units: dict[str, list[Unit]]
+    _timers: TimerHeap
+    _rand: random.Random
+    _incs: Iterator[int]
+    _by_inc: dict[int, Unit]          # incarnation -> its unit
+    _pid_map: dict[int, int]          # main pid -> incarnation; replaced, never mutated
+    _mem_watch: dict[int, int]        # incarnation -> pid, for the sampler; replaced too
+    _deps: dict[str, tuple[str, ...]]
+    _dependents: dict[str, set[str]]
+    _order: list[str]
+    _builds: dict[str, str]           # service -> running | done | failed | cancelled
+    _build_pgid: dict[str, int]
+    _builds_timed_out: set[str]
+    _debounce: dict[str, Any]
+    _reload: PendingReload | None
+    _reload_parsing: bool
+    _removing: set[str]
+    _after_turn: list[Callable[[], None]]
+    _state_save_pending: bool
+    _stale_pending: bool
+    _reconcile_due: bool
+    _dirty: bool
+    _retiring: bool
+    _shutting_down: bool
+    _exit_code: int
+
+    if TYPE_CHECKING:
+        # supervisor.py
+        def post(self, event: object) -> None: ...
+        def _transition(self, unit: Unit, new: State, reason: str | None = None,
+                        note: str | None = None, **extra: Any) -> None: ...
+        def _publish(self, event: dict[str, Any]) -> None: ...
+        def _stale_soon(self) -> None: ...
+
+        # lifecycle.py
+        def _became_ready(self, unit: Unit) -> None: ...
+        def _stop(self, unit: Unit, reason: str,
+                  sig: signal.Signals | None | EllipsisType = ...,
+                  grace: float | None = None) -> None: ...
+        def _kill(self, unit: Unit, inc: int) -> None: ...
+        def _half_open(self, unit: Unit) -> None: ...
+
+        # commands.py
+        def shutdown(self) -> None: ...
+        def _restart(self, unit: Unit, reason: str) -> None: ...
+        def _roll_over(self, new: Unit) -> None: ...
+
+        # probing.py
+        def _schedule_probe(self, unit: Unit, kind: str, delay: float) -> None: ...
+        def _on_notify(self, ev: Notify) -> None: ...
+
+        # watchdog.py
+        def _heartbeat(self, unit: Unit, extend: float = 0.0, at: float | None = None) -> None: ...
+        def _arm_heartbeat(self, unit: Unit) -> None: ...
+        def _watch_memory(self, unit: Unit) -> None: ...
+        def _classify(self, unit: Unit, status: policy.ExitStatus, reason: str) -> str: ...
+        def _crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: str, uptime: float,
+                        pid: int | None, classification: str) -> None: ...
+
+        # reloading.py
+        def _cmd_reload(self, cmd: Command) -> object: ...
