@@ -95,3 +95,24 @@ def test_rolling_restarts_refuse_no_connection(tmp_path):
         assert load.failed == [], load.failed[:5]
         assert load.ok > 100 and len(load.pids) >= 4
         assert sup.stop() == 0
+
+
+def test_a_rolling_restart_that_drops_the_heartbeat_keeps_the_owner_up(tmp_path):
+    # In a rolling restart the old incarnation runs on, under the new definition, until the
+    # new one is ready (here a second later): its heartbeat timer must find no heartbeat.
+    port = free_port()
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          web:
+            command: ["{{py}}", "{{children}}/held_http.py"]
+            listen: [{{port: {port}}}]
+            readiness: {{notify: true}}
+            heartbeat: {{timeout: 100ms}}
+    """) as sup:
+        sup.wait_state("web", "running")
+        text = sup.config_path.read_text()
+        sup.config_path.write_text(text.replace("heartbeat: {timeout: 100ms}",
+                                                "env: {READY_DELAY: '1'}"))
+        sup.signal(signal.SIGHUP)
+        wait_until(lambda: rolled(sup), 30, "the rolling restart", seen=lambda: sup.states("web"))
+        assert sup.stop() == 0

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "src"))
 from unified_system.child import notify  # noqa: E402
@@ -47,6 +48,7 @@ server.socket = socks[0]
 server.socket.setblocking(False)
 server.daemon_threads = False
 signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+time.sleep(float(os.environ.get("READY_DELAY", "0")))  # a slow start, for rolling-restart tests
 notify.ready()
 print(f"serving on fd {socks[0].fileno()} pid={os.getpid()} LISTEN_PID={os.environ['LISTEN_PID']}", flush=True)
 server.serve_forever()
