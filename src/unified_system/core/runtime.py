@@ -225,7 +225,8 @@ class Runtime:
         """Output sink and token for a service (at start, or added by a reload)."""
         cfg = self.sup.config.supervisor
         width = self.label_width() if width is None else width
-        self.tokens.setdefault(name, secrets.token_urlsafe(24))
+        if name not in self.tokens:  # a service added by a reload
+            self.tokens[name] = secrets.token_urlsafe(24)
         console = self.console
         if console is None:
             raise RuntimeError("add_service() before open()")
