@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
+
+from harness import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "bench" / "peers" / "run.py"
@@ -92,15 +93,12 @@ def test_runner_cleans_up_after_itself_on_sigterm(tmp_path):
     proc = subprocess.Popen([sys.executable, str(RUNNER), "--children", "5", "--workloads", "start",
                              "--idle-seconds", "30", "--start-rounds", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    def sleepers() -> int:
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        return sum("sleep" in " ".join(k.cmdline()) for k in kids if _safe(k))
+
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the first supervisor has its children
-            kids = psutil.Process(proc.pid).children(recursive=True)
-            if sum("sleep" in " ".join(k.cmdline()) for k in kids if _safe(k)) >= 5:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("no supervisor came up within 60 s")
+        wait_until(lambda: sleepers() >= 5, 60, "the first supervisor's children", seen=sleepers)
         proc.terminate()
         proc.wait(60)
     finally:
