@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cmd_run(config, env_name, getattr(args, "only", None))
 
 
-def _load(config: str | None, env_name: str | None):
+def _load(config: str | None, env_name: str | None) -> LoadedConfig | None:
     from unified_system.config import ConfigErrors, load_config
 
     try:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_system import logsetup
 from unified_system.core.events import BuildDone, Exited
+from unified_system.core.policy import ExitStatus
 from unified_system.proc.childenv import build_env
 from unified_system.proc.console import Console
 from unified_system.proc.logfile import tail
@@ -378,7 +379,7 @@ class Runtime:
                         {"UNIFIED_SERVICE": name})
         build = spec.build
 
-        def on_exit(status) -> None:
+        def on_exit(status: ExitStatus) -> None:
             timed_out = name in self.sup._builds_timed_out
             detail = f"timed out after {build.timeout:g}s" if timed_out else status.describe()
             self.sup.post(BuildDone(name, status.ok and not timed_out, detail, digest, False))

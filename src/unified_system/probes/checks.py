@@ -6,6 +6,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from unified_system.core.policy import ExitStatus
 from unified_system.proc.seam import ProcessSeam, SpawnError
 
 
@@ -16,9 +17,9 @@ class ProbeFailed(Exception):
 def exec_check(seam: ProcessSeam, argv: tuple[str, ...], cwd: Path, env: Mapping[str, str],
                timeout: float) -> str:
     done = threading.Event()
-    result: list = []
+    result: list[ExitStatus] = []
 
-    def on_exit(status) -> None:
+    def on_exit(status: ExitStatus) -> None:
         result.append(status)
         done.set()
 
