@@ -44,6 +44,18 @@ class Load(threading.Thread):
                 self.failed.append(repr(exc))
 
 
+def web(port: int, *extra: str, listen: str = "") -> str:
+    """services.yaml with one `web`: held_http.py on a held socket, ready by sd_notify."""
+    lines = "".join(f"            {line}\n" for line in extra)
+    return f"""
+        services:
+          web:
+            command: ["{{py}}", "{{children}}/held_http.py"]
+            listen: [{{port: {port}{listen}}}]
+            readiness: {{notify: true}}
+{lines}    """
+
+
 def rolled(sup):
     return [r for r in sup.records()
             if r.get("event") == "rolling restart: new incarnation ready, stopping the old one"]
@@ -51,13 +63,7 @@ def rolled(sup):
 
 def test_child_gets_fd3_with_its_own_listen_pid(tmp_path):
     port = free_port()
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          web:
-            command: ["{{py}}", "{{children}}/held_http.py"]
-            listen: [{{port: {port}, name: http}}]
-            readiness: {{notify: true}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, web(port, listen=", name: http")) as sup:
         pid = sup.wait_state("web", "running")["pid"]
         wait_until(lambda: "serving" in sup.output(), 10, "serving line")
         assert f"serving on fd 3 pid={pid} LISTEN_PID={pid}" in sup.output()
@@ -67,14 +73,7 @@ def test_child_gets_fd3_with_its_own_listen_pid(tmp_path):
 
 def test_rolling_restarts_refuse_no_connection(tmp_path):
     port = free_port()
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          web:
-            command: ["{{py}}", "{{children}}/held_http.py"]
-            listen: [{{port: {port}}}]
-            readiness: {{notify: true}}
-            instances: 2
-    """) as sup:
+    with SupervisorProcess(tmp_path, web(port, "instances: 2")) as sup:
         wait_until(lambda: sup.states("web").count("running") >= 2, 15, "two instances")
         load = Load(port)
         load.start()
@@ -101,14 +100,7 @@ def test_a_rolling_restart_that_drops_the_heartbeat_keeps_the_owner_up(tmp_path)
     # In a rolling restart the old incarnation runs on, under the new definition, until the
     # new one is ready (here a second later): its heartbeat timer must find no heartbeat.
     port = free_port()
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          web:
-            command: ["{{py}}", "{{children}}/held_http.py"]
-            listen: [{{port: {port}}}]
-            readiness: {{notify: true}}
-            heartbeat: {{timeout: 100ms}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, web(port, "heartbeat: {timeout: 100ms}")) as sup:
         sup.wait_state("web", "running")
         text = sup.config_path.read_text()
         sup.config_path.write_text(text.replace("heartbeat: {timeout: 100ms}",
