@@ -17,7 +17,7 @@ from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from unified_system.config.view import LoadedConfig
+    from unified_system.config.view import ConfigRecord, LoadedConfig
     from unified_system.core import policy
     from unified_system.core.events import Command, Notify
     from unified_system.core.reload import PendingReload
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 class Owner:
     loaded: LoadedConfig
-    config: Any                       # the ConfigRecord (config/view.py), or a schema.Config
+    config: ConfigRecord              # records (config/view.py): the owner never holds pydantic
     clock: Callable[[], float]
     log: Any                          # a structlog BoundLogger
     runtime: Runtime

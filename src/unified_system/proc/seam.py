@@ -93,7 +93,7 @@ class ProcessSeam:
         by the calling thread; the orphan sweep leaves it alone. Killed after `timeout`."""
         with self._io.spawn_lock:
             proc = subprocess.Popen(list(argv), env=None if env is None else dict(env),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stdin=self._devnull, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, close_fds=True)
             self._io.helpers.add(proc.pid)
         try:
