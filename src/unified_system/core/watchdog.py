@@ -63,13 +63,13 @@ class WatchdogMixin(Owner):
         now = self.clock()
         silence = now - last
         if hb.hard_timeout is not None and silence >= hb.hard_timeout:
-            self._hard_freeze(unit, f"no heartbeat for {silence:.2f}s (hard_timeout {hb.hard_timeout:g}s)")
+            self._hard_freeze(unit, pid, f"no heartbeat for {silence:.2f}s (hard_timeout {hb.hard_timeout:g}s)")
             return
         if silence >= hb.timeout:
             from unified_system.proc import inspect as procs  # psutil: not on the start-up path
 
             if procs.proc_state(pid) == "T":
-                self._hard_freeze(unit, f"process is stopped (state T) and a heartbeat is {silence:.2f}s late")
+                self._hard_freeze(unit, pid, f"process is stopped (state T) and a heartbeat is {silence:.2f}s late")
                 return
             if unit.health != "frozen":
                 unit.health, unit.cpu_at_silence, self._dirty = "frozen", procs.cpu_seconds(pid), True
@@ -85,14 +85,12 @@ class WatchdogMixin(Owner):
             nxt = last + hb.timeout
         unit.timers["hb"] = self._timers.call_at(nxt, lambda: self._check_heartbeat(unit, inc))
 
-    def _hard_freeze(self, unit: Unit, why: str) -> None:
+    def _hard_freeze(self, unit: Unit, pid: int, why: str) -> None:
         unit.freezing, unit.health, self._dirty = True, "frozen", True
         self.log.error("hard freeze", service=unit.service, pid=unit.pid, why=why)
         self.runtime.metrics.freeze(unit.service, "hard")
         self._publish({"type": "freeze", "service": unit.service, "kind": "hard", "why": why})
-        inc, pid, cpu = unit.inc, unit.pid, unit.cpu_at_silence
-        if pid is None:  # only a running unit freezes
-            return
+        inc, cpu = unit.inc, unit.cpu_at_silence
 
         def prove() -> None:  # on the dump worker: prove the freeze before anything is killed
             from unified_system.proc import inspect as procs
