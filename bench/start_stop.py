@@ -2,9 +2,13 @@
 
     python bench/start_stop.py [--children 100] [--rounds 5] [--parent-death-signal none]
 
-Each round also times a floor on the same file: an interpreter that validates it with the
-same pydantic schema and starts each command with a bare Popen, nothing else. Neither
-Python nor pydantic can start any faster here, so unified-system/floor is its own overhead.
+Each round also times three floors on the same file, each an interpreter that starts each
+command with a bare Popen and does nothing else before that but:
+- schema: validate the file with unified-system's own loader and pydantic schema, so
+  unified-system/floor is the supervisor's own overhead;
+- pydantic: read the file with PyYAML's C loader and validate it with a one-field pydantic
+  model, the least any program that validates its config with pydantic can do;
+- bare: read the file with PyYAML's C loader, no validation.
 """
 
 import argparse
@@ -18,24 +22,44 @@ from datetime import datetime
 
 from _common import ROOT, Bench, add_parent_death_signal, children, sleeper
 
-FLOOR = """
-import subprocess, sys
-from unified_system.config.loader import load_config
-services = load_config(sys.argv[1]).config.services.values()
-kids = [subprocess.Popen(list(s.command), cwd=s.cwd, start_new_session=True, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for s in services]
+SPAWN = """
+import os
+kids = [subprocess.Popen(list(command), cwd=os.getcwd(), start_new_session=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for command in commands]
 sys.stdin.read()
 for kid in kids:
     kid.kill()
     kid.wait()
 """
+FLOORS = {
+    "schema": """
+import subprocess, sys
+from unified_system.config.loader import load_config
+commands = [s.command for s in load_config(sys.argv[1]).config.services.values()]
+""",
+    "pydantic": """
+import subprocess, sys, yaml
+from pydantic import BaseModel
+class Service(BaseModel):
+    command: list[str]
+with open(sys.argv[1]) as fh:
+    raw = yaml.load(fh, Loader=yaml.CSafeLoader)
+commands = [Service.model_validate(s).command for s in raw["services"].values()]
+""",
+    "bare": """
+import subprocess, sys, yaml
+with open(sys.argv[1]) as fh:
+    raw = yaml.load(fh, Loader=yaml.CSafeLoader)
+commands = [s["command"] for s in raw["services"].values()]
+""",
+}
 
 
-def floor(bench: Bench, count: int) -> float:
-    """Seconds from exec of the floor script to its `count` children."""
+def floor(bench: Bench, count: int, kind: str = "schema") -> float:
+    """Seconds from exec of a floor script to its `count` children."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", FLOOR, str(bench.config)], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", FLOORS[kind] + SPAWN, str(bench.config)], env=env,
                             stdin=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -76,13 +100,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     add_parent_death_signal(parser)
     args = parser.parse_args()
-    full, after_boot, stops, floors = [], [], [], []
+    full, after_boot, stops = [], [], []
+    floors: dict[str, list[float]] = {kind: [] for kind in FLOORS}
     for round_ in range(args.rounds):
         bench = Bench({f"s{i:03d}": sleeper() for i in range(args.children)},
                       supervisor={"log": {"level": "INFO"}, "parent_death_signal": args.parent_death_signal})
         try:
             if round_ % 2:  # alternate which goes first: the machine drifts
-                floors.append(floor(bench, args.children))
+                for kind, times in floors.items():
+                    times.append(floor(bench, args.children, kind))
             t0 = bench.start()
             wall0 = time.time() - (time.perf_counter() - t0)
             t1 = bench.wait_children(args.children)
@@ -92,7 +118,8 @@ def main() -> None:
             logged_at(bench, "control API listening")  # stop a running supervisor, not one
             stops.append(bench.stop())                  # still opening its API after the spawns
             if not round_ % 2:
-                floors.append(floor(bench, args.children))
+                for kind, times in floors.items():
+                    times.append(floor(bench, args.children, kind))
         finally:
             bench.close()
     def ms(xs: list[float]) -> str:
@@ -100,8 +127,10 @@ def main() -> None:
 
     print(f"start {args.children}: from exec of `run`: {ms(full)}")
     print(f"start {args.children}: from supervisor ready (imports and config done): {ms(after_boot)}")
-    print(f"floor {args.children}: interpreter, pydantic validation of the same file, bare Popen: "
-          f"{ms(floors)}; unified-system/floor {statistics.median(full) / statistics.median(floors):.2f}x")
+    ours = statistics.median(full)
+    for kind, times in floors.items():
+        print(f"floor {args.children} ({kind}): {ms(times)}; unified-system/floor "
+              f"{ours / statistics.median(times):.2f}x")
     print(f"stop {args.children}: SIGTERM to supervisor exit (once its API is up): {ms(stops)}")
 
 
