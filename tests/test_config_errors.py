@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from unified_system.config import ConfigError, ConfigErrors, busy_listen_ports, load_config
+from unified_system.config.checks import not_held
 
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
@@ -298,3 +299,20 @@ def test_busy_listen_port_names_the_holder(tmp_path):
     finally:
         holder.close()
     assert busy_listen_ports(loaded) == []
+
+
+def test_a_reload_forgives_only_the_ports_each_service_already_holds(tmp_path):
+    path = tmp_path / "services.yaml"
+    path.write_text("services:\n  web: {command: sh, listen: [{port: 8080}]}\n"
+                    "  api: {command: sh, listen: [{port: 80}, {port: 8081}]}\n")
+    config = load_config(path, environ=ENV).config
+
+    def busy(name: str, index: int) -> ConfigError:
+        return ConfigError(str(path), 0, 0, "", f"port {config.services[name].listen[index].port} is in use",
+                           ("services", name, "listen", index, "port"))
+
+    errors = [busy("web", 0), busy("api", 0), busy("api", 1)]
+    # web holds 8080 itself; api's 80 is new, though "80" is in web's message; api's 8081 is
+    # held, but by web: a port moves between services only once its old holder is gone
+    assert not_held(errors, config, {("web", 8080), ("web", 8081)}) == errors[1:]
+    assert not_held(errors, config, set()) == errors

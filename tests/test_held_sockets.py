@@ -3,10 +3,11 @@ no connection."""
 
 import http.client
 import signal
+import socket
 import threading
 import time
 
-from harness import SupervisorProcess, free_port, wait_until
+from harness import CHILDREN, PY, SupervisorProcess, free_port, wait_until
 
 
 def get(port, path="/"):
@@ -54,6 +55,14 @@ def web(port: int, *extra: str, listen: str = "") -> str:
             listen: [{{port: {port}{listen}}}]
             readiness: {{notify: true}}
 {lines}    """
+
+
+def can_bind(port: int) -> bool:
+    try:
+        socket.create_server(("127.0.0.1", port)).close()
+    except OSError:
+        return False
+    return True
 
 
 def rolled(sup):
@@ -107,4 +116,31 @@ def test_a_rolling_restart_that_drops_the_heartbeat_keeps_the_owner_up(tmp_path)
                                                 "env: {READY_DELAY: '1'}"))
         sup.signal(signal.SIGHUP)
         wait_until(lambda: rolled(sup), 30, "the rolling restart", seen=lambda: sup.states("web"))
+        assert sup.stop() == 0
+
+
+def test_a_reload_refuses_a_busy_new_port_not_its_own_and_frees_a_removed_ones(tmp_path):
+    port, other_port = free_port(), free_port()
+    with SupervisorProcess(tmp_path, web(port)) as sup:
+        pid = sup.wait_state("web", "running")["pid"]
+        text = sup.config_path.read_text()
+        sup.config_path.write_text(text + f"  other:\n    command: [{PY}, {CHILDREN}/sleeper.py]\n"
+                                          f"    listen: [{{port: {other_port}}}]\n")
+        outsider = socket.create_server(("127.0.0.1", other_port))
+        try:
+            sup.signal(signal.SIGHUP)
+            refused = wait_until(lambda: [r for r in sup.records()
+                                          if r.get("event", "").startswith("reload refused")], 20, "refusal")
+        finally:
+            outsider.close()
+        # web's port is busy too, held by the supervisor for web itself: not an error
+        (error,) = refused[0]["errors"]
+        assert f"services.other.listen[0].port: port {other_port} on 127.0.0.1 is in use" in error
+
+        sup.signal(signal.SIGHUP)  # the same file, with the port free now
+        sup.wait_state("other", "running", timeout=20)
+        sup.config_path.write_text(text)  # other removed: its port is let go
+        sup.signal(signal.SIGHUP)
+        wait_until(lambda: can_bind(other_port), 20, f"port {other_port} let go")
+        assert sup.wait_state("web", "running")["pid"] == pid
         assert sup.stop() == 0

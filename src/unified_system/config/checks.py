@@ -9,7 +9,7 @@ import difflib
 import errno
 import os
 import socket
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from unified_system.config.envfile import read_env_file
@@ -175,6 +175,18 @@ def _holder(port: int) -> str:
     except (psutil.Error, OSError):  # seeing other users' sockets may need privileges
         pass
     return ""
+
+
+def not_held(busy: Iterable[ConfigError], config: Any, held: Collection[tuple[str, int]]
+             ) -> list[ConfigError]:
+    """The busy-port errors of `config` (from busy_listen_ports) but those for a (service,
+    port) in `held`: a port the running supervisor holds for that same service is its own."""
+    out = []
+    for error in busy:
+        _, name, _, index, *_ = error.loc  # services.<name>.listen[<index>].port
+        if (name, config.services[name].listen[index].port) not in held:
+            out.append(error)
+    return out
 
 
 def busy_listen_ports(config: Any) -> list[ConfigError]:

@@ -69,17 +69,18 @@ class ReloadMixin(Owner):
         self._reload_parsing = True
         self.runtime.signal_systemd("RELOADING=1")
         path, env_name = self.loaded.path, self.loaded.env_name
+        # The helper finds busy the ports this supervisor holds; a service keeps its own
+        held = self.runtime.held_ports()
 
         def parse() -> None:  # on the worker, in a helper process (config/apart.py)
             from unified_system.config.apart import helper_argv, helper_env, read_answer
+            from unified_system.config.checks import not_held
             from unified_system.config.errors import ConfigErrors
             try:
                 done = self.runtime.seam.run(helper_argv(path, env_name), env=helper_env(),
                                              timeout=RELOAD_PARSE_TIMEOUT)
                 loaded, busy = read_answer(done.returncode, done.stdout, done.stderr)
-                fresh = {s.port for n, svc in loaded.config.services.items() for s in svc.listen
-                         if n not in self.config.services or svc.listen != self.config.services[n].listen}
-                busy = [e for e in busy if any(str(p) in e.message for p in fresh)]
+                busy = not_held(busy, loaded.config, held)
                 if busy:
                     raise ConfigErrors(busy)
                 self.post(ConfigLoaded(loaded, None, cmd.reply))
@@ -167,6 +168,7 @@ class ReloadMixin(Owner):
                      if all(u.state in AT_REST and u.lingering_pgid is None for u in self.units[n])]:
             self._removing.discard(name)
             del self.units[name]
+            self.runtime.release_sockets(name)
             if self.runtime.watcher is not None:
                 self.runtime.watcher.unwatch(name)
             self._rebuild_graph()

@@ -373,6 +373,15 @@ class Runtime:
             self.sockets[name] = held = (key, bound)
         return held[1]
 
+    def held_ports(self) -> set[tuple[str, int]]:
+        """(service, port) of every listen socket held now."""
+        return {(name, port) for name, (key, _) in self.sockets.items() for _host, port in key}
+
+    def release_sockets(self, name: str) -> None:
+        """A removed service's ports are free again once its last process is gone."""
+        for sock in self.sockets.pop(name, ((), []))[1]:
+            sock.close()
+
     def spawn_build(self, name: str, digest: str) -> Spawned:
         spec = self.sup.config.services[name]
         env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,
