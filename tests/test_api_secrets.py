@@ -72,3 +72,25 @@ def test_secrets_appear_in_no_answer_and_no_log(tmp_path):
         content = path.read_text(errors="replace")
         for secret in secrets:
             assert secret not in content, f"secret {secret[:6]}... in {path.name}"
+
+
+def test_secrets_from_dotenv_and_env_files_are_scrubbed_from_answers(tmp_path):
+    # Values the supervisor's own environment never had: the .env beside services.yaml,
+    # interpolated into an argument, and a service's env_file.
+    (tmp_path / ".env").write_text("DOTENV_TOKEN=dotenv-S3CRET-token-1\n")
+    (tmp_path / "secrets.env").write_text("FILE_PASSWORD=file-S3CRET-pw-2\n")
+    dump = tmp_path / "echo.env.json"
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          echo:
+            command: ["{{py}}", "{{children}}/envdump.py", "{dump}", "${{DOTENV_TOKEN}}"]
+            env_file: [secrets.env]
+            env: {{ECHO_VARS: FILE_PASSWORD}}
+    """) as sup:
+        sup.wait_api()
+        wait_until(lambda: "said" in sup.output(), 10, "the echo line")
+        assert "dotenv-S3CRET-token-1 file-S3CRET-pw-2" in sup.output()  # the child has them
+        with httpx.Client(base_url=sup.api_url, timeout=10) as c:
+            answer = c.get("/api/services/echo/logs?lines=100").text
+        assert sup.stop() == 0
+    assert "said *** ***" in answer

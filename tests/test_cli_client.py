@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 
 import httpx
@@ -85,6 +87,21 @@ def test_unknown_service_fails_with_the_message(sup):
     done = cli(sup, "restart", "nope")
     assert done.returncode == 1
     assert "no such service" in done.stderr
+
+
+def test_the_key_is_not_handed_to_an_http_proxy(sup):
+    proxy = socket.create_server(("127.0.0.1", 0))  # would see the X-API-Key: nobody answers
+    proxy.settimeout(0)
+    try:
+        env = {**os.environ, "HTTP_PROXY": f"http://127.0.0.1:{proxy.getsockname()[1]}",
+               "http_proxy": f"http://127.0.0.1:{proxy.getsockname()[1]}", "NO_PROXY": ""}
+        done = subprocess.run([PY, str(START), "restart", "web", "-c", str(sup.config_path)],
+                              capture_output=True, text=True, timeout=30, env=env)
+        assert done.returncode == 0, done.stderr
+        with pytest.raises(BlockingIOError):
+            proxy.accept()
+    finally:
+        proxy.close()
 
 
 def test_reload(sup):

@@ -107,6 +107,8 @@ def test_unknown_key_with_hint(tmp_path, text, expected):
     ("enabled: maybe", "enabled", "valid boolean, unable to interpret input, got 'maybe'"),
     ("env: {A: }", "env.A", "null value"),
     ("checkpoint: {keep: 0}", "checkpoint.keep", "greater than or equal to 1"),
+    ("listen: [{port: 8080, host: ''}]", "listen[0].host", "at least 1 character"),
+    ("readiness: {tcp: {port: 1, host: ''}}", "readiness.tcp.host", "at least 1 character"),
 ])
 def test_bad_values(tmp_path, body, path, fragment):
     error = one_error(tmp_path, f"services:\n  app:\n    command: sh\n    {body}\n")
@@ -255,6 +257,8 @@ def test_structure_errors(tmp_path):
     error = one_error(tmp_path, "services:\n  app: {command: sh}\n  app: {command: sh}\n")
     assert (error.line, error.message) == (3, "duplicate key 'app' (first at line 2)")
     assert one_error(tmp_path, "services:\n  app:\n").message == "expected a mapping, got None"
+    error = one_error(tmp_path, "supervisor: {host: ''}\nservices: {}\n")  # an unset ${HOST}
+    assert (error.path, error.line) == ("supervisor.host", 1) and "at least 1 character" in error.message
 
 
 def test_one_file_with_many_errors_reports_all_of_them():

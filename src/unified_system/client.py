@@ -32,7 +32,9 @@ class Client:
     def __init__(self, host: str, port: int, api_key: str | None, timeout: float = 10.0) -> None:
         self.where = f"{host}:{port}"
         headers = {"X-API-Key": api_key} if api_key else {}
-        self.http = httpx.Client(base_url=base_url(host, port), headers=headers, timeout=timeout)
+        # trust_env off: an HTTP_PROXY must not be handed the key of a loopback API
+        self.http = httpx.Client(base_url=base_url(host, port), headers=headers, timeout=timeout,
+                                 trust_env=False)
 
     @classmethod
     def from_config(cls, loaded: Any) -> Client:

@@ -53,6 +53,15 @@ def same(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _env_file(path: str | os.PathLike[str]) -> Mapping[str, str | None]:
+    from unified_system.config.envfile import read_env_file
+
+    try:
+        return read_env_file(path)
+    except (OSError, UnicodeDecodeError):  # gone or unreadable since: the child gets none either
+        return {}
+
+
 class Scrubber:
     """Replaces known secret values (api key, tokens, secret-named env values) in text.
 
@@ -68,10 +77,15 @@ class Scrubber:
     @classmethod
     def for_supervisor(cls, sup: Any, api_key: str) -> Scrubber:
         values = [api_key, *sup.runtime.tokens.values()]
+        loaded = getattr(sup, "loaded", None)
+        environs: list[Mapping[str, str]] = [getattr(sup.runtime, "environ", os.environ)]
+        if loaded is not None:
+            environs.append(loaded.environ)  # with the .env beside services.yaml
         for svc in sup.config.services.values():
-            values += [str(v) for k, v in svc.env.items() if SECRET_NAME.search(k)]
-        environ: Mapping[str, str] = getattr(sup.runtime, "environ", os.environ)
-        values += [v for k, v in environ.items() if SECRET_NAME.search(k)]
+            environs.append(svc.env)
+            environs += map(_env_file, svc.env_file)
+        for environ in environs:
+            values += [str(v) for k, v in environ.items() if v is not None and SECRET_NAME.search(k)]
         return cls(values)
 
     def text(self, value: str) -> str:

@@ -50,6 +50,8 @@ def absolute(base: Path, value: str | os.PathLike[str]) -> str:
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+# "" would bind every interface: an unset ${HOST} must not open a port to the network
+Host = Annotated[str, Field(min_length=1)]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 
 
@@ -78,7 +80,7 @@ class NotifyConfig(Model):
 
 
 class SupervisorConfig(Model):
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: Port = 8900
     api_key: str = ""
     state_dir: Path = Field(default=Path(".unified-system"), validate_default=True)
@@ -116,7 +118,7 @@ class HttpCheck(Model):
 
 class TcpCheck(Model):
     port: Port
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
 
 
 class ExecCheck(Model):
@@ -252,7 +254,7 @@ class Checkpoint(Model):
 
 class Listen(Model):
     port: Port
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     name: str | None = None
 
     @field_validator("name")
