@@ -4,6 +4,7 @@ import os
 import signal
 import time
 
+import httpx
 import psutil
 
 from harness import SupervisorProcess, wait_until
@@ -155,3 +156,26 @@ def test_a_signal_caught_by_another_thread_still_stops_it(tmp_path):
         assert ctypes.CDLL(None, use_errno=True).tgkill(pid, others[0], signal.SIGTERM) == 0
         assert sup.proc.wait(10) == 0
         assert [r for r in sup.records() if r.get("event") == "shutting down"]
+
+
+def test_nothing_brings_a_service_back_up_during_shutdown(tmp_path):
+    with SupervisorProcess(tmp_path, """
+        services:
+          stubborn:
+            command: ["{py}", "{children}/stubborn.py"]
+            stop: {timeout: 2s}
+    """) as sup:
+        sup.wait_api()
+        sup.wait_state("stubborn", "running")
+        wait_until(lambda: "stubborn up" in sup.output(), 5, "child to install its handler")
+        sup.signal(signal.SIGTERM)
+        sup.wait_state("stubborn", "stopping")
+        auth = {"X-API-Key": sup.api_key()}
+        for path in ("/api/services/stubborn/start", "/api/services/stubborn/restart", "/api/reload"):
+            answer = httpx.post(sup.api_url + path, headers=auth, timeout=10)
+            assert answer.status_code == 409 and "shutting down" in answer.json()["error"], answer.text
+        sup.signal(signal.SIGHUP)
+        wait_until(lambda: [r for r in sup.records() if r.get("event") == "SIGHUP ignored"], 5,
+                   "SIGHUP ignored")
+        assert sup.stop() == 0
+        assert sup.states("stubborn").count("starting") == 1

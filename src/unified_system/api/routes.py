@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from unified_system.api.auth import same
-from unified_system.core.events import Command
+from unified_system.core.events import Command, Refused
 from unified_system.logsetup import get_logger, redact
 
 if TYPE_CHECKING:
@@ -231,6 +231,8 @@ def command(plane: ControlPlane, action: str, service: str | None) -> Any:
         raise ApiError(501, str(exc) or f"{action} is not implemented") from None
     except KeyError:
         raise ApiError(404, "no such service", service=service) from None
+    except Refused as exc:  # a reload in progress, or shutting down: try again later
+        raise ApiError(409, str(exc)) from None
     except Exception as exc:
         if action == "reload":   # ConfigErrors (or a file that cannot be read): nothing changed
             errors = getattr(exc, "errors", None) or [exc]

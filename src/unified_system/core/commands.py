@@ -9,13 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from unified_system import graph
-from unified_system.core.events import Command, Notify
+from unified_system.core.events import Command, Notify, Refused
 from unified_system.core.owner import Owner
 from unified_system.core.reloading import DEFERRED, ReloadInProgress
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
 
 S = State
+UNDO_SHUTDOWN = ("start", "restart", "reload")  # each would bring something back up
 
 
 class CommandMixin(Owner):
@@ -57,6 +58,9 @@ class CommandMixin(Owner):
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:
+            if self._shutting_down:
+                self.log.warning("SIGHUP ignored", reason="shutting down")
+                return
             try:
                 self._cmd_reload(Command("reload"))
             except ReloadInProgress as exc:
@@ -104,6 +108,8 @@ class CommandMixin(Owner):
                 raise ValueError(f"unknown command {cmd.action!r}")
             if cmd.service is not None and cmd.service not in self.units:
                 raise KeyError(cmd.service)
+            if self._shutting_down and cmd.action in UNDO_SHUTDOWN:
+                raise Refused(f"shutting down: {cmd.action} refused")
             result = handler(cmd.service)
         except Exception as exc:  # a bad command must never take the owner down
             if cmd.reply is not None:

@@ -44,6 +44,10 @@ class Signal:
     signum: int
 
 
+class Refused(RuntimeError):
+    """The owner's answer to a command it will not carry out now (API: 409)."""
+
+
 @dataclass(frozen=True)
 class Command:
     """An operator's request (CLI, API, signal). `reply` receives the outcome."""

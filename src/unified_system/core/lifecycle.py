@@ -170,6 +170,8 @@ class LifecycleMixin(Owner):
             self._after_crash(unit, ev.status, uptime, now)
 
     def _after_stop(self, unit: Unit) -> None:
+        if self._shutting_down:
+            unit.desired_up = False
         if unit.desired_up and unit.then_start:
             unit.then_start = False
             reason = (unit.last_exit or {}).get("reason")
@@ -185,7 +187,7 @@ class LifecycleMixin(Owner):
             self._transition(unit, S.STOPPED, (unit.last_exit or {}).get("reason"))
 
     def _after_crash(self, unit: Unit, status: policy.ExitStatus, uptime: float, now: float) -> None:
-        if not unit.desired_up:
+        if not unit.desired_up or self._shutting_down:
             self._transition(unit, S.STOPPED, "stop")
         elif status.code in policy.NOT_STARTABLE:
             what = "not executable" if status.code == 126 else "command not found"

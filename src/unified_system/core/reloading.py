@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_system import graph
 from unified_system.config.view import replace
-from unified_system.core.events import Command, ConfigLoaded, FileChanged
+from unified_system.core.events import Command, ConfigLoaded, FileChanged, Refused
 from unified_system.core.owner import Owner
 from unified_system.core.reload import PendingReload, diff_services, start_window
 from unified_system.core.states import AT_REST, State
@@ -23,7 +23,7 @@ CONFIG_DEBOUNCE = 0.5
 RELOAD_PARSE_TIMEOUT = 60.0  # YAML, .env, validation and PATH lookups, in a helper process
 
 
-class ReloadInProgress(RuntimeError):
+class ReloadInProgress(Refused):
     pass
 
 
@@ -92,6 +92,10 @@ class ReloadMixin(Owner):
 
     def _on_config_loaded(self, ev: ConfigLoaded) -> None:
         self._reload_parsing = False
+        if self._shutting_down:  # a reload would bring services back up
+            if ev.reply is not None:
+                ev.reply.set_exception(Refused("shutting down: the reload was not applied"))
+            return
         if ev.errors is not None:
             self.runtime.metrics.reload("failure")
             self.log.error("reload refused: the new config is invalid; nothing changed",
