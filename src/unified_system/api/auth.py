@@ -78,7 +78,7 @@ class Scrubber:
     def for_supervisor(cls, sup: Any, api_key: str) -> Scrubber:
         values = [api_key, *sup.runtime.tokens.values()]
         loaded = getattr(sup, "loaded", None)
-        environs: list[Mapping[str, str]] = [getattr(sup.runtime, "environ", os.environ)]
+        environs: list[Mapping[str, str | None]] = [getattr(sup.runtime, "environ", os.environ)]
         if loaded is not None:
             environs.append(loaded.environ)  # with the .env beside services.yaml
         for svc in sup.config.services.values():
