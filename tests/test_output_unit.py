@@ -1,5 +1,7 @@
 """Log rotation and console line framing, on real files."""
 
+import errno
+
 from unified_system.proc.console import LineFramer
 from unified_system.proc.logfile import RotatingLog, tail
 
@@ -45,3 +47,18 @@ def test_framer_bounds_a_line_without_newline():
     out = framer.frame(b"z" * (LineFramer.MAX_PARTIAL + 10))
     assert out.startswith(b"p | zzz") and out.endswith(b"\n")
     assert framer.flush() == b""
+
+
+def test_a_full_disk_drops_and_counts_output_and_recovers(tmp_path):
+    path = tmp_path / "svc.log"
+    path.symlink_to("/dev/full")  # every write: ENOSPC
+    log = RotatingLog(path, max_bytes=1 << 20, backups=1)
+    log.write(b"lost\n")
+    log.write(b"lost too\n")
+    assert (log.dropped, log.error.errno) == (14, errno.ENOSPC)
+    log.close()
+    path.unlink()
+    log = RotatingLog(path, max_bytes=1 << 20, backups=1)  # space again
+    log.write(b"kept\n")
+    assert path.read_bytes() == b"kept\n" and log.error is None
+    log.close()

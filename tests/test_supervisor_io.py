@@ -10,6 +10,25 @@ import psutil
 from harness import PY, START, SupervisorProcess, wait_until
 
 
+def test_a_log_that_cannot_be_written_loses_output_not_exits(tmp_path):
+    # The child's log is on a full disk (/dev/full answers every write with ENOSPC): its
+    # output is dropped and said so, and its exits and restarts go on as ever.
+    logs = tmp_path / "state" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "noisy.log").symlink_to("/dev/full")
+    with SupervisorProcess(tmp_path, """
+        services:
+          noisy:
+            command: ["{py}", "{children}/crasher.py", "3"]
+            restart: {policy: always, backoff: {initial: 0s}}
+    """) as sup:
+        wait_until(lambda: sup.states("noisy").count("starting") >= 3, 30, "two restarts",
+                   seen=lambda: sup.states("noisy"))
+        errors = [r for r in sup.records() if r.get("event", "").startswith("cannot write a child's log")]
+        assert errors and "No space left on device" in errors[0]["error"]
+        assert sup.stop() == 0
+
+
 def test_flood_is_rotated_bounded_and_never_blocks_the_child(tmp_path):
     total = 50_000_000
     with SupervisorProcess(tmp_path, f"""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from unified_system.core.policy import ExitStatus
+from unified_system.logsetup import get_logger
 
 READ_CHUNK = 1 << 20
 BIG_PIPE = 1 << 20     # what a flooding child's pipe grows to
@@ -139,12 +140,17 @@ class IOThread(threading.Thread):
             except InterruptedError:
                 continue
             for fd, _mask in ready:
-                if fd == self._signal_fd:
-                    self._signals()
-                elif fd in self._pipes:
-                    self._read(self._pipes[fd], once=True)
-                elif fd in self._children:
-                    self._reap(self._children.pop(fd))
+                try:
+                    if fd == self._signal_fd:
+                        self._signals()
+                    elif fd in self._pipes:
+                        self._read(self._pipes[fd], once=True)
+                    elif fd in self._children:
+                        self._reap(self._children.pop(fd))
+                except Exception:  # this thread is every exit's and signal's only way in
+                    get_logger().exception("I/O thread: handling an fd failed", fd=fd)
+                    if fd in self._pipes:
+                        self._drop_pipe(self._pipes[fd])
         for reader in list(self._pipes.values()):
             self._read(reader, once=False)
 
@@ -208,9 +214,21 @@ class IOThread(threading.Thread):
         os.close(reader.fd)
         reader.sink.eof(reader)
 
+    def _drop_pipe(self, reader: PipeReader) -> None:
+        """_close_pipe after a failure: whatever else fails, the fd is gone from epoll."""
+        try:
+            self._close_pipe(reader)
+        except Exception:
+            get_logger().exception("I/O thread: closing a pipe failed", fd=reader.fd)
+
     def _reap(self, watched: Watched) -> None:
-        if watched.reader is not None and watched.reader.fd in self._pipes:
-            self._read(watched.reader, once=False)
+        try:
+            if watched.reader is not None and watched.reader.fd in self._pipes:
+                self._read(watched.reader, once=False)
+        except Exception:  # the exit must be told all the same
+            get_logger().exception("I/O thread: draining an exited child's output failed")
+            if watched.reader is not None and watched.reader.fd in self._pipes:
+                self._drop_pipe(watched.reader)
         self._epoll.unregister(watched.pidfd)
         os.close(watched.pidfd)
         try:

@@ -19,6 +19,17 @@ class RotatingLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
+        self.dropped = 0                # bytes lost to a write error (a full disk)
+        self.error: OSError | None = None  # the first such error, until a write succeeds
+
+    def _failed(self, exc: OSError, lost: int) -> None:
+        # The child must never block on us: its output is read and dropped, and counted.
+        self.dropped += lost
+        if self.error is None:
+            self.error = exc
+            from unified_system.logsetup import get_logger
+            get_logger().error("cannot write a child's log: its output is dropped until a write "
+                               "succeeds", path=str(self.path), error=str(exc))
 
     def _open(self) -> int:
         # Not O_APPEND: splice(2) refuses append-mode files, and we are the only writer.
@@ -27,25 +38,39 @@ class RotatingLog:
         return fd
 
     def write(self, data: bytes) -> None:
-        if self._size and self._size + len(data) > self.max_bytes:
-            self.rotate()
         view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        self._size += len(data)
+        try:
+            if self._fd < 0:  # a rotation failed half way
+                self._fd = self._open()
+                self._size = os.fstat(self._fd).st_size
+            if self._size and self._size + len(data) > self.max_bytes:
+                self.rotate()
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+                self._size += n
+        except OSError as exc:  # ENOSPC, EDQUOT, EIO, or a rotation that failed
+            self._failed(exc, len(view))
+            return
+        if self.error is not None:
+            self.error = None
+            from unified_system.logsetup import get_logger
+            get_logger().info("a child's log is written again", path=str(self.path),
+                              dropped_bytes=self.dropped)
 
     def splice_from(self, pipe_fd: int, most: int) -> int:
         """Move up to `most` bytes from a pipe into the log inside the kernel (no copy through
         Python). Returns the count, 0 at end of file; BlockingIOError when the pipe is empty."""
         if self._size and self._size + most > self.max_bytes:
-            self.rotate()
+            self.rotate()  # an OSError here (or from splice) makes the caller copy instead
         moved = os.splice(pipe_fd, self._fd, most)
         self._size += moved
         return moved
 
     def rotate(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         if self.backups == 0:
             os.truncate(self.path, 0)
         else:
@@ -72,7 +97,7 @@ def tail(path: Path, lines: int, max_bytes: int = 1 << 20) -> list[str]:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - max_bytes))
-            data = fh.read()
+            data = fh.read(max_bytes)  # the file may grow meanwhile (or be a device)
     except FileNotFoundError:
         return []
     text = data.decode("utf-8", "replace").splitlines()
