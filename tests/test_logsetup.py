@@ -31,6 +31,20 @@ def test_records_of_a_held_block_reach_the_file_when_it_ends_redacted(tmp_path):
         logsetup.stop()
 
 
+def test_no_backups_starts_the_file_over_at_max_bytes(tmp_path):
+    logsetup.configure(tmp_path, "INFO", "json", max_bytes=2000, backups=0, stream=io.StringIO())
+    try:
+        log = logsetup.get_logger()
+        for i in range(200):
+            log.info("line", n=i)
+        path = tmp_path / "supervisor.log"
+        wait_until(lambda: '"n": 199' in path.read_text(), 5, "the last record")
+    finally:
+        logsetup.stop()
+    assert path.stat().st_size <= 2000 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "errors.log", "supervisor.log"]
+
+
 @pytest.mark.parametrize("value, name, want", [
     ("hunter2", "api_key", "***"),
     (b"hunter2", "DB_PASSWORD", "***"),

@@ -68,6 +68,15 @@ class _PassThrough(logging.handlers.QueueHandler):
             self.queue.put_nowait(record)
 
 
+class _RotatingFile(logging.handlers.RotatingFileHandler):
+    """With backups: 0 the file starts over at max_bytes (the stdlib's appends for ever)."""
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        if self.backupCount == 0 and self.stream is not None:
+            self.stream.truncate(0)
+
+
 _listener: logging.handlers.QueueListener | None = None
 _queue: Queue[logging.LogRecord] | None = None
 _held = threading.local()
@@ -117,8 +126,8 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         for name, lvl in (("supervisor.log", logging.NOTSET), ("errors.log", logging.ERROR)):
-            handler = logging.handlers.RotatingFileHandler(
-                log_dir / name, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+            handler = _RotatingFile(log_dir / name, maxBytes=max_bytes, backupCount=backups,
+                                    encoding="utf-8")
             handler.setLevel(lvl)
             handler.setFormatter(json_fmt)
             handlers.append(handler)
