@@ -234,3 +234,16 @@ def test_command_owner_silence_is_503(monkeypatch):
         command(FakePlane("silence"), "stop", "a")
     assert err.value.status == 503
     assert command(FakePlane({"ok": 1}), "stop", "a") == {"ok": 1}
+
+
+def test_a_services_dumps_are_its_own(tmp_path):
+    from unified_system.api.suggestions import latest_dump
+    from unified_system.proc.crashdumps import dumps_of
+
+    for name in ("web-20261130T100000.000001Z.json", "web-api-20261130T110000.000001Z.json",
+                 "web-20261130T090000.000001Z.json", "web-notes.json"):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in dumps_of(tmp_path, "web")] == [
+        "web-20261130T090000.000001Z.json", "web-20261130T100000.000001Z.json"]
+    assert latest_dump(tmp_path, "web") == str(tmp_path / "web-20261130T100000.000001Z.json")
+    assert latest_dump(tmp_path, "web-api").endswith("web-api-20261130T110000.000001Z.json")

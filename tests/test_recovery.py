@@ -4,6 +4,7 @@ import json
 import os
 import signal
 
+import httpx
 import pytest
 
 from harness import SupervisorProcess, free_port, wait_until
@@ -137,6 +138,25 @@ def test_circuit_opens_then_half_opens_after_cooldown(tmp_path):
         assert len(runs.read_text().split()) == 4
         reasons = [r.get("reason") for r in sup.records() if r.get("state") == "pending"]
         assert "half-open" in reasons
+        assert sup.stop() == 0
+
+
+def test_an_operators_start_after_the_circuit_opened_gets_the_full_budget(tmp_path):
+    runs = tmp_path / "runs"
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          svc:
+            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
+            restart: {{backoff: {{initial: 0}}, max_restarts: 2, window: 60s}}
+    """) as sup:
+        sup.wait_api()
+        sup.wait_state("svc", "fatal")
+        assert len(runs.read_text().split()) == 3   # the start and its 2 restarts
+        answer = httpx.post(f"{sup.api_url}/api/services/svc/start", headers={"X-API-Key": sup.api_key()},
+                            timeout=10)
+        assert answer.status_code == 202, answer.text
+        sup.wait_state("svc", "fatal", count=2, timeout=20)
+        assert len(runs.read_text().split()) == 6   # and again, not 1 run and straight to fatal
         assert sup.stop() == 0
 
 

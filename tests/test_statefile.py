@@ -1,6 +1,7 @@
 """The supervisor's own checkpoint: kill -9 it, start it again, nothing lost, nothing doubled."""
 
 import json
+import os
 import signal
 
 import psutil
@@ -87,6 +88,29 @@ def test_open_circuit_survives_a_supervisor_restart(tmp_path):
         assert "restored" in rec["note"]
         assert sup.stop() == 0
     assert len(runs.read_text().split()) == count   # not started again while the circuit is open
+
+
+def test_each_instance_gets_back_its_own_restart_history(tmp_path):
+    runs = tmp_path / "runs"
+    config = f"""
+        services:
+          svc:
+            command: ["{{py}}", "{{children}}/flaky.py", "{runs}", "0,0,600"]
+            instances: 2
+            restart: {{backoff: {{initial: 0}}, max_restarts: 2, window: 10m}}
+    """
+    with SupervisorProcess(tmp_path, config) as sup:  # the first two runs crash: 1 restart each
+        wait_until(lambda: runs.exists() and len(runs.read_text().split()) == 4, 20, "four runs")
+        sup.wait_state("svc", "running", count=4)
+        assert sup.stop() == 0
+    with SupervisorProcess(tmp_path, config) as sup:
+        pid = sup.wait_state("svc", "running")["pid"]
+        wait_until(lambda: len(runs.read_text().split()) == 6, 20, "both up again")
+        os.kill(pid, signal.SIGKILL)  # 1 restored + this one: within the budget of 2, not 2 + 1
+        wait_until(lambda: len(runs.read_text().split()) == 7, 20, "the restart",
+                   seen=lambda: sup.states("svc"))
+        assert "fatal" not in sup.states("svc")
+        assert sup.stop() == 0
 
 
 def test_without_a_parent_death_signal_children_outlive_a_killed_supervisor_until_next_start(tmp_path):

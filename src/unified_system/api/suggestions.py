@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from unified_system.proc.crashdumps import dumps_of
 from unified_system.proc.logfile import tail
 
 HISTORY = 200                 # events kept per service
@@ -68,7 +69,7 @@ def last_error_line(log: Path, scrub: Callable[[str], str]) -> str | None:
 
 
 def latest_dump(directory: Path, name: str) -> str | None:
-    dumps = sorted(directory.glob(f"{name}-*.json"), key=lambda p: p.stat().st_mtime)
+    dumps = dumps_of(directory, name)  # the stamp in the name sorts them by time
     return str(dumps[-1]) if dumps else None
 
 

@@ -44,6 +44,7 @@ class CommandMixin(Owner):
                          "description": "rolling restart"}
         new.predecessor, unit.successor, unit.roll_reason = unit, new, reason
         self.units[unit.service].append(new)
+        self._reconcile_due = self._dirty = True  # the new unit is spawned by the next reconcile
         self.log.info("rolling restart: starting the new incarnation first", service=unit.service,
                       instance=unit.index, reason=reason, old_pid=unit.pid)
 
@@ -130,6 +131,7 @@ class CommandMixin(Owner):
                         self._builds.pop(dep)  # a start after a failed build tries the build again
                     unit.cancel_timers()
                     unit.circuit, unit.failures = "closed", 0
+                    unit.restart_times.clear()  # the operator's start gets a fresh budget
                     self._transition(unit, S.PENDING, "manual")
 
     def _cmd_stop(self, name: str) -> None:

@@ -32,10 +32,6 @@ class LifecycleMixin(Owner):
         restarted = unit.ever_spawned
         if restarted:
             unit.restarts += 1
-            window = unit.spec.restart.window
-            while unit.restart_times and now - unit.restart_times[0] >= window:
-                unit.restart_times.popleft()  # only the window matters to the budget
-            unit.restart_times.append(now)
         unit.ever_spawned = True
         unit.inc, unit.pid, unit.pgid = inc, spawned.pid, spawned.pgid
         unit.spawned_at, unit.spawned_wall = now, time.time()
@@ -204,10 +200,14 @@ class LifecycleMixin(Owner):
     def _schedule_restart(self, unit: Unit, now: float, uptime: float, reason: str) -> None:
         r = unit.spec.restart
         unit.failures += 1
+        # The budget counts the restarts a failure asked for; an operator's are not a crash loop.
+        while unit.restart_times and now - unit.restart_times[0] >= r.window:
+            unit.restart_times.popleft()  # only the window matters to the budget
         if unit.circuit == "half-open" or policy.budget_spent(
                 [*unit.restart_times, now], now, r.window, r.max_restarts):
             self._open_circuit(unit, now)
             return
+        unit.restart_times.append(now)
         delay = policy.next_delay(unit.failures, r.backoff.initial, r.backoff.max,
                                   r.backoff.multiplier, r.backoff.jitter, self._rand.random())
         if delay <= 0:

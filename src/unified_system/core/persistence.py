@@ -31,11 +31,15 @@ class PersistenceMixin(Owner):
             for unit in self.units.get(name, ()):
                 unit.restarts = int(svc.get("restarts", 0)) if unit.index == 0 else 0
                 unit.ever_spawned = bool(svc.get("ever_spawned", unit.restarts))
-                unit.restart_times.extend(now - (wall - t) for t in svc.get("restart_times", [])
+                # Each instance its own history (files of before it was kept apart: the first)
+                mine = svc.get("by_instance", {}).get(str(unit.index))
+                if mine is None:
+                    mine = svc if unit.index == 0 and "by_instance" not in svc else {}
+                unit.restart_times.extend(now - (wall - t) for t in mine.get("restart_times", [])
                                           if wall - t < unit.spec.restart.window)
-                unit.exits.extend(svc.get("crash_history", [])[-20:])
+                unit.exits.extend(mine.get("crash_history", [])[-20:])
                 unit.last_exit = svc.get("last_exit")
-                if svc.get("circuit") == "open" and unit.desired_up:
+                if mine.get("circuit") == "open" and unit.desired_up:
                     unit.circuit = "open"
                     self._transition(unit, S.FATAL, "circuit_open", note="circuit open (restored)")
                     cooldown = unit.spec.restart.cooldown
@@ -61,8 +65,9 @@ class PersistenceMixin(Owner):
                 "ever_spawned": any(u.ever_spawned for u in units),
                 "circuit": next((u.circuit for u in units if u.circuit != "closed"), "closed"),
                 "last_exit": units[0].last_exit,
-                "restart_times": [wall - (now - t) for u in units for t in u.restart_times],
-                "crash_history": [e for u in units for e in u.exits],
+                "by_instance": {str(u.index): {  # in a rolling restart the new unit, listed later
+                    "restart_times": [wall - (now - t) for t in u.restart_times],
+                    "crash_history": list(u.exits), "circuit": u.circuit} for u in units},
                 "instances": [{"index": u.index, "pid": u.pid, "pgid": u.pgid} for u in units if u.pid],
             }
         data: dict[str, Any] = {"format": statefile.FORMAT, "supervisor_pid": os.getpid(), "saved_at": wall,

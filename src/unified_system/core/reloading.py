@@ -156,6 +156,7 @@ class ReloadMixin(Owner):
             elif unit.state in (S.FATAL, S.EXITED, S.STOPPED, S.DISABLED):
                 unit.cancel_timers()
                 unit.circuit, unit.failures = "closed", 0
+                unit.restart_times.clear()
                 self._transition(unit, S.PENDING, reason)
         self.runtime.reset_service(name)
 

@@ -73,7 +73,7 @@ class Runtime:
         self.environ = dict(os.environ)
         self.outputs: dict[str, ServiceOutput] = {}
         self.sockets: dict[str, tuple[tuple, list[socket.socket]]] = {}
-        self._executables: dict[str, str | None] = {}
+        self._executables: dict[str, str] = {}
         self._resolved: dict[tuple[str, str, str], str] = {}
         self._pidfile: int | None = None
         self.seam: ProcessSeam
@@ -298,13 +298,11 @@ class Runtime:
                     found = str(path) if os.access(path, os.X_OK) and path.is_file() else None
                 else:
                     found = shutil.which(argv0, path=key[2])
-                if found is not None:  # a missing program is looked for again next time
-                    self._resolved[key] = found
+                if found is None:  # looked for again next time: it may be installed meanwhile
+                    raise SpawnError(f"cannot execute {argv0!r}: not found on the service's PATH")
+                self._resolved[key] = found
             self._executables[unit.service] = found
-        found = self._executables[unit.service]
-        if found is None:
-            raise SpawnError(f"cannot execute {argv0!r}: not found on the service's PATH")
-        return found
+        return self._executables[unit.service]
 
     def spawn(self, unit: Unit, inc: int) -> Spawned:
         env = self.child_env(unit, inc)

@@ -19,6 +19,14 @@ HISTORY = 50
 KEEP_FILES = 20
 
 
+_STAMP = "[0-9]" * 8 + "T" + "[0-9]" * 6 + "." + "[0-9]" * 6 + "Z"
+
+
+def dumps_of(directory: Path, service: str) -> list[Path]:
+    """The service's dumps, oldest first; never another's (`api` vs `api-worker`)."""
+    return sorted(directory.glob(f"{service}-{_STAMP}.json"))
+
+
 class CrashDumps:
     def __init__(self, directory: Path, log_dir: Path) -> None:
         self.dir = directory
@@ -46,7 +54,7 @@ class CrashDumps:
         return path
 
     def _prune(self, service: str) -> None:
-        files = sorted(self.dir.glob(f"{service}-*.json"))
+        files = dumps_of(self.dir, service)
         for old in files[:-KEEP_FILES]:
             old.unlink(missing_ok=True)
 
