@@ -175,6 +175,20 @@ def test_bad_body_is_422(sup, key, body):
     assert service(sup, "web")["restarts"] == 0
 
 
+def test_an_unread_body_is_never_taken_for_the_next_request(sup):
+    # The body of a request refused before it is read (404) holds a request of its own.
+    smuggled = b"GET /api/services/web HTTP/1.1\r\nHost: x\r\n\r\n"
+    host, port = sup.api_address()
+    with socket.create_connection((host, port), timeout=10) as conn:
+        conn.sendall(b"POST /api/nope HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(smuggled), smuggled))
+        answer = b""
+        while chunk := conn.recv(65536):  # the server closes: one answer, then end of stream
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.0 404") or answer.startswith(b"HTTP/1.1 404")
+    assert answer.count(b"HTTP/1.") == 1
+
+
 def test_api_key_file_is_0600(sup, key):
     path = sup.state_dir / "api_key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -123,6 +123,10 @@ class Handler(BaseHTTPRequestHandler):
             status = self.plane.dispatch(self, rid, method, service, split.query, body)
         except ApiError as err:
             status = err.status
+            if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0") != "0":
+                # The body may be unread (an error before _read_body): on a kept-alive
+                # connection it would be taken for the next request.
+                self.close_connection = True
             self.send_json(err.status, err.body, err.headers)
         except UnicodeDecodeError:
             status = 404
