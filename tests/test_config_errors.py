@@ -165,6 +165,17 @@ def test_missing_cwd_and_env_file(tmp_path):
     ]
 
 
+def test_an_unreadable_env_file_is_an_error_not_a_traceback(tmp_path):
+    (tmp_path / "bad.env").write_bytes(b"A=1\nB=\xff\n")
+    error = one_error(tmp_path, "services:\n  c: {command: sh, env_file: [bad.env]}\n")
+    assert (error.line, error.path) == (2, "services.c.env_file[0]")
+    assert error.message == f"cannot read '{tmp_path / 'bad.env'}': not UTF-8 text (byte 0xff at offset 6)"
+    (tmp_path / ".env").write_bytes(b"\xfe")  # the .env beside services.yaml
+    error = one_error(tmp_path, "services: {}\n")
+    assert error.file == str(tmp_path / ".env")
+    assert error.message == "cannot read: not UTF-8 text (byte 0xfe at offset 0)"
+
+
 def test_unknown_and_disabled_dependencies(tmp_path):
     errors = errors_of(tmp_path, """
         services:

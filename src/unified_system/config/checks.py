@@ -12,7 +12,7 @@ import socket
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
-from unified_system.config.envfile import read_env_file
+from unified_system.config.envfile import EnvFileError, read_env_file
 from unified_system.config.errors import ConfigError, Loc, dotted
 from unified_system.config.schema import Listen, Service, SupervisorConfig
 from unified_system.graph import find_cycles
@@ -33,7 +33,11 @@ def child_path(service: Service, environ: Mapping[str, str]) -> str:
     if "PATH" in service.env:
         return service.env["PATH"]
     for env_file in reversed(service.env_file):  # a later file wins, as at spawn
-        if env_file.is_file() and (value := read_env_file(env_file).get("PATH")) is not None:
+        try:
+            value = read_env_file(env_file).get("PATH") if env_file.is_file() else None
+        except EnvFileError:  # reported on its own
+            continue
+        if value is not None:
             return value
     if "PATH" in service.inherit_env and "PATH" in environ:
         return environ["PATH"]
@@ -107,6 +111,11 @@ def semantic_issues(services: Mapping[str, Service], known: Collection[str],
         for i, env_file in enumerate(svc.env_file):
             if not env_file.is_file():
                 issues.append((here + ("env_file", i), f"env_file {str(env_file)!r} does not exist"))
+                continue
+            try:
+                read_env_file(env_file)
+            except EnvFileError as exc:
+                issues.append((here + ("env_file", i), str(exc)))
     deps = {n: [d for d in s.depends_on if d in services] for n, s in services.items()}
     for cycle in find_cycles(deps):
         path = " -> ".join(cycle + [cycle[0]])

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from unified_system.config.checks import hint, semantic_issues
-from unified_system.config.envfile import read_env_file
+from unified_system.config.envfile import EnvFileError, read_env_file
 from unified_system.config.errors import ConfigError, ConfigErrors, Loc, dotted
 from unified_system.config.interpolate import interpolate_tree
 from unified_system.config.schema import Config, Probe, Service, check_service_name
@@ -53,7 +53,10 @@ def load_config(path: str | os.PathLike[str] | None = None, env_name: str | None
         reason = "file not found" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc}"
         raise ConfigErrors([ConfigError(file, 0, 0, "", reason)]) from None
     base = absolute.parent
-    merged = _environment(base, environ)
+    try:
+        merged = _environment(base, environ)
+    except EnvFileError as exc:
+        raise ConfigErrors([ConfigError(str(base / ".env"), 0, 0, "", f"cannot read: {exc.reason}")]) from None
     source = load_yaml(text, file)
     errors = _Errors(file, source)
     for loc, (line, col), message in source.problems:

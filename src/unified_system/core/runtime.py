@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_system import logsetup
+from unified_system.config.envfile import EnvFileError
 from unified_system.core.events import BuildDone, Exited
 from unified_system.core.policy import ExitStatus
 from unified_system.proc.childenv import build_env
@@ -266,7 +267,8 @@ class Runtime:
             pass  # a manager that does not listen must never stall the owner
 
     # ------------------------------------------------------------------ children
-    def child_env(self, unit: Unit, inc: int) -> dict[str, str]:
+    def child_env(self, unit: Unit, inc: int, files: bool = True) -> dict[str, str]:
+        """SpawnError when an env_file has become unreadable since the config was checked."""
         cfg = self.sup.config.supervisor
         spec = unit.spec
         protocol = {
@@ -284,7 +286,11 @@ class Runtime:
             directory.mkdir(parents=True, exist_ok=True)
             protocol["CHECKPOINT_DIR"] = str(directory)
             protocol["CHECKPOINT_KEEP"] = str(spec.checkpoint.keep)
-        return build_env(spec.inherit_env, spec.env_file, spec.env, self.environ, protocol)
+        try:
+            return build_env(spec.inherit_env, spec.env_file if files else (), spec.env,
+                             self.environ, protocol)
+        except EnvFileError as exc:
+            raise SpawnError(str(exc)) from None
 
     def executable(self, unit: Unit, env: dict[str, str]) -> str:
         argv0 = unit.spec.command[0]
@@ -382,8 +388,11 @@ class Runtime:
 
     def spawn_build(self, name: str, digest: str) -> Spawned:
         spec = self.sup.config.services[name]
-        env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,
-                        {"UNIFIED_SERVICE": name})
+        try:
+            env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,
+                            {"UNIFIED_SERVICE": name})
+        except EnvFileError as exc:
+            raise SpawnError(str(exc)) from None
         build = spec.build
 
         def on_exit(status: ExitStatus) -> None:
@@ -399,6 +408,11 @@ class Runtime:
                                sink=self.outputs[name], on_exit=on_exit)
 
     def run_probe(self, unit: Unit, kind: str, probe: Any) -> None:
-        env = self.child_env(unit, unit.inc) if probe.exec is not None else {}
+        env: dict[str, str] = {}
+        if probe.exec is not None:
+            try:
+                env = self.child_env(unit, unit.inc)
+            except SpawnError:  # the service got its env files when it started; the probe
+                env = self.child_env(unit, unit.inc, files=False)  # makes do without
         self.probes.submit(unit.inc, kind, probe, unit.spec.cwd, env)
 
