@@ -270,6 +270,14 @@ def test_structure_errors(tmp_path):
     assert one_error(tmp_path, "services:\n  app:\n").message == "expected a mapping, got None"
     error = one_error(tmp_path, "supervisor: {host: ''}\nservices: {}\n")  # an unset ${HOST}
     assert (error.path, error.line) == ("supervisor.host", 1) and "at least 1 character" in error.message
+    error = one_error(tmp_path, "supervisor: {state_dir: ''}\nservices: {}\n")
+    assert (error.path, error.message) == ("supervisor.state_dir", "state_dir must not be empty")
+    error = one_error(tmp_path, "supervisor: {notify: {events: [fatal, fatall]}}\nservices: {}\n")
+    assert error.message == "unknown event 'fatall' (did you mean 'fatal'?)"
+    error = one_error(tmp_path, "supervisor: {notify: {webhooks: [example.com]}}\nservices: {}\n")
+    assert error.message == "url must start with http:// or https://, got 'example.com'"
+    (tmp_path / "services.yaml").write_text("version: '${V:-1}'\nservices: {}\n")  # coerced after ${}
+    assert load_config(tmp_path / "services.yaml", environ=ENV).config.version == 1
 
 
 def test_one_file_with_many_errors_reports_all_of_them():

@@ -6,6 +6,7 @@ services.yaml), else the process's cwd. Watch paths resolve against the service'
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -74,9 +75,36 @@ class LogConfig(Model):
         return value.upper() if isinstance(value, str) else value
 
 
+# What notify.events may name: the owner's event types, and the states (core/states.py)
+ALERT_EVENTS = ("fatal", "freeze", "freeze_cleared", "circuit_open", "recovered", "restart",
+                "probe", "reload", "host", "disabled", "pending", "building", "starting",
+                "running", "stopping", "stopped", "exited", "backoff")
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"url must start with http:// or https://, got {value!r}")
+    return value
+
+
 class NotifyConfig(Model):
     webhooks: tuple[str, ...] = ()
     events: tuple[str, ...] = ("fatal", "freeze", "circuit_open", "recovered")
+
+    @field_validator("webhooks")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(map(_http_url, value))
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for event in value:
+            if event not in ALERT_EVENTS:
+                close = difflib.get_close_matches(event, ALERT_EVENTS, n=1)
+                said = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(ALERT_EVENTS)}"
+                raise ValueError(f"unknown event {event!r}{said}")
+        return value
 
 
 class SupervisorConfig(Model):
@@ -96,6 +124,13 @@ class SupervisorConfig(Model):
     log: LogConfig = LogConfig()
     notify: NotifyConfig = NotifyConfig()
 
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        if value == "":  # an unset ${STATE_DIR}: not the config's own directory
+            raise ValueError("state_dir must not be empty")
+        return value
+
     @field_validator("state_dir")
     @classmethod
     def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
@@ -111,9 +146,7 @@ class HttpCheck(Model):
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"url must start with http:// or https://, got {value!r}")
-        return value
+        return _http_url(value)
 
 
 class TcpCheck(Model):
@@ -338,6 +371,12 @@ class Config(Model):
     supervisor: SupervisorConfig = Field(default_factory=dict, validate_default=True)
     services: dict[str, Service]
     environments: dict[str, dict[str, Any]] = {}
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        # `version: ${V:-1}` is the string "1" after interpolation; numbers are coerced (§2)
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
     @field_validator("services")
     @classmethod
