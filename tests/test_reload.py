@@ -1,5 +1,6 @@
 """Hot reload on file change, and config reload: diff applied, invalid refused, rollback."""
 
+import os
 import signal
 
 from harness import CHILDREN, PY, SupervisorProcess, free_port, wait_until
@@ -160,3 +161,34 @@ def test_a_reload_that_adds_the_first_watch_starts_watching(tmp_path):
         sup.wait_state("app", "running", count=3)
         assert [e["reason"] for e in exits(sup, "app")] == ["reload", "watch"]
         assert sup.stop() == 0
+
+
+def test_a_service_put_back_while_its_removal_still_stops_it_comes_back(tmp_path):
+    with SupervisorProcess(tmp_path, """
+        services:
+          a: {command: ["{py}", "{children}/sleeper.py"]}
+          b: {command: ["{py}", "{children}/stubborn.py"], stop: {timeout: 60s}}
+    """) as sup:
+        sup.wait_state("b", "running")
+        wait_until(lambda: "stubborn up" in sup.output(), 30, "b to ignore SIGTERM")
+        whole = sup.config_path.read_text()
+        reload_config(tmp_path, f'services:\n  a: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}\n')
+        sup.signal(signal.SIGHUP)
+        sup.wait_state("b", "stopping")        # and stays so: it ignores SIGTERM
+        wait_until(lambda: [r for r in sup.records() if r.get("event") == "config reloaded"], 10, "1st reload")
+        sup.config_path.write_text(whole)     # put back before b is gone
+        sup.signal(signal.SIGHUP)
+        wait_until(lambda: len([r for r in sup.records() if r.get("event") == "config reloaded"]) == 2,
+                   10, "2nd reload")
+        old = sup.record("b", "stopping")["pid"]
+        os.kill(old, signal.SIGKILL)  # the stop ends
+        sup.wait_state("b", "running", count=2, timeout=30)
+        records = sup.records()
+        gone = [i for i, r in enumerate(records) if r.get("event") == "exited" and r.get("pid") == old]
+        again = [i for i, r in enumerate(records) if r.get("service") == "b" and r.get("state") == "starting"]
+        assert gone and gone[0] < again[1]  # one b at a time: the new one once the old one is gone
+        wait_until(lambda: sup.output().count("stubborn up") == 2, 30, "b to ignore SIGTERM again")
+        sup.signal(signal.SIGINT)
+        sup.wait_state("b", "stopping", count=2)
+        sup.signal(signal.SIGINT)  # the second kills at once
+        assert sup.proc.wait(30) == 0

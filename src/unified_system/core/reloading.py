@@ -117,9 +117,15 @@ class ReloadMixin(Owner):
                 unit.desired_up, unit.then_start = False, False
                 unit.stop_reason = unit.stop_reason or "reload"
             self._removing.add(name)
+        # Removed by an earlier reload and still stopping: its units stay, and take the new spec
+        revived = [name for name in diff.added if name in self._removing]
+        self._removing.difference_update(revived)
         self._rebuild_graph()  # after _removing is known: removed services stay reconciled
         for name in diff.added:
             spec = self.config.services[name]
+            if name in revived:
+                self._respec(name, spec, "reload")
+                continue
             self.units[name] = [Unit(name, i, spec, desired_up=spec.enabled,
                                      state=S.PENDING if spec.enabled else S.DISABLED)
                                 for i in range(spec.instances)]
