@@ -172,3 +172,19 @@ def test_a_flood_beyond_the_console_budget_loses_no_byte_of_the_log(tmp_path):
         assert data[:written] == (b"x" * 99 + b"\n") * (written // 100)
         wait_until(lambda: "fast output not shown here" in sup.output(), 10, "the console's note")
         assert sup.stop() == 0
+
+
+def test_a_spawn_that_fails_on_our_side_is_fatal_with_the_reason(tmp_path):
+    # CHECKPOINT_DIR cannot be made (a file is in the way): that service is fatal, saying why,
+    # and the others start all the same.
+    (tmp_path / "state" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "state" / "checkpoints" / "saver").write_text("")
+    with SupervisorProcess(tmp_path, """
+        services:
+          saver: {command: ["{py}", "{children}/sleeper.py"], checkpoint: {keep: 2}, critical: false}
+          other: {command: ["{py}", "{children}/sleeper.py"]}
+    """) as sup:
+        fatal = sup.wait_state("saver", "fatal")
+        assert "File exists" in fatal["note"]
+        sup.wait_state("other", "running")
+        assert sup.stop() == 0

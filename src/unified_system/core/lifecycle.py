@@ -25,7 +25,7 @@ class LifecycleMixin(Owner):
         inc = next(self._incs)
         try:
             spawned = self.runtime.spawn(unit, inc)
-        except SpawnError as exc:
+        except (SpawnError, OSError) as exc:  # OSError: the checkpoint dir, the log, the sockets
             unit.last_exit = {"code": 127, "signal": None, "reason": "crash", "at": time.time()}
             self._transition(unit, S.FATAL, "crash", note=str(exc))
             return

@@ -90,7 +90,14 @@ class IOThread(threading.Thread):
             self._pipes[pipe_fd] = reader
             self._epoll.register(pipe_fd, select.EPOLLIN)
         self._children[pidfd] = Watched(proc, pidfd, reader, on_exit)
-        self._epoll.register(pidfd, select.EPOLLIN)
+        try:
+            self._epoll.register(pidfd, select.EPOLLIN)
+        except OSError:  # ENOMEM, or max_user_watches: the caller ends the child
+            del self._children[pidfd]
+            if reader is not None:
+                del self._pipes[reader.fd]
+                self._epoll.unregister(reader.fd)
+            raise
 
     def listen_signals(self, signal_fd: int) -> None:
         """The signal module's wakeup fd: one byte, the signal's number, per signal caught."""

@@ -70,8 +70,20 @@ class ProcessSeam:
             if self._lifeline is not None:
                 self._lifeline.add(proc.pid)
                 on_exit = self._forget_when_empty(proc.pid, on_exit)
-            pidfd = os.pidfd_open(proc.pid)
-            self._io.watch(proc, pidfd, read_fd, sink, on_exit)
+            try:
+                pidfd = os.pidfd_open(proc.pid)
+                try:
+                    self._io.watch(proc, pidfd, read_fd, sink, on_exit)
+                except OSError:
+                    os.close(pidfd)
+                    raise
+            except OSError as exc:  # EMFILE: a child nobody watches must not run on
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                self._forgotten(proc.pid)
+                if read_fd is not None:
+                    os.close(read_fd)
+                raise SpawnError(f"cannot watch {argv[0]!r}: {exc.strerror or exc}") from exc
         return Spawned(proc.pid, proc.pid)
 
     def _forget_when_empty(self, pgid: int, on_exit: Callable[[ExitStatus], None]
