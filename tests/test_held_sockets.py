@@ -7,6 +7,9 @@ import socket
 import threading
 import time
 
+import httpx
+import psutil
+
 from harness import CHILDREN, PY, SupervisorProcess, free_port, wait_until
 
 
@@ -144,3 +147,35 @@ def test_a_reload_refuses_a_busy_new_port_not_its_own_and_frees_a_removed_ones(t
         wait_until(lambda: can_bind(other_port), 20, f"port {other_port} let go")
         assert sup.wait_state("web", "running")["pid"] == pid
         assert sup.stop() == 0
+
+
+def test_a_reload_during_a_rolling_restart_reaches_the_new_incarnation(tmp_path):
+    port = free_port()
+    with SupervisorProcess(tmp_path, web(port, "env: {READY_DELAY: '1', TAG: a}")) as sup:
+        sup.wait_api()
+        old = sup.wait_state("web", "running", timeout=30)["pid"]
+        answer = httpx.post(f"{sup.api_url}/api/services/web/restart",
+                            headers={"X-API-Key": sup.api_key()}, timeout=10)
+        assert answer.status_code == 202, answer.text
+        wait_until(lambda: len(sup.states("web")) > 2, 10, "the new incarnation starting")
+        text = sup.config_path.read_text()
+        sup.config_path.write_text(text.replace("TAG: a", "TAG: b"))  # while it is not ready
+        sup.signal(signal.SIGHUP)
+
+        def serving() -> list[str]:
+            tags = []
+            for pid in held_http_pids(sup):
+                try:
+                    tags.append(psutil.Process(pid).environ().get("TAG", ""))
+                except psutil.NoSuchProcess:  # gone between the listing and the reading
+                    pass
+            return tags
+
+        wait_until(lambda: serving() == ["b"], 30, "one web, with TAG b", seen=serving)
+        assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
+        assert sup.stop() == 0
+
+
+def held_http_pids(sup) -> list[int]:
+    return [c.pid for c in psutil.Process(sup.proc.pid).children()
+            if any("held_http.py" in part for part in c.cmdline())]

@@ -123,7 +123,7 @@ class CommandMixin(Owner):
         """Start a service and what it needs (systemd's Requires=), unless disabled."""
         for dep in graph.closure(self._deps, [name]):
             for unit in self.units[dep]:
-                if unit.state is S.DISABLED:
+                if unit.state is S.DISABLED or unit.retiring:  # a retiring unit only goes
                     continue
                 unit.desired_up, unit.then_start = True, False
                 if unit.state in (S.STOPPED, S.EXITED, S.FATAL):
@@ -151,5 +151,5 @@ class CommandMixin(Owner):
     def _cmd_restart(self, name: str) -> None:
         self._cmd_start(name)  # brings up what is down, and what it depends on
         for unit in self.units[name]:
-            if unit.pid is not None and unit.state in (S.STARTING, S.RUNNING):
+            if unit.pid is not None and unit.state in (S.STARTING, S.RUNNING) and not unit.retiring:
                 self._restart(unit, "manual")

@@ -139,7 +139,8 @@ class LifecycleMixin(Owner):
                                  uptime=round(uptime, 3), description=classification)
         self._crash_dump(unit, ev.status, reason, uptime, unit.pid, classification)
         unit.last_uptime = uptime
-        if unit.predecessor is not None:   # the new incarnation of a rolling restart died
+        respawn = unit.then_start and unit.desired_up and not self._shutting_down
+        if unit.predecessor is not None and not respawn:  # the new incarnation of a roll died
             self.log.warning("rolling restart aborted: the new incarnation failed; the old one "
                              "keeps serving", service=unit.service, instance=unit.index)
             unit.predecessor.successor, unit.predecessor = None, None

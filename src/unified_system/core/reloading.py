@@ -146,17 +146,29 @@ class ReloadMixin(Owner):
         """Give a service a new definition: running units restart with it (rolling when it
         holds sockets or has several instances), the others just take it."""
         units = self.units[name]
-        for unit in units[spec.instances:]:          # fewer instances: the extras go
-            unit.desired_up, unit.stop_reason = False, reason
-            unit.retiring = self._retiring = True
-        for index in range(len(units), spec.instances):  # more instances: new ones start
-            units.append(Unit(name, index, spec, desired_up=spec.enabled))
-        for unit in units[:spec.instances]:
+        # By index, not by place: a rolling restart lists two units for one instance.
+        live = [u for u in units if not u.retiring]
+        for unit in live:
+            if unit.index >= spec.instances:        # fewer instances: the extras go
+                unit.desired_up, unit.stop_reason = False, reason
+                unit.retiring = self._retiring = True
+        have = {u.index for u in live}
+        for index in range(spec.instances):        # more instances: new ones start
+            if index not in have:
+                units.append(Unit(name, index, spec, desired_up=spec.enabled))
+        for unit in [u for u in units if not u.retiring and u.index < spec.instances]:
             unit.spec = spec
             if not spec.enabled:
                 unit.desired_up = False
                 continue
             unit.desired_up = True
+            if unit.successor is not None:  # the old one of a roll: its successor replaces it
+                continue
+            if unit.predecessor is not None:  # the new one, not ready yet: again, with this spec
+                if unit.pid is not None:
+                    unit.then_start = True
+                    self._stop(unit, reason)
+                continue
             if unit.state in (S.STARTING, S.RUNNING):
                 self._restart(unit, reason)
             elif unit.state in (S.FATAL, S.EXITED, S.STOPPED, S.DISABLED):
