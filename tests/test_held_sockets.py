@@ -179,3 +179,16 @@ def test_a_reload_during_a_rolling_restart_reaches_the_new_incarnation(tmp_path)
 def held_http_pids(sup) -> list[int]:
     return [c.pid for c in psutil.Process(sup.proc.pid).children()
             if any("held_http.py" in part for part in c.cmdline())]
+
+
+def test_a_failing_liveness_probe_restarts_plainly_with_backoff_not_rolling(tmp_path):
+    # Rolling would keep the failing process serving; it is replaced as a crash is.
+    port = free_port()
+    with SupervisorProcess(tmp_path, web(port, "liveness: {exec: {command: [\"false\"]}, period: 100ms, "
+                                               "failure_threshold: 1}",
+                                         "restart: {backoff: {initial: 200ms}}")) as sup:
+        sup.wait_state("web", "backoff", timeout=30)
+        assert not [r for r in sup.records() if r.get("event", "").startswith("rolling restart")]
+        states = sup.states("web")
+        assert states[states.index("stopping") + 1] == "backoff"  # stopped first, then backs off
+        assert sup.stop() == 0

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from unified_system import graph
+from unified_system.core import policy
 from unified_system.core.events import Command, Notify, Refused
 from unified_system.core.owner import Owner
 from unified_system.core.reloading import DEFERRED, ReloadInProgress
@@ -24,7 +25,10 @@ class CommandMixin(Owner):
     def _restart(self, unit: Unit, reason: str) -> None:
         if unit.pid is None:
             return
-        if (unit.spec.listen or unit.spec.instances > 1) and not self._shutting_down:
+        # A failing process (liveness, memory, notify) is replaced the plain way, through
+        # backoff and the circuit breaker; only planned restarts roll.
+        if ((unit.spec.listen or unit.spec.instances > 1) and reason in policy.PLANNED
+                and not self._shutting_down):
             self._roll(unit, reason)
             return
         unit.then_start = True

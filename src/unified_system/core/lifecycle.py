@@ -172,7 +172,7 @@ class LifecycleMixin(Owner):
         if unit.desired_up and unit.then_start:
             unit.then_start = False
             reason = (unit.last_exit or {}).get("reason")
-            if reason in ("manual", "dependency", "watch", "reload"):
+            if reason in policy.PLANNED:
                 self._transition(unit, S.PENDING, reason)
             else:  # liveness, freeze, memory, notify: failures, so they back off
                 if unit.last_uptime >= unit.spec.restart.reset_after:

@@ -43,6 +43,9 @@ def signal_name(signum: int) -> str:
 
 #: exit codes that mean "could not run at all": retrying cannot help
 NOT_STARTABLE = frozenset({126, 127})
+#: restart reasons that are no failure: no backoff, and a service with sockets or instances
+#: rolls (the new process first); liveness, freeze, memory and notify back off instead
+PLANNED = frozenset({"manual", "reload", "watch", "dependency"})
 
 
 def should_restart(policy: str, status: ExitStatus) -> bool:
