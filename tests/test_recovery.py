@@ -268,3 +268,20 @@ def test_build_runs_once_per_input_change_and_failure_is_fatal(tmp_path, succeed
         assert events(sup, "build finished")[-1]["detail"].startswith("inputs unchanged")
         assert sup.stop() == 0
     assert len((tmp_path / "builds").read_text().split()) == 1
+
+
+def test_a_build_that_timed_out_does_not_fail_the_next_one(tmp_path):
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          svc:
+            command: ["{{py}}", "{{children}}/sleeper.py"]
+            build: {{command: ["{{py}}", "{{children}}/slow_once.py", "{tmp_path}/marker"], timeout: 300ms}}
+    """) as sup:
+        sup.wait_api()
+        rec = sup.wait_state("svc", "fatal", timeout=30)
+        assert "timed out after 0.3s" in rec["note"]
+        answer = httpx.post(f"{sup.api_url}/api/services/svc/start", headers={"X-API-Key": sup.api_key()},
+                            timeout=10)
+        assert answer.status_code == 202, answer.text
+        sup.wait_state("svc", "running", timeout=30)  # this build ends at once, and well
+        assert sup.stop() == 0

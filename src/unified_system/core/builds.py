@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,24 @@ from unified_system.proc.seam import SpawnError
 
 if TYPE_CHECKING:
     from unified_system.config.schema import Service
+    from unified_system.core.timers import Timer
 
 S = State
+
+
+@dataclass
+class BuildRun:
+    """The build of one service in progress; owner state."""
+
+    number: int
+    pgid: int | None = None
+    timer: Timer | None = None
+    timed_out: bool = False
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 def inputs_digest(spec: Service) -> str:
@@ -40,6 +57,8 @@ class BuildMixin(Owner):
         if self._builds.get(name) == "running":
             return
         self._builds[name] = "running"
+        run = next(self._incs)
+        self._build_runs[name] = BuildRun(run)
         spec = self.config.services[name]
         for unit in self.units[name]:
             if unit.state is S.PENDING:
@@ -51,16 +70,17 @@ class BuildMixin(Owner):
                 digest = inputs_digest(spec)
                 if spec.build.inputs and record.exists() and \
                         json.loads(record.read_text()).get("digest") == digest:
-                    self.post(BuildDone(name, True, "inputs unchanged: build skipped", digest, True))
+                    self.post(BuildDone(name, True, "inputs unchanged: build skipped", digest, True, run))
                     return
             except (OSError, ValueError) as exc:
                 digest = f"error: {exc}"
-            self.post(BuildDone(name, None, "", digest, False))
+            self.post(BuildDone(name, None, "", digest, False, run))
 
         self.runtime.worker.submit(job)
 
     def _on_build_done(self, ev: BuildDone) -> None:
-        if self._builds.get(ev.service) != "running":
+        current = self._build_runs.get(ev.service)
+        if self._builds.get(ev.service) != "running" or current is None or current.number != ev.run:
             return
         spec = self.config.services[ev.service]
         output = self.runtime.outputs[ev.service]
@@ -68,15 +88,20 @@ class BuildMixin(Owner):
             output.write_line(f"[unified-system] build: {' '.join(spec.build.command)}")
             self.log.info("build started", service=ev.service, command=list(spec.build.command))
             try:
-                spawned = self.runtime.spawn_build(ev.service, ev.digest)
-            except SpawnError as exc:
+                spawned = self.runtime.spawn_build(ev.service, ev.digest, ev.run)
+            except (SpawnError, OSError) as exc:
+                del self._build_runs[ev.service]
                 self._build_failed(ev.service, str(exc))
                 return
-            self._build_pgid[ev.service] = spawned.pgid
-            self._timers.call_at(self.clock() + spec.build.timeout,
-                                 lambda: self._build_timeout(ev.service, spawned.pgid))
+            current.pgid = spawned.pgid
+            current.timer = self._timers.call_at(self.clock() + spec.build.timeout,
+                                                 lambda: self._build_timeout(ev.service, ev.run))
             return
-        self._build_pgid.pop(ev.service, None)
+        del self._build_runs[ev.service]
+        current.cancel_timer()
+        if current.timed_out:
+            self._build_failed(ev.service, f"timed out after {spec.build.timeout:g}s")
+            return
         if not ev.ok:
             self._build_failed(ev.service, ev.detail)
             return
@@ -99,14 +124,17 @@ class BuildMixin(Owner):
                 self._transition(unit, S.FATAL, "build", note=f"build failed: {detail}; "
                                  f"last lines: {' | '.join(last[-5:])}")
 
-    def _build_timeout(self, name: str, pgid: int) -> None:
-        if self._build_pgid.get(name) == pgid:
+    def _build_timeout(self, name: str, run: int) -> None:
+        current = self._build_runs.get(name)
+        if current is not None and current.number == run and current.pgid is not None:
             self.log.error("build timed out", service=name)
-            self._builds_timed_out.add(name)
-            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+            current.timed_out, current.timer = True, None
+            self.runtime.seam.signal_group(current.pgid, signal.SIGKILL)
 
     def _cancel_build(self, name: str) -> None:
-        pgid = self._build_pgid.get(name)
-        if pgid is not None:
-            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+        current = self._build_runs.pop(name, None)
+        if current is not None:
+            current.cancel_timer()
+            if current.pgid is not None:
+                self.runtime.seam.signal_group(current.pgid, signal.SIGKILL)
         self._builds[name] = "cancelled"

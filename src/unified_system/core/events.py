@@ -88,6 +88,7 @@ class BuildDone:
     detail: str
     digest: str
     skipped: bool
+    run: int = 0  # which build: a late answer of a cancelled one is ignored
 
 
 @dataclass(frozen=True)

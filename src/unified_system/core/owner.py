@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from unified_system.config.view import ConfigRecord, LoadedConfig
     from unified_system.core import policy
+    from unified_system.core.builds import BuildRun
     from unified_system.core.events import Command, Notify
     from unified_system.core.reload import PendingReload
     from unified_system.core.runtime import Runtime
@@ -44,8 +45,7 @@ class Owner:
     _dependents: dict[str, set[str]]
     _order: list[str]
     _builds: dict[str, str]           # service -> running | done | failed | cancelled
-    _build_pgid: dict[str, int]
-    _builds_timed_out: set[str]
+    _build_runs: dict[str, BuildRun]
     _debounce: dict[str, Any]
     _reload: PendingReload | None
     _reload_parsing: bool

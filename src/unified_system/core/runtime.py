@@ -386,7 +386,7 @@ class Runtime:
         for sock in self.sockets.pop(name, ((), []))[1]:
             sock.close()
 
-    def spawn_build(self, name: str, digest: str) -> Spawned:
+    def spawn_build(self, name: str, digest: str, run: int) -> Spawned:
         spec = self.sup.config.services[name]
         try:
             env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,
@@ -395,10 +395,8 @@ class Runtime:
             raise SpawnError(str(exc)) from None
         build = spec.build
 
-        def on_exit(status: ExitStatus) -> None:
-            timed_out = name in self.sup._builds_timed_out
-            detail = f"timed out after {build.timeout:g}s" if timed_out else status.describe()
-            self.sup.post(BuildDone(name, status.ok and not timed_out, detail, digest, False))
+        def on_exit(status: ExitStatus) -> None:  # on the I/O thread: it only posts
+            self.sup.post(BuildDone(name, status.ok, status.describe(), digest, False, run))
 
         argv0 = build.command[0]
         executable = argv0 if "/" in argv0 else shutil.which(argv0, path=env.get("PATH", os.defpath))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from unified_system import graph, logsetup
-from unified_system.core.builds import BuildMixin
+from unified_system.core.builds import BuildMixin, BuildRun
 from unified_system.core.commands import CommandMixin
 from unified_system.core.events import (
     Batch,
@@ -73,8 +73,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         self._pid_map: dict[int, int] = {}     # main pid -> incarnation; replaced, never mutated
         self._mem_watch: dict[int, int] = {}   # incarnation -> pid, for the sampler; replaced too
         self._builds: dict[str, str] = {}      # service -> running | done | failed | cancelled
-        self._build_pgid: dict[str, int] = {}
-        self._builds_timed_out: set[str] = set()
+        self._build_runs: dict[str, BuildRun] = {}   # the builds in progress
         self._state_save_pending = False
         self._debounce: dict[str, Any] = {}
         self._reload: Any = None
