@@ -44,7 +44,7 @@ def test_sigkill_after_stop_timeout_and_exit_code_stays_zero(tmp_path):
     """) as sup:
         sup.wait_state("stubborn", "running")
         pid = sup.record("stubborn", "running")["pid"]
-        wait_until(lambda: "stubborn up" in sup.output(), 5, "child to install its handler")
+        wait_until(lambda: "stubborn up" in sup.output(), 30, "child to install its handler")
         started = time.monotonic()
         assert sup.stop() == 0
         assert time.monotonic() - started < 5
@@ -97,7 +97,7 @@ def test_second_sigint_kills_everything_at_once(tmp_path):
             stop: {timeout: 60s}
     """) as sup:
         sup.wait_state("stubborn", "running")
-        wait_until(lambda: "stubborn up" in sup.output(), 5, "child to install its handler")
+        wait_until(lambda: "stubborn up" in sup.output(), 30, "child to install its handler")
         started = time.monotonic()
         sup.signal(signal.SIGINT)
         sup.wait_state("stubborn", "stopping")

@@ -44,7 +44,8 @@ def test_ready_status_watchdog_reloading_stopping(tmp_path):
                 command: ["{{py}}", "{{children}}/sleeper.py"]
                 critical: false
         """, env={"NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "200000"}) as sup:
-            wait_until(lambda: systemd.saw("WATCHDOG=1"), 5, "watchdog pings", seen=systemd.drain)
+            # the first ping waits on the supervisor's own start-up
+            wait_until(lambda: systemd.saw("WATCHDOG=1"), 30, "watchdog pings", seen=systemd.drain)
             wait_until(lambda: systemd.saw("READY=1"), 10, "READY=1", seen=systemd.drain)
             # READY=1 came only after the slow critical service was healthy
             assert sup.record("slow", "running") is not None
