@@ -157,12 +157,22 @@ class SupervisorProcess:
         return path.read_text().strip()
 
     def wait_api(self, timeout: float = 10.0) -> None:
-        """Until the control API answers /health (any status)."""
+        """Until this supervisor's control API answers /health (any status).
+
+        The port came from free_port() and is bound only later: another supervisor may hold
+        it, so the answer must come from our pid, and a bind error of ours fails at once."""
         import httpx
 
         def up() -> bool:
+            if any(r.get("event", "").startswith("control API cannot listen") for r in self.records()):
+                raise AssertionError(f"the control API could not listen on {self.api_url}: "
+                                     f"{self.output()[-2000:]}")
             try:
-                return httpx.get(self.api_url + "/health", timeout=1.0).status_code in (200, 503)
-            except httpx.HTTPError:
+                if httpx.get(self.api_url + "/health", timeout=1.0).status_code not in (200, 503):
+                    return False
+                # reads are open on loopback, so no key is needed to ask whose API this is
+                answer = httpx.get(self.api_url + "/api/diagnostics", timeout=5.0)
+                return answer.status_code == 200 and answer.json()["supervisor"]["pid"] == self.proc.pid
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):  # not (yet) ours, or not JSON
                 return False
         wait_until(up, timeout, "the control API", seen=lambda: self.output()[-2000:])
