@@ -10,7 +10,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def refused_port() -> Iterator[int]:
+    """A 127.0.0.1 port that refuses connections for the whole block. Bound without
+    SO_REUSEADDR and never listening: a connect() gets ECONNREFUSED and nobody else can
+    bind it meanwhile, unlike a free_port() that was released and may be taken again."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition",

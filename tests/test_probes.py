@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import free_port
+from harness import refused_port
 from unified_system.config.schema import Probe
 from unified_system.probes.runner import ProbeRunner
 from unified_system.proc.seam import ProcessSeam
@@ -78,8 +78,8 @@ def test_http_to_a_hung_endpoint_is_cut_off_at_its_timeout(runner):
 
 
 def test_tcp_refused_and_accepted(runner):
-    port = free_port()
-    refused = attempt(runner, Probe.model_validate({"tcp": {"port": port}}))
+    with refused_port() as port:
+        refused = attempt(runner, Probe.model_validate({"tcp": {"port": port}}))
     assert not refused.ok and "refused" in refused.detail.lower()
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

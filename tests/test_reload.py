@@ -3,7 +3,7 @@
 import os
 import signal
 
-from harness import CHILDREN, PY, SupervisorProcess, free_port, wait_until
+from harness import CHILDREN, PY, SupervisorProcess, free_port, refused_port, wait_until
 
 
 def exits(sup, service):
@@ -103,8 +103,8 @@ def test_invalid_reload_changes_nothing(tmp_path):
 
 
 def test_reload_to_a_command_that_never_gets_ready_is_rolled_back(tmp_path):
-    port, dead_port = free_port(), free_port()
-    with SupervisorProcess(tmp_path, f"""
+    port = free_port()
+    with refused_port() as dead_port, SupervisorProcess(tmp_path, f"""
         services:
           web:
             command: ["{{py}}", "{{children}}/tcp_server.py", "{port}"]

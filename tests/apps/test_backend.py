@@ -9,6 +9,8 @@ import sys
 import pytest
 from backend.ai_manager import AIManager, TokenBucket, Worker, backoff_delay  # noqa: E402
 
+from harness import refused_port
+
 from .support import FDEXEC, NotifyListener, Procs, free_port, get, http, wait_for
 
 
@@ -116,21 +118,22 @@ def test_ai_task_queue_end_to_end(procs, listener, tmp_path):
 
 def test_serves_on_an_inherited_socket_when_listen_fds_is_set(procs, listener, tmp_path):
     sock = socket.create_server(("127.0.0.1", 0))
-    unused_port = free_port()
-    try:
-        port = sock.getsockname()[1]
-        procs.backend(
-            {"PYTHON_PORT": str(unused_port), "DATA_DIR": str(tmp_path / "data"),
-             "NOTIFY_SOCKET": listener.address, "LOG_LEVEL": "warning"},
-            pass_fds=(sock.fileno(),),
-            argv_prefix=[sys.executable, str(FDEXEC), str(sock.fileno()), "http", "--"],
-        )
-    finally:
-        sock.close()  # the backend holds its own copy now
-    listener.wait_for("READY=1", timeout=20)
-    assert get(f"http://127.0.0.1:{port}/health")["status"] == "ok"
-    with pytest.raises(ConnectionRefusedError):  # it did not bind PYTHON_PORT as well
-        socket.create_connection(("127.0.0.1", unused_port), timeout=2).close()
+    # PYTHON_PORT stays held (bound, not listening) so no other test takes it meanwhile
+    with refused_port() as unused_port:
+        try:
+            port = sock.getsockname()[1]
+            procs.backend(
+                {"PYTHON_PORT": str(unused_port), "DATA_DIR": str(tmp_path / "data"),
+                 "NOTIFY_SOCKET": listener.address, "LOG_LEVEL": "warning"},
+                pass_fds=(sock.fileno(),),
+                argv_prefix=[sys.executable, str(FDEXEC), str(sock.fileno()), "http", "--"],
+            )
+        finally:
+            sock.close()  # the backend holds its own copy now
+        listener.wait_for("READY=1", timeout=20)
+        assert get(f"http://127.0.0.1:{port}/health")["status"] == "ok"
+        with pytest.raises(ConnectionRefusedError):  # it did not bind PYTHON_PORT as well
+            socket.create_connection(("127.0.0.1", unused_port), timeout=2).close()
 
 
 # -- the AI manager without HTTP ---------------------------------------------------------------
