@@ -114,11 +114,10 @@ def test_second_supervisor_on_same_state_dir_is_refused(tmp_path):
         first.wait_state("a", "running")
         second = SupervisorProcess(tmp_path, first.config_path.read_text())
         second.stdout_path = tmp_path / "second.stdout"
-        second.start()
-        assert second.proc.wait(10) == 2
-        assert "already running" in second.output()
-        assert f"pid {first.proc.pid}" in second.output()
-        second.close()
+        with second:  # closed even when an assertion fails
+            assert second.proc.wait(30) == 2
+            assert "already running" in second.output()
+            assert f"pid {first.proc.pid}" in second.output()
         assert first.stop() == 0
         assert not (first.state_dir / "supervisor.pid").exists()
 
