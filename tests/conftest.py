@@ -47,7 +47,13 @@ def no_leaked_processes():
     deadline = time.monotonic() + 5.0
     leaked = {p: c for p, c in _descendants().items() if p not in before}
     while leaked and time.monotonic() < deadline:
-        psutil.wait_procs([psutil.Process(p) for p in leaked if psutil.pid_exists(p)], timeout=0.2)
+        procs = []
+        for p in leaked:
+            try:
+                procs.append(psutil.Process(p))
+            except psutil.NoSuchProcess:   # exited between the listing and here
+                pass
+        psutil.wait_procs(procs, timeout=0.2)
         leaked = {p: c for p, c in _descendants().items() if p not in before}
     for pid in leaked:
         try:
