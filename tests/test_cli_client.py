@@ -145,16 +145,31 @@ def test_logs_n_and_follow(sup):
             follow.wait()
 
 
-def test_no_supervisor_is_exit_3(tmp_path):
+def test_no_supervisor_is_exit_3_for_status_and_1_for_the_rest(tmp_path):
     port = free_port()
     config = tmp_path / "services.yaml"
     config.write_text(f"supervisor: {{port: {port}, state_dir: {tmp_path}/state}}\n"
                       f"services:\n  web: {{command: [{PY!r}, '-c', 'pass']}}\n")
-    for args in (["status"], ["status", "--json"], ["stop", "web"], ["logs", "web"], ["reload"]):
+    for args, code in ((["status"], 3), (["status", "--json"], 3), (["stop", "web"], 1),
+                       (["logs", "web"], 1), (["reload"], 1)):
         done = subprocess.run([PY, str(START), *args, "-c", str(config)], capture_output=True,
                               text=True, timeout=30)
-        assert done.returncode == 3, (args, done.stderr)
+        assert done.returncode == code, (args, done.stderr)
         assert f"no supervisor is running at 127.0.0.1:{port}" in done.stderr
+
+
+def test_clients_need_only_the_supervisor_section(sup):
+    # The operator's shell lacks a variable a service needs: status and stop still work, and
+    # a reload is judged by the server (which has the variable).
+    good = sup.config_path.read_text()
+    try:
+        sup.config_path.write_text(good.replace("web: {command:", "web: {env: {DB: '${DB_URL:?required}'}, command:"))
+        assert cli(sup, "status").returncode == 0
+        assert cli(sup, "stop", "once").returncode == 0
+        done = cli(sup, "reload")
+        assert done.returncode == 1 and "DB_URL" in done.stderr, done.stderr
+    finally:
+        sup.config_path.write_text(good)
 
 
 def test_table_formats_empty_fields():

@@ -58,11 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cmd_run(config, env_name, getattr(args, "only", None))
 
 
-def _load(config: str | None, env_name: str | None) -> LoadedConfig | None:
+def _load(config: str | None, env_name: str | None, supervisor_only: bool = False
+          ) -> LoadedConfig | None:
     from unified_system.config import ConfigErrors, load_config
 
     try:
-        return load_config(config, env_name=env_name)
+        return load_config(config, env_name=env_name, supervisor_only=supervisor_only)
     except ConfigErrors as exc:
         print(f"{len(exc.errors)} error(s) in the config:", file=sys.stderr)
         for error in exc.errors:
@@ -81,7 +82,9 @@ def cmd_client(command: str, args: argparse.Namespace, config: str | None,
     """The commands that talk to a running supervisor through its control API."""
     from unified_system import client as api
 
-    loaded = _load(config, env_name)
+    # Only where the supervisor is and its key: the services are the server's to judge (a
+    # reload's errors come back from it), and need variables this shell may not have.
+    loaded = _load(config, env_name, supervisor_only=True)
     if loaded is None:
         if command == "reload":   # SPEC: reload exits 0 / 1; the running config is untouched
             print("reload refused: nothing changed", file=sys.stderr)

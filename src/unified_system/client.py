@@ -100,12 +100,13 @@ def table(services: list[dict[str, Any]]) -> str:
 
 
 # --------------------------------------------------------------------------- commands
-def _guard(fn: Callable[[], int], err: TextIO) -> int:
+def _guard(fn: Callable[[], int], err: TextIO, not_running: int = EXIT_FAIL) -> int:
+    """SPEC §5: `status` exits 3 when no supervisor runs; every other command 1."""
     try:
         return fn()
     except NotRunning as exc:
         print(str(exc), file=err)
-        return EXIT_NOT_RUNNING
+        return not_running
     except httpx.HTTPError as exc:
         print(f"control API error: {exc}", file=err)
         return EXIT_FAIL
@@ -120,7 +121,7 @@ def status(client: Client, as_json: bool, out: TextIO = sys.stdout, err: TextIO 
         services = response.json()
         print(json.dumps(services, indent=2) if as_json else table(services), file=out)
         return EXIT_OK
-    return _guard(run, err)
+    return _guard(run, err, EXIT_NOT_RUNNING)
 
 
 def action(client: Client, verb: str, name: str, out: TextIO = sys.stdout,

@@ -42,8 +42,12 @@ class _Errors:
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env_name: str | None = None,
-                environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Load, validate and freeze services.yaml; raise ConfigErrors listing every problem."""
+                environ: Mapping[str, str] | None = None, supervisor_only: bool = False
+                ) -> LoadedConfig:
+    """Load, validate and freeze services.yaml; raise ConfigErrors listing every problem.
+
+    supervisor_only: just the `supervisor` section, with no services (what a client of the
+    running supervisor needs to reach it); nothing else is interpolated or checked."""
     environ = os.environ if environ is None else environ
     given = config_path(path, environ)
     file, absolute = str(given), Path(os.path.abspath(given))
@@ -70,8 +74,10 @@ def load_config(path: str | os.PathLike[str] | None = None, env_name: str | None
     if isinstance(raw_envs, dict):  # an empty overlay (`staging:`) is an empty mapping
         raw_envs = {k: {} if v is None else v for k, v in raw_envs.items()}
     # Top-level `x-*` keys are compose-style extension fields: anchors for `<<: *defaults`.
-    doc, failed = interpolate_tree({k: v for k, v in source.data.items()
-                                    if k != "environments" and not k.startswith("x-")}, merged)
+    body = {k: v for k, v in source.data.items() if k != "environments" and not k.startswith("x-")}
+    if supervisor_only:
+        body = {**{k: body[k] for k in ("version", "supervisor") if k in body}, "services": {}}
+    doc, failed = interpolate_tree(body, merged)
     config = _validate(doc, raw_envs, base, merged, errors)
     bad = [loc for loc, _ in failed]  # errors that only echo a failed ${VAR:?} are noise
     errors.items = [e for e in errors.items if not any(e.loc[:len(b)] == b for b in bad)]
