@@ -16,6 +16,7 @@ from unified_system.proc.seam import SpawnError
 
 S = State
 LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly
+LEFTOVER_CHECKS = 250  # SIGKILLed members are gone in far less than these 5 s
 
 
 class LifecycleMixin(Owner):
@@ -110,6 +111,17 @@ class LifecycleMixin(Owner):
                              timeout=unit.spec.stop.timeout)
             self.runtime.seam.signal_group(pgid, signal.SIGKILL)
 
+    def _kill_leftovers(self, pgid: int) -> None:
+        """SIGKILL what a dead leader left in its group, then look until the group is empty,
+        so the guard forgets its number before the kernel can give it to someone else."""
+        self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+        self._until_empty(pgid, LEFTOVER_CHECKS)
+
+    def _until_empty(self, pgid: int, checks: int) -> None:
+        if checks and self.runtime.seam.group_alive(pgid):  # group_alive forgets it when empty
+            self._timers.call_at(self.clock() + LINGER_CHECK,
+                                 lambda: self._until_empty(pgid, checks - 1))
+
     def _check_linger(self, unit: Unit) -> None:
         pgid = unit.lingering_pgid
         if pgid is not None and self.runtime.seam.group_alive(pgid):
@@ -160,7 +172,7 @@ class LifecycleMixin(Owner):
                 self._check_linger(unit)
                 return
             # The leader died on its own: what it left in its group belongs to the dead incarnation.
-            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+            self._kill_leftovers(pgid)
         if unit.state is S.STOPPING:
             self._after_stop(unit)
         else:
