@@ -155,6 +155,26 @@ def test_env_values_become_strings(tmp_path):
         "DEBUG": "true", "OFF": "false", "N": "3", "F": "1.5", "S": "text"}
 
 
+def test_numbers_in_argv_and_env_keep_the_text_as_written(tmp_path):
+    # YAML 1.1 reads 0755 as 493 and 12:30 as 750: a child must get what the file says,
+    # while a number field still gets the number.
+    loaded = load_config(write(tmp_path, """
+        services:
+          app:
+            command: [chmod, 0755, f, 1_000, 12:30:00, 0x1F, 1.10, 7]
+            env: {MODE: 0755, AT: 12:30, V: 1.10, N: 8080}
+            listen: [{port: 0x1F90}]
+        environments:
+          prod: {services: {app: {env: {MODE: 0640}}}}
+        """), environ=ENV)
+    app = loaded.config.services["app"]
+    assert app.command == ("chmod", "0755", "f", "1_000", "12:30:00", "0x1F", "1.10", "7")
+    assert app.env == {"MODE": "0755", "AT": "12:30", "V": "1.10", "N": "8080"}
+    assert app.listen[0].port == 8080 and type(app.listen[0].port) is int
+    prod = load_config(tmp_path / "services.yaml", env_name="prod", environ=ENV).config
+    assert prod.services["app"].env["MODE"] == "0640"
+
+
 @pytest.mark.parametrize("given, name", [
     ("TERM", "SIGTERM"), ("SIGTERM", "SIGTERM"), ("sigint", "SIGINT"), (9, "SIGKILL"),
     ("'15'", "SIGTERM"), ("HUP", "SIGHUP"), ("QUIT", "SIGQUIT"),

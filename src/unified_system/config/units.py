@@ -76,6 +76,11 @@ def parse_size(value: Any) -> int:
     return int(amount)
 
 
+def as_written(value: Any) -> Any:
+    """A number as the file wrote it (chmod 0755 stays 0755; see yamlsrc.WrittenInt)."""
+    return getattr(value, "written", value)
+
+
 def _argv(value: Any) -> Any:
     """A command string is split as a shell would split it; it is never run by a shell."""
     if isinstance(value, str):
@@ -83,6 +88,8 @@ def _argv(value: Any) -> Any:
             return shlex.split(value)
         except ValueError as exc:
             raise ValueError(f"cannot split command {value!r}: {exc}") from None
+    if isinstance(value, (list, tuple)):
+        return [as_written(item) for item in value]
     return value
 
 
@@ -122,7 +129,7 @@ def _env_value(value: Any) -> Any:
         return "true" if value else "false"
     if value is None:
         raise ValueError('null value: write "" for an empty variable')
-    return value
+    return as_written(value)
 
 
 EnvValue = Annotated[str, BeforeValidator(_env_value)]

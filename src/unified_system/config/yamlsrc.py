@@ -96,13 +96,33 @@ def load_yaml(text: str, file: str) -> Source:
         loader.dispose()
 
 
+class WrittenInt(int):
+    """A YAML 1.1 number whose text says more than its value (0755 is 493, 12:30 is 750,
+    1_000 is 1000): where a string is wanted (argv, env) the text as written is used."""
+
+    written: str
+
+
+class WrittenFloat(float):
+    written: str
+
+
+def _number(value: Any, text: str) -> Any:
+    kind = WrittenInt if type(value) is int else WrittenFloat if type(value) is float else None
+    if kind is None or str(value) == text:
+        return value
+    number = kind(value)
+    number.written = text
+    return number
+
+
 def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, src: Source,
            active: set[int]) -> Any:
     if id(node) in active:  # an alias of its own ancestor would recurse forever
         src.problems.append((loc, _mark(node.start_mark), "recursive YAML alias"))
         return None
     if isinstance(node, yaml.ScalarNode):
-        return loader.construct_object(node, deep=True)
+        return _number(loader.construct_object(node, deep=True), node.value)
     active = active | {id(node)}
     if isinstance(node, yaml.SequenceNode):
         items = []
