@@ -94,3 +94,22 @@ def test_secrets_from_dotenv_and_env_files_are_scrubbed_from_answers(tmp_path):
             answer = c.get("/api/services/echo/logs?lines=100").text
         assert sup.stop() == 0
     assert "said *** ***" in answer
+
+
+def test_a_config_error_quoting_a_secret_value_is_scrubbed_from_the_logs(tmp_path):
+    # The reload's error says "got '<value>'", and the value came from ${API_TOKEN}.
+    secret = "tok-S3CRET-in-an-error-42"
+    with SupervisorProcess(tmp_path, """
+        services:
+          app: {command: ["{py}", "{children}/sleeper.py"]}
+    """, env={"API_TOKEN": secret}) as sup:
+        sup.wait_api()
+        text = sup.config_path.read_text()
+        sup.config_path.write_text(text.replace("app: {command:", "app: {instances: '${API_TOKEN}', command:"))
+        answer = httpx.post(f"{sup.api_url}/api/reload", headers={"X-API-Key": sup.api_key()}, timeout=30)
+        assert answer.status_code == 422 and "***" in answer.text and secret not in answer.text
+        wait_until(lambda: [r for r in sup.records() if r.get("event", "").startswith("reload refused")],
+                   10, "the refusal logged")
+        assert sup.stop() == 0
+    for path in [*sorted((sup.state_dir / "logs").glob("*.log")), sup.stdout_path]:
+        assert secret not in path.read_text(), path.name

@@ -38,7 +38,33 @@ def redact(value: Any, name: str = "") -> Any:
     return value
 
 
+# Secret values known to the supervisor (the API's scrubber sets them): hidden wherever
+# they appear in a record's text, such as a config error quoting an interpolated value.
+_hidden: tuple[str, ...] = ()
+
+
+def hide_values(values: tuple[str, ...]) -> None:
+    """Longest first, so that a secret containing another is hidden whole."""
+    global _hidden
+    _hidden = values
+
+
+def hide(value: Any) -> Any:
+    if isinstance(value, str):
+        for secret in _hidden:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: hide(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(hide(v) for v in value)
+    return value
+
+
 def _redact_processor(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    if _hidden:
+        return {k: hide(redact(v, k)) for k, v in event.items()}
     return {k: redact(v, k) for k, v in event.items()}
 
 
@@ -112,6 +138,7 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
     so a slow disk or terminal never stalls supervision."""
     global _listener, _queue
     stop()
+    hide_values(())  # the next supervisor's API sets its own
     stream = stream or sys.stderr
     root = logging.getLogger("unified")
     root.handlers.clear()

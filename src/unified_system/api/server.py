@@ -14,6 +14,7 @@ from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from unified_system import logsetup
 from unified_system.api import routes
 from unified_system.api.alerts import Alerts
 from unified_system.api.auth import Scrubber, load_or_create_key, same
@@ -58,6 +59,7 @@ class ControlPlane:
         self.api_key: str = cfg.api_key or load_or_create_key(sup.runtime.state_dir)
         self._scrubber = Scrubber.for_supervisor(sup, self.api_key)
         self._scrubbed_config = sup.config
+        logsetup.hide_values(tuple(self._scrubber.values))
         self.hub = EventHub(self.scrub)
         self.history = History()
         self.alerts = Alerts(cfg.notify.webhooks, cfg.notify.events, scrub=self.scrub)
@@ -76,6 +78,7 @@ class ControlPlane:
         if self.sup.config is not self._scrubbed_config:
             self._scrubbed_config = self.sup.config
             self._scrubber = Scrubber.for_supervisor(self.sup, self.api_key)
+            logsetup.hide_values(tuple(self._scrubber.values))
         return self._scrubber
 
     def scrub(self, text: str) -> str:
