@@ -2,6 +2,7 @@
 no connection."""
 
 import http.client
+import os
 import signal
 import socket
 import threading
@@ -80,6 +81,9 @@ def test_child_gets_fd3_with_its_own_listen_pid(tmp_path):
         wait_until(lambda: "serving" in sup.output(), 10, "serving line")
         assert f"serving on fd 3 pid={pid} LISTEN_PID={pid}" in sup.output()
         assert get(port) == (200, str(pid))
+        sockets = [fd for fd in os.listdir(f"/proc/{pid}/fd")
+                   if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")]
+        assert sockets == ["3"]  # the shim closed the inherited originals
         assert sup.stop() == 0
 
 

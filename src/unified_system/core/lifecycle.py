@@ -16,6 +16,7 @@ from unified_system.proc.seam import SpawnError
 
 S = State
 LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly
+LINGER_MAX = 0.32
 LEFTOVER_CHECKS = 250  # SIGKILLed members are gone in far less than these 5 s
 
 
@@ -122,11 +123,12 @@ class LifecycleMixin(Owner):
             self._timers.call_at(self.clock() + LINGER_CHECK,
                                  lambda: self._until_empty(pgid, checks - 1))
 
-    def _check_linger(self, unit: Unit) -> None:
+    def _check_linger(self, unit: Unit, delay: float = LINGER_CHECK) -> None:
         pgid = unit.lingering_pgid
         if pgid is not None and self.runtime.seam.group_alive(pgid):
-            unit.timers["linger"] = self._timers.call_at(self.clock() + LINGER_CHECK,
-                                                         lambda: self._check_linger(unit))
+            # Each look scans /proc: look less often the longer the group takes to go
+            unit.timers["linger"] = self._timers.call_at(
+                self.clock() + delay, lambda: self._check_linger(unit, min(delay * 2, LINGER_MAX)))
             return
         unit.lingering_pgid = None
         unit.cancel_timers()

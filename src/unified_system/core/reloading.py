@@ -30,10 +30,13 @@ class ReloadInProgress(Refused):
 class ReloadMixin(Owner):
     # ------------------------------------------------------------------ file changes
     def _on_file_changed(self, ev: FileChanged) -> None:
-        if ev.key != CONFIG_KEY and ev.key not in self.units:
-            return
-        debounce = (CONFIG_DEBOUNCE if ev.key == CONFIG_KEY
-                    else self.config.services[ev.key].watch.debounce)
+        if ev.key == CONFIG_KEY:
+            debounce = CONFIG_DEBOUNCE
+        else:  # a change queued before a reload removed the service, or its `watch`
+            spec = self.config.services.get(ev.key)
+            if ev.key not in self.units or spec is None or spec.watch is None:
+                return
+            debounce = spec.watch.debounce
         timer = self._debounce.pop(ev.key, None)
         if timer is not None:
             timer.cancel()
@@ -43,8 +46,14 @@ class ReloadMixin(Owner):
     def _changed(self, key: str, path: str) -> None:
         self._debounce.pop(key, None)
         if key == CONFIG_KEY:
+            if self._shutting_down:
+                return
             self.log.info("config file changed: reloading", path=path)
-            self._cmd_reload(Command("reload"))
+            try:
+                self._cmd_reload(Command("reload"))
+            except ReloadInProgress:  # it may have read the file before this change: try again
+                self._debounce[key] = self._timers.call_at(
+                    self.clock() + CONFIG_DEBOUNCE, lambda: self._changed(key, path))
             return
         self.log.info("watched file changed: restarting", service=key, path=path)
         for unit in self.units.get(key, ()):

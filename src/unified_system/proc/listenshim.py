@@ -18,6 +18,8 @@ def main(argv: list[str]) -> None:
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in fds]
     for target, fd in enumerate(high, start=3):
         os.dup2(fd, target, inheritable=True)
+    for fd in set(fds) - set(range(3, 3 + len(fds))):  # the program gets fd 3.. only
+        os.close(fd)
     env = dict(os.environ)
     env.update(LISTEN_FDS=str(len(fds)), LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES=names)
     os.execve(exe, args, env)
