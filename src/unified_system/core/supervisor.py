@@ -170,7 +170,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             with logsetup.held():  # the turn's log records are written after its spawns
                 self._turn(first)
             while self._after_turn:
-                self._after_turn.pop(0)()
+                self._guarded(self._after_turn.pop(0))
 
     def _turn(self, first: object | None) -> None:
         if first is not None:
@@ -188,9 +188,9 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             self._reconcile_due = False
             self._guarded(self._reconcile)
         if self._reload is not None or self._removing or self._retiring:
-            self._check_reload()
+            self._guarded(self._check_reload)
         if self._dirty:
-            self._publish_snapshot()
+            self._guarded(self._publish_snapshot)
 
     def _stale_soon(self) -> None:
         """A change observers may see up to a second late (heartbeat stamps): one snapshot a
