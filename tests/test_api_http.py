@@ -175,6 +175,17 @@ def test_bad_body_is_422(sup, key, body):
     assert service(sup, "web")["restarts"] == 0
 
 
+@pytest.mark.parametrize("host, status", [
+    ("evil.example.com", 401), ("evil.example.com:8900", 401), ("10.0.0.1", 401),
+    ("localhost", 200), ("127.0.0.1:8900", 200), ("[::1]:8900", 200), ("LOCALHOST", 200),
+])
+def test_open_reads_answer_only_a_loopback_host_name(sup, host, status):
+    # DNS rebinding: a page of evil.example.com, its name rebound to 127.0.0.1, asks for it
+    r = httpx.get(sup.api_url + "/api/services", headers={"Host": host}, timeout=10)
+    assert r.status_code == status, r.text
+    assert httpx.get(sup.api_url + "/health", headers={"Host": host}, timeout=10).status_code == 200
+
+
 def test_an_unread_body_is_never_taken_for_the_next_request(sup):
     # The body of a request refused before it is read (404) holds a request of its own.
     smuggled = b"GET /api/services/web HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -261,6 +261,12 @@ def test_overlay_errors_point_into_the_overlay(tmp_path):
     assert [(e.line, e.path) for e in errors] == [(6, "services.app.restart.policy")]
 
 
+@pytest.mark.parametrize("depth", [100, 600, 5000])
+def test_absurd_nesting_is_an_error_not_a_traceback(tmp_path, depth):
+    error = one_error(tmp_path, "services: {}\nx-deep: " + "[" * depth + "]" * depth + "\n")
+    assert (error.line, error.message) == (2, "nested more than 64 levels deep")
+
+
 def test_structure_errors(tmp_path):
     assert one_error(tmp_path, "- a\n- b\n").message == "expected a mapping with 'services' at the top level"
     assert one_error(tmp_path, "version: 1\n").message == "missing required key 'services'"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
 import secrets
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,13 @@ def read_key(state_dir: Path) -> str | None:
         return (state_dir / KEY_FILE).read_text().strip() or None
     except OSError:
         return None
+
+
+def is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def same(given: str | None, expected: str) -> bool:

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from unified_system.api.auth import same
+from unified_system.api.auth import is_loopback_address, same
 from unified_system.core.events import Command, Refused
 from unified_system.logsetup import get_logger, redact
 
@@ -186,6 +186,15 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     # ------------------------------------------------------------------ helpers for routes
+    def names_loopback(self) -> bool:
+        """Whether the Host the client asked for is a loopback one. A web page whose name
+        was rebound to 127.0.0.1 (DNS rebinding) asks for its own name, and must not read."""
+        host = self.headers.get("Host")
+        if host is None:
+            return True  # no browser leaves it out
+        name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+        return name.lower() == "localhost" or is_loopback_address(name)
+
     def require_key(self) -> None:
         if not same(self.headers.get("X-API-Key"), self.plane.api_key):
             raise ApiError(401, "missing or wrong X-API-Key")

@@ -7,7 +7,6 @@ failure here (the port is taken) is logged and supervision carries on without an
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import Any
 from unified_system import logsetup
 from unified_system.api import routes
 from unified_system.api.alerts import Alerts
-from unified_system.api.auth import Scrubber, load_or_create_key, same
+from unified_system.api.auth import Scrubber, is_loopback_address, load_or_create_key, same
 from unified_system.api.diagnostics import diagnostics
 from unified_system.api.live import with_live
 from unified_system.api.metrics import CONTENT_TYPE
@@ -45,10 +44,7 @@ class _Server(ThreadingHTTPServer):
 
 
 def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+    return host == "localhost" or is_loopback_address(host)
 
 
 class ControlPlane:
@@ -158,7 +154,7 @@ class ControlPlane:
             return self._heartbeat(h, h.require_service(name))
         if method != "GET":
             h.require_key()
-        elif not self.open_reads and rid not in ("health", "metrics"):
+        elif not (self.open_reads and h.names_loopback()) and rid not in ("health", "metrics"):
             h.require_key()
         if rid == "health":
             health = self.sup.health or overall(self.sup.snapshot)

@@ -71,6 +71,9 @@ class Source:
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_DEPTH = 64
+
+
 def _mark(mark: yaml.Mark) -> Mark:
     return mark.line + 1, mark.column + 1
 
@@ -92,6 +95,8 @@ def load_yaml(text: str, file: str) -> Source:
         raise ConfigErrors([ConfigError(file, line, col, "", f"YAML syntax error: {problem}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigErrors([ConfigError(file, 0, 0, "", f"YAML error: {exc}")]) from None
+    except RecursionError:  # no services.yaml nests hundreds of levels deep
+        raise ConfigErrors([ConfigError(file, 0, 0, "", "YAML nested too deeply")]) from None
     finally:
         loader.dispose()
 
@@ -120,6 +125,10 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, src: Source,
            active: set[int]) -> Any:
     if id(node) in active:  # an alias of its own ancestor would recurse forever
         src.problems.append((loc, _mark(node.start_mark), "recursive YAML alias"))
+        return None
+    if len(loc) > MAX_DEPTH:  # what reads the tree after this recurses too
+        src.problems.append((loc[:MAX_DEPTH], _mark(node.start_mark),
+                             f"nested more than {MAX_DEPTH} levels deep"))
         return None
     if isinstance(node, yaml.ScalarNode):
         return _number(loader.construct_object(node, deep=True), node.value)
