@@ -188,10 +188,10 @@ def test_open_reads_answer_only_a_loopback_host_name(sup, host, status):
 
 def test_an_unread_body_is_never_taken_for_the_next_request(sup):
     # The body of a request refused before it is read (404) holds a request of its own.
-    smuggled = b"GET /api/services/web HTTP/1.1\r\nHost: x\r\n\r\n"
+    smuggled = b"GET /api/services/web HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     host, port = sup.api_address()
     with socket.create_connection((host, port), timeout=10) as conn:
-        conn.sendall(b"POST /api/nope HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+        conn.sendall(b"POST /api/nope HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s"
                      % (len(smuggled), smuggled))
         answer = b""
         while chunk := conn.recv(65536):  # the server closes: one answer, then end of stream

@@ -114,7 +114,7 @@ def test_a_client_that_never_reads_is_dropped(tmp_path):
         slow = socket.socket()
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.connect((host, port))
-        slow.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        slow.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         try:
             wait_until(lambda: httpx.get(sup.api_url + "/api/diagnostics", timeout=5)
                        .json()["control_plane"]["sse_subscribers"] == 1, 5, "the subscriber")

@@ -138,7 +138,7 @@ def test_logs_n_and_follow(sup):
         wait_until(lambda: out.read_text().count("sleeper web up") == first + 1, 10,
                    "the restarted process's line", seen=out.read_text)
         follow.send_signal(signal.SIGINT)
-        assert follow.wait(10) == 0
+        assert follow.wait(30) == 0
     finally:
         if follow.poll() is None:
             follow.kill()

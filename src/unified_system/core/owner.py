@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from unified_system.core import policy
     from unified_system.core.builds import BuildRun
     from unified_system.core.events import Command, Notify
+    from unified_system.core.persistence import Written
     from unified_system.core.reload import PendingReload
     from unified_system.core.runtime import Runtime
     from unified_system.core.states import State
@@ -52,6 +53,8 @@ class Owner:
     _removing: set[str]
     _after_turn: list[Callable[[], None]]
     _state_save_pending: bool
+    _state_saves: int
+    _state_written: Written
     _stale_pending: bool
     _reconcile_due: bool
     _dirty: bool

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 from typing import Any
 
@@ -13,6 +14,14 @@ from unified_system.core.owner import Owner
 from unified_system.core.states import State
 
 S = State
+
+
+class Written:
+    """Which save is on disk; shared by the owner's final save and the worker's."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.number = 0
 
 
 class PersistenceMixin(Owner):
@@ -73,15 +82,21 @@ class PersistenceMixin(Owner):
         data: dict[str, Any] = {"format": statefile.FORMAT, "supervisor_pid": os.getpid(), "saved_at": wall,
                 "services": services}
         path = self.runtime.state_dir / "state.json"
+        self._state_saves += 1
+        number, written = self._state_saves, self._state_written
 
         def write() -> None:  # create times are read here, off the owner thread
             for svc in data["services"].values():
                 for inst in svc["instances"]:
                     inst["create_time"] = statefile.create_time(inst["pid"])
-            try:
-                statefile.write_atomic(path, data)
-            except OSError as exc:  # a full or vanished disk must not kill supervision
-                self.log.error("cannot write state.json", path=str(path), error=str(exc))
+            with written.lock:  # the final save (on the owner) and a late one on the worker
+                if written.number > number:
+                    return  # a newer state is on disk already
+                try:
+                    statefile.write_atomic(path, data)
+                    written.number = number
+                except OSError as exc:  # a full or vanished disk must not kill supervision
+                    self.log.error("cannot write state.json", path=str(path), error=str(exc))
 
         if sync:
             write()

@@ -36,7 +36,7 @@ from unified_system.core.events import (
     Signal,
 )
 from unified_system.core.lifecycle import LifecycleMixin
-from unified_system.core.persistence import PersistenceMixin
+from unified_system.core.persistence import PersistenceMixin, Written
 from unified_system.core.probing import ProbingMixin
 from unified_system.core.reloading import ReloadMixin
 from unified_system.core.runtime import Runtime
@@ -75,6 +75,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         self._builds: dict[str, str] = {}      # service -> running | done | failed | cancelled
         self._build_runs: dict[str, BuildRun] = {}   # the builds in progress
         self._state_save_pending = False
+        self._state_saves, self._state_written = 0, Written()
         self._debounce: dict[str, Any] = {}
         self._reload: Any = None
         self._reload_parsing = False
