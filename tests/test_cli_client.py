@@ -189,3 +189,20 @@ def test_table_formats_empty_fields():
 ])
 def test_follow_finds_new_lines(previous, current, new):
     assert new_lines(previous, current) == new
+
+
+def test_check_without_env_checks_every_overlay_too(tmp_path):
+    config = tmp_path / "services.yaml"
+    config.write_text("services:\n  a: {command: [sleep, '1']}\n"
+                      "environments:\n  prod: {services: {a: {instances: 0}}}\n"
+                      "  dev: {services: {a: {env: {X: '1'}}}}\n")
+
+    def check(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([PY, str(START), "check", "-c", str(config), *args],
+                              capture_output=True, text=True, timeout=30)
+
+    done = check()
+    assert done.returncode == 2 and "wave 1: a" in done.stdout
+    assert "environment dev: OK" in done.stderr
+    assert "environment prod: 1 error(s)" in done.stderr and "services.a.instances" in done.stderr
+    assert check("--env", "dev").returncode == 0   # one overlay asked for: that one only

@@ -134,7 +134,17 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
     print(f"{loaded.path}: OK, {len(loaded.config.services)} services"
           + (f" (environment {loaded.env_name})" if loaded.env_name else ""))
     print(describe_start_order(loaded.config))
-    return EXIT_OK
+    if env_name is not None:
+        return EXIT_OK
+    # Without --env, every overlay is checked too: a bad one would surface only at deploy.
+    failed = False
+    for name in sorted(set(loaded.config.environments) - {loaded.env_name}):
+        print(f"environment {name}: ", end="", file=sys.stderr, flush=True)
+        if _load(config, name) is None:
+            failed = True
+        else:
+            print("OK", file=sys.stderr)
+    return EXIT_CONFIG if failed else EXIT_OK
 
 
 def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
