@@ -138,7 +138,13 @@ def test_logs_n_and_follow(sup):
         wait_until(lambda: out.read_text().count("sleeper web up") == first + 1, 10,
                    "the restarted process's line", seen=out.read_text)
         follow.send_signal(signal.SIGINT)
-        assert follow.wait(30) == 0
+        try:
+            assert follow.wait(30) == 0
+        except subprocess.TimeoutExpired:
+            status = open(f"/proc/{follow.pid}/status").read()
+            spy = subprocess.run(["py-spy", "dump", "--pid", str(follow.pid)], capture_output=True,
+                                 text=True, timeout=30).stdout
+            raise AssertionError(f"no exit after SIGINT\n{status}\n{spy}") from None
     finally:
         if follow.poll() is None:
             follow.kill()
