@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import time
 
 import psutil
@@ -17,6 +18,13 @@ def pytest_configure(config):
     os.environ["UNIFIED_STRICT"] = "1"
     # Orphaned grandchildren re-parent to pytest instead of init, so the leak check sees them.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    # Run in the background of a non-interactive shell, we inherit SIGINT and SIGQUIT
+    # ignored, and so would every child: a `logs -f` would never see the SIGINT a test
+    # sends. A handler here becomes the default disposition in children after exec.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) is signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def _reap_orphan_zombies() -> None:
