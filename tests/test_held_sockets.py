@@ -80,10 +80,10 @@ def test_child_gets_fd3_with_its_own_listen_pid(tmp_path):
         pid = sup.wait_state("web", "running")["pid"]
         wait_until(lambda: "serving" in sup.output(), 10, "serving line")
         assert f"serving on fd 3 pid={pid} LISTEN_PID={pid}" in sup.output()
-        assert get(port) == (200, str(pid))
-        sockets = [fd for fd in os.listdir(f"/proc/{pid}/fd")
+        sockets = [fd for fd in os.listdir(f"/proc/{pid}/fd")  # before any connection
                    if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")]
         assert sockets == ["3"]  # the shim closed the inherited originals
+        assert get(port) == (200, str(pid))
         assert sup.stop() == 0
 
 

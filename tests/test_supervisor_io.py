@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 
+import httpx
 import psutil
 
 from harness import PY, START, SupervisorProcess, wait_until
@@ -189,4 +190,37 @@ def test_a_spawn_that_fails_on_our_side_is_fatal_with_the_reason(tmp_path):
         fatal = sup.wait_state("saver", "fatal")
         assert "File exists" in fatal["note"]
         sup.wait_state("other", "running")
+        assert sup.stop() == 0
+
+
+def test_a_program_gone_at_spawn_is_looked_for_again_at_the_next_start(tmp_path):
+    # `tool` is there when the config is checked, gone when `late` is first spawned (after
+    # `gate` is ready), and back before the operator's start: that start must find it.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "tool"
+    tool.write_text(f"#!{PY}\nimport signal\nprint('tool up', flush=True)\nsignal.pause()\n")
+    tool.chmod(0o755)
+    go = tmp_path / "go"
+    with SupervisorProcess(tmp_path, f"""
+        services:
+          gate:
+            command: ["{{py}}", "{{children}}/sleeper.py"]
+            readiness: {{exec: {{command: [test, -f, "{go}"]}}, period: 100ms}}
+          late:
+            command: [tool]
+            env: {{PATH: "{bin_dir}:/usr/bin:/bin"}}
+            depends_on: {{gate: {{condition: healthy}}}}
+            critical: false
+    """) as sup:
+        sup.wait_api()
+        sup.wait_state("gate", "starting")  # and not ready: `go` is not there yet
+        tool.rename(tmp_path / "tool.away")
+        go.write_text("")
+        assert "not found" in sup.wait_state("late", "fatal", timeout=30)["note"]
+        (tmp_path / "tool.away").rename(tool)
+        answer = httpx.post(f"{sup.api_url}/api/services/late/start",
+                            headers={"X-API-Key": sup.api_key()}, timeout=10)
+        assert answer.status_code == 202, answer.text
+        sup.wait_state("late", "running", timeout=30)
         assert sup.stop() == 0
