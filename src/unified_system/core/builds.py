@@ -101,8 +101,6 @@ class BuildMixin(Owner):
         current.cancel_timer()
         if current.pgid is not None and self.runtime.seam.signal_group(current.pgid, 0):
             self._kill_leftovers(current.pgid)  # a build leaves nothing running behind it
-        if current.pgid is not None and self.runtime.seam.signal_group(current.pgid, 0):
-            self._kill_leftovers(current.pgid)  # a build leaves nothing running behind it
         if current.timed_out:
             self._build_failed(ev.service, f"timed out after {spec.build.timeout:g}s")
             return
