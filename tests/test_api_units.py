@@ -247,3 +247,15 @@ def test_a_services_dumps_are_its_own(tmp_path):
         "web-20261130T090000.000001Z.json", "web-20261130T100000.000001Z.json"]
     assert latest_dump(tmp_path, "web") == str(tmp_path / "web-20261130T100000.000001Z.json")
     assert latest_dump(tmp_path, "web-api").endswith("web-api-20261130T110000.000001Z.json")
+
+
+def test_the_scrubber_reads_env_files_and_survives_an_unreadable_one(tmp_path):
+    from types import SimpleNamespace
+
+    (tmp_path / "ok.env").write_text("DB_PASSWORD=from-the-env-file\n")
+    (tmp_path / "bad.env").write_bytes(b"API_TOKEN=\xff\n")
+    service = SimpleNamespace(env={}, env_file=(tmp_path / "ok.env", tmp_path / "bad.env"))
+    sup = SimpleNamespace(runtime=SimpleNamespace(tokens={}, environ={}), loaded=None,
+                          config=SimpleNamespace(services={"a": service}))
+    scrubber = Scrubber.for_supervisor(sup, "the-api-key-0123")
+    assert scrubber.text("pw from-the-env-file, key the-api-key-0123") == "pw ***, key ***"

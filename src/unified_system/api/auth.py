@@ -62,11 +62,11 @@ def same(given: str | None, expected: str) -> bool:
 
 
 def _env_file(path: str | os.PathLike[str]) -> Mapping[str, str | None]:
-    from unified_system.config.envfile import read_env_file
+    from unified_system.config.envfile import EnvFileError, read_env_file
 
     try:
         return read_env_file(path)
-    except (OSError, UnicodeDecodeError):  # gone or unreadable since: the child gets none either
+    except EnvFileError:  # unreadable since the config was checked: its child got none either
         return {}
 
 
