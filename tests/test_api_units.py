@@ -11,12 +11,11 @@ import types
 
 import pytest
 
-from unified_system.api.auth import Scrubber, load_or_create_key, same
+from unified_system.api.auth import Scrubber, is_loopback, load_or_create_key, same
 from unified_system.api.diagnostics import grade
 from unified_system.api.exposition import label_value, num
 from unified_system.api.live import LiveStats, tree_pids, with_live
 from unified_system.api.routes import ApiError, command, route
-from unified_system.api.server import is_loopback
 from unified_system.api.sse import EventHub
 from unified_system.api.suggestions import History, exits, suggest
 

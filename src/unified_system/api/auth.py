@@ -47,7 +47,10 @@ def read_key(state_dir: Path) -> str | None:
         return None
 
 
-def is_loopback_address(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (host names are case-insensitive)."""
+    if host.lower() == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from unified_system.api.auth import is_loopback_address, same
+from unified_system.api.auth import is_loopback, same
 from unified_system.core.events import Command, Refused
 from unified_system.logsetup import get_logger, redact
 
@@ -193,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
         if host is None:
             return True  # no browser leaves it out
         name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
-        return name.lower() == "localhost" or is_loopback_address(name)
+        return is_loopback(name)
 
     def require_key(self) -> None:
         if not same(self.headers.get("X-API-Key"), self.plane.api_key):

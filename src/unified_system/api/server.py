@@ -16,7 +16,7 @@ from typing import Any
 from unified_system import logsetup
 from unified_system.api import routes
 from unified_system.api.alerts import Alerts
-from unified_system.api.auth import Scrubber, is_loopback_address, load_or_create_key, same
+from unified_system.api.auth import Scrubber, is_loopback, load_or_create_key, same
 from unified_system.api.diagnostics import diagnostics
 from unified_system.api.live import with_live
 from unified_system.api.metrics import CONTENT_TYPE
@@ -41,10 +41,6 @@ class _Server(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.plane = plane
         super().__init__(address, Handler)
-
-
-def is_loopback(host: str) -> bool:
-    return host == "localhost" or is_loopback_address(host)
 
 
 class ControlPlane:
