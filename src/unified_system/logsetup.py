@@ -44,17 +44,23 @@ _hidden: tuple[str, ...] = ()
 
 
 def hide_values(values: tuple[str, ...]) -> None:
-    """Longest first, so that a secret containing another is hidden whole."""
+    """Longest first (as api.auth.Scrubber orders them), so a secret containing another is
+    hidden whole."""
     global _hidden
     _hidden = values
 
 
+def replace_values(text: str, values: tuple[str, ...]) -> str:
+    """`text` with each of `values` replaced by REDACTED."""
+    for secret in values:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def hide(value: Any) -> Any:
     if isinstance(value, str):
-        for secret in _hidden:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+        return replace_values(value, _hidden)
     if isinstance(value, dict):
         return {k: hide(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from unified_system.logsetup import REDACTED, SECRET_NAME
+from unified_system.logsetup import SECRET_NAME, replace_values
 
 KEY_FILE = "api_key"
 MIN_SECRET_LEN = 6   # shorter values would scrub ordinary words out of log lines
@@ -82,8 +82,8 @@ class Scrubber:
 
     def __init__(self, values: Iterable[str]) -> None:
         # Longest first, so a secret containing another is replaced whole.
-        self.values = sorted({v for v in values if v and len(v) >= MIN_SECRET_LEN},
-                             key=len, reverse=True)
+        self.values = tuple(sorted({v for v in values if v and len(v) >= MIN_SECRET_LEN},
+                                   key=len, reverse=True))
 
     @classmethod
     def for_supervisor(cls, sup: Any, api_key: str) -> Scrubber:
@@ -100,7 +100,4 @@ class Scrubber:
         return cls(values)
 
     def text(self, value: str) -> str:
-        for secret in self.values:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+        return replace_values(value, self.values)

@@ -49,9 +49,7 @@ class ControlPlane:
         cfg = sup.config.supervisor
         self.host, self.port = cfg.host, cfg.port
         self.api_key: str = cfg.api_key or load_or_create_key(sup.runtime.state_dir)
-        self._scrubber = Scrubber.for_supervisor(sup, self.api_key)
-        self._scrubbed_config = sup.config
-        logsetup.hide_values(tuple(self._scrubber.values))
+        self._scrubber = self._rescrub()
         self.hub = EventHub(self.scrub)
         self.history = History()
         self.alerts = Alerts(cfg.notify.webhooks, cfg.notify.events, scrub=self.scrub)
@@ -68,10 +66,15 @@ class ControlPlane:
     def scrubber(self) -> Scrubber:
         """Rebuilt after a reload: new services bring new env secrets and tokens."""
         if self.sup.config is not self._scrubbed_config:
-            self._scrubbed_config = self.sup.config
-            self._scrubber = Scrubber.for_supervisor(self.sup, self.api_key)
-            logsetup.hide_values(tuple(self._scrubber.values))
+            self._scrubber = self._rescrub()
         return self._scrubber
+
+    def _rescrub(self) -> Scrubber:
+        """The secrets of the config now running, for API answers and for the log."""
+        self._scrubbed_config = self.sup.config
+        scrubber = Scrubber.for_supervisor(self.sup, self.api_key)
+        logsetup.hide_values(scrubber.values)
+        return scrubber
 
     def scrub(self, text: str) -> str:
         return self.scrubber.text(text)
