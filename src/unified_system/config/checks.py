@@ -5,7 +5,6 @@ Each check yields (key path, message); the loader turns paths into file:line:col
 
 from __future__ import annotations
 
-import difflib
 import errno
 import os
 import socket
@@ -13,17 +12,12 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from unified_system.config.envfile import EnvFileError, read_env_file
-from unified_system.config.errors import ConfigError, Loc, dotted
+from unified_system.config.errors import ConfigError, Loc, dotted, hint
 from unified_system.config.schema import Listen, Service, SupervisorConfig
 from unified_system.graph import find_cycles
 
 Issue = tuple[Loc, str]
 _WILDCARDS = {"", "0.0.0.0", "::", "*"}
-
-
-def hint(word: str, choices: Collection[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 # --- executables ------------------------------------------------------------------------

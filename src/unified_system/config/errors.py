@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 Loc = tuple[str | int, ...]
+
+
+def hint(word: str, choices: Collection[str]) -> str:
+    """The did-you-mean of an unknown name, or ""."""
+    import difflib  # only when a name is wrong; the supervisor imports this module too
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def dotted(loc: Loc) -> str:

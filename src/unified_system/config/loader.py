@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from unified_system.config.checks import hint, semantic_issues
+from unified_system.config.checks import semantic_issues
 from unified_system.config.envfile import EnvFileError, read_env_file
-from unified_system.config.errors import ConfigError, ConfigErrors, Loc, dotted
+from unified_system.config.errors import ConfigError, ConfigErrors, Loc, dotted, hint
 from unified_system.config.interpolate import interpolate_tree
 from unified_system.config.schema import Config, Probe, Service, check_service_name
 from unified_system.config.view import ConfigRecord, LoadedConfig, ProbeRecord, Record

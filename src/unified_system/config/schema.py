@@ -6,7 +6,6 @@ services.yaml), else the process's cwd. Watch paths resolve against the service'
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from unified_system.config.errors import hint
 from unified_system.config.units import Argv, Duration, EnvValue, SignalName, Size
 from unified_system.config.view import enabled_services, probe_kind
 
@@ -101,8 +101,7 @@ class NotifyConfig(Model):
     def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for event in value:
             if event not in ALERT_EVENTS:
-                close = difflib.get_close_matches(event, ALERT_EVENTS, n=1)
-                said = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(ALERT_EVENTS)}"
+                said = hint(event, ALERT_EVENTS) or f"; known: {', '.join(ALERT_EVENTS)}"
                 raise ValueError(f"unknown event {event!r}{said}")
         return value
 
