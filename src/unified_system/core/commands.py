@@ -133,9 +133,7 @@ class CommandMixin(Owner):
                 if unit.state in (S.STOPPED, S.EXITED, S.FATAL):
                     if self._builds.get(dep) in ("failed", "cancelled"):
                         self._builds.pop(dep)  # a start after a failed build tries the build again
-                    unit.cancel_timers()
-                    unit.circuit, unit.failures = "closed", 0
-                    unit.restart_times.clear()  # the operator's start gets a fresh budget
+                    unit.fresh_start()
                     self._transition(unit, S.PENDING, "manual")
 
     def _cmd_stop(self, name: str) -> None:

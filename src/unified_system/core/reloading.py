@@ -181,9 +181,7 @@ class ReloadMixin(Owner):
             if unit.state in (S.STARTING, S.RUNNING):
                 self._restart(unit, reason)
             elif unit.state in (S.FATAL, S.EXITED, S.STOPPED, S.DISABLED):
-                unit.cancel_timers()
-                unit.circuit, unit.failures = "closed", 0
-                unit.restart_times.clear()
+                unit.fresh_start()
                 self._transition(unit, S.PENDING, reason)
         self.runtime.reset_service(name)
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_system import logsetup
-from unified_system.config.envfile import EnvFileError
 from unified_system.core.events import BuildDone, Exited
 from unified_system.core.policy import ExitStatus
 from unified_system.proc.childenv import build_env
@@ -268,7 +267,6 @@ class Runtime:
 
     # ------------------------------------------------------------------ children
     def child_env(self, unit: Unit, inc: int, files: bool = True) -> dict[str, str]:
-        """SpawnError when an env_file has become unreadable since the config was checked."""
         cfg = self.sup.config.supervisor
         spec = unit.spec
         protocol = {
@@ -286,11 +284,8 @@ class Runtime:
             directory.mkdir(parents=True, exist_ok=True)
             protocol["CHECKPOINT_DIR"] = str(directory)
             protocol["CHECKPOINT_KEEP"] = str(spec.checkpoint.keep)
-        try:
-            return build_env(spec.inherit_env, spec.env_file if files else (), spec.env,
-                             self.environ, protocol)
-        except EnvFileError as exc:
-            raise SpawnError(str(exc)) from None
+        return build_env(spec.inherit_env, spec.env_file if files else (), spec.env,
+                         self.environ, protocol)
 
     def executable(self, unit: Unit, env: dict[str, str]) -> str:
         argv0 = unit.spec.command[0]
@@ -388,11 +383,8 @@ class Runtime:
 
     def spawn_build(self, name: str, digest: str, run: int) -> Spawned:
         spec = self.sup.config.services[name]
-        try:
-            env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,
-                            {"UNIFIED_SERVICE": name})
-        except EnvFileError as exc:
-            raise SpawnError(str(exc)) from None
+        env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,
+                        {"UNIFIED_SERVICE": name})
         build = spec.build
 
         def on_exit(status: ExitStatus) -> None:  # on the I/O thread: it only posts

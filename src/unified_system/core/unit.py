@@ -93,6 +93,13 @@ class Unit:
         for name in [n for n in self.timers if n.startswith(prefix)]:
             self.cancel_timer(name)
 
+    def fresh_start(self) -> None:
+        """An operator's start (or a new definition): no pending timer, a closed circuit and
+        the whole restart budget."""
+        self.cancel_timers()
+        self.circuit, self.failures = "closed", 0
+        self.restart_times.clear()
+
     def uptime(self, now: float) -> float:
         return now - self.spawned_at if self.spawned_at is not None and self.alive else 0.0
 
