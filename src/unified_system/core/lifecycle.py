@@ -15,9 +15,9 @@ from unified_system.core.unit import Unit
 from unified_system.proc.seam import SpawnError
 
 S = State
-LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly
-LINGER_MAX = 0.32
-LEFTOVER_CHECKS = 250  # SIGKILLed members are gone in far less than these 5 s
+LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly,
+LINGER_MAX = 0.32    # then less often (each look scans /proc)
+LEFTOVER_WAIT = 5.0  # SIGKILLed members are gone in far less
 
 
 class LifecycleMixin(Owner):
@@ -116,17 +116,16 @@ class LifecycleMixin(Owner):
         """SIGKILL what a dead leader left in its group, then look until the group is empty,
         so the guard forgets its number before the kernel can give it to someone else."""
         self.runtime.seam.signal_group(pgid, signal.SIGKILL)
-        self._until_empty(pgid, LEFTOVER_CHECKS)
+        self._until_empty(pgid, LINGER_CHECK, self.clock() + LEFTOVER_WAIT)
 
-    def _until_empty(self, pgid: int, checks: int) -> None:
-        if checks and self.runtime.seam.group_alive(pgid):  # group_alive forgets it when empty
-            self._timers.call_at(self.clock() + LINGER_CHECK,
-                                 lambda: self._until_empty(pgid, checks - 1))
+    def _until_empty(self, pgid: int, delay: float, give_up: float) -> None:
+        if self.clock() < give_up and self.runtime.seam.group_alive(pgid):  # it forgets when empty
+            self._timers.call_at(self.clock() + delay, lambda: self._until_empty(
+                pgid, min(delay * 2, LINGER_MAX), give_up))
 
     def _check_linger(self, unit: Unit, delay: float = LINGER_CHECK) -> None:
         pgid = unit.lingering_pgid
         if pgid is not None and self.runtime.seam.group_alive(pgid):
-            # Each look scans /proc: look less often the longer the group takes to go
             unit.timers["linger"] = self._timers.call_at(
                 self.clock() + delay, lambda: self._check_linger(unit, min(delay * 2, LINGER_MAX)))
             return

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from unified_system.logsetup import get_logger
+
 
 class RotatingLog:
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
@@ -27,7 +29,6 @@ class RotatingLog:
         self.dropped += lost
         if self.error is None:
             self.error = exc
-            from unified_system.logsetup import get_logger
             get_logger().error("cannot write a child's log: its output is dropped until a write "
                                "succeeds", path=str(self.path), error=str(exc))
 
@@ -54,7 +55,6 @@ class RotatingLog:
             return
         if self.error is not None:
             self.error = None
-            from unified_system.logsetup import get_logger
             get_logger().info("a child's log is written again", path=str(self.path),
                               dropped_bytes=self.dropped)
 
