@@ -35,16 +35,26 @@ def test_dependents_stop_before_their_dependencies(tmp_path):
         assert index_of(sup, "side", "stopping") < index_of(sup, "api", "stopping")
 
 
-def test_sigkill_after_stop_timeout_and_exit_code_stays_zero(tmp_path):
-    with SupervisorProcess(tmp_path, """
+def stubborn(stop_timeout: str) -> str:
+    """services.yaml with one service that ignores SIGTERM (only SIGKILL ends it)."""
+    return f"""
         services:
           stubborn:
-            command: ["{py}", "{children}/stubborn.py"]
-            stop: {timeout: 300ms}
-    """) as sup:
-        sup.wait_state("stubborn", "running")
-        pid = sup.record("stubborn", "running")["pid"]
-        wait_until(lambda: "stubborn up" in sup.output(), 30, "child to install its handler")
+            command: ["{{py}}", "{{children}}/stubborn.py"]
+            stop: {{timeout: {stop_timeout}}}
+    """
+
+
+def stubborn_up(sup: SupervisorProcess) -> int:
+    """The stubborn child's pid, once it ignores SIGTERM."""
+    pid = sup.wait_state("stubborn", "running")["pid"]
+    wait_until(lambda: "stubborn up" in sup.output(), 30, "child to install its handler")
+    return pid
+
+
+def test_sigkill_after_stop_timeout_and_exit_code_stays_zero(tmp_path):
+    with SupervisorProcess(tmp_path, stubborn("300ms")) as sup:
+        pid = stubborn_up(sup)
         started = time.monotonic()
         assert sup.stop() == 0
         assert time.monotonic() - started < 5
@@ -90,14 +100,8 @@ def test_crashed_leader_takes_its_group_with_it(tmp_path):
 
 
 def test_second_sigint_kills_everything_at_once(tmp_path):
-    with SupervisorProcess(tmp_path, """
-        services:
-          stubborn:
-            command: ["{py}", "{children}/stubborn.py"]
-            stop: {timeout: 60s}
-    """) as sup:
-        sup.wait_state("stubborn", "running")
-        wait_until(lambda: "stubborn up" in sup.output(), 30, "child to install its handler")
+    with SupervisorProcess(tmp_path, stubborn("60s")) as sup:
+        stubborn_up(sup)
         started = time.monotonic()
         sup.signal(signal.SIGINT)
         sup.wait_state("stubborn", "stopping")
@@ -158,16 +162,10 @@ def test_a_signal_caught_by_another_thread_still_stops_it(tmp_path):
 
 
 def test_nothing_brings_a_service_back_up_during_shutdown(tmp_path):
-    with SupervisorProcess(tmp_path, """
-        services:
-          stubborn:
-            command: ["{py}", "{children}/stubborn.py"]
-            stop: {timeout: 60s}
-    """) as sup:
-        # the stop timeout outlasts the HTTP calls and the SIGHUP below on a loaded machine
+    # the stop timeout outlasts the HTTP calls and the SIGHUP below on a loaded machine
+    with SupervisorProcess(tmp_path, stubborn("60s")) as sup:
         sup.wait_api()
-        sup.wait_state("stubborn", "running")
-        wait_until(lambda: "stubborn up" in sup.output(), 30, "child to install its handler")
+        stubborn_up(sup)
         sup.signal(signal.SIGTERM)
         sup.wait_state("stubborn", "stopping")
         auth = {"X-API-Key": sup.api_key()}
