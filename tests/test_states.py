@@ -68,3 +68,10 @@ def test_a_unit_write_bumps_its_version_so_the_snapshot_rebuilds_its_object():
     assert unit.version == before + 1
     unit.timers["x"] = None          # in-place changes are not tracked: nothing observers read
     assert unit.version == before + 1
+
+
+def test_notify_events_can_name_every_state():
+    # schema.py lists them itself: the config child must not import the core
+    from unified_system.config.schema import ALERT_EVENTS
+
+    assert {s.value for s in State} <= set(ALERT_EVENTS)
