@@ -189,8 +189,14 @@ def gone(pid: int) -> bool:
 
 
 def held_http_pids(sup) -> list[int]:
-    return [c.pid for c in psutil.Process(sup.proc.pid).children()
-            if any("held_http.py" in part for part in c.cmdline())]
+    pids = []
+    for child in psutil.Process(sup.proc.pid).children():
+        try:
+            if any("held_http.py" in part for part in child.cmdline()):
+                pids.append(child.pid)
+        except psutil.Error:  # exited since the listing (the old incarnation, stopping)
+            pass
+    return pids
 
 
 def test_a_failing_liveness_probe_restarts_plainly_with_backoff_not_rolling(tmp_path):
