@@ -39,6 +39,7 @@ SERIES = (
     ("unified_service_cpu_seconds_total", "counter", "user+system CPU seconds of the live process tree"),
     ("unified_service_heartbeat_age_seconds", "gauge", "seconds since the last heartbeat"),
     ("unified_service_circuit_open", "gauge", "1 when the restart circuit is open"),
+    ("unified_service_memory_limit_bytes", "gauge", "limits.max_memory, for services that set it"),
 )
 
 
@@ -55,7 +56,8 @@ class SnapshotCollector:
         figures = self.live.figures(snapshot)
         now = time.time()
         lines: dict[str, list[str]] = {name: [] for name, _t, _h in SERIES}
-        up, ready, state, uptime, rss, cpu, beat, circuit = lines.values()
+        up, ready, state, uptime, rss, cpu, beat, circuit, limit = lines.values()
+        services = self.sup.config.services
         for svc in snapshot:
             name, current = svc["name"], svc["state"]   # names are [A-Za-z0-9_.-]: no escaping
             alive = current in ALIVE_STATES
@@ -77,6 +79,10 @@ class SnapshotCollector:
                             f'{num(max(0.0, now - svc["heartbeat_at"]))}\n')
             circuit.append(f'unified_service_circuit_open{{service="{name}"}} '
                            f'{1 if svc.get("circuit") == "open" else 0}\n')
+            spec = services.get(name)
+            if spec is not None and spec.limits.max_memory:   # alert rules compare RSS to it
+                limit.append(f'unified_service_memory_limit_bytes{{service="{name}"}} '
+                             f'{spec.limits.max_memory}\n')
         for name, kind, doc in SERIES:
             header(out, name, kind, doc)
             out.extend(lines[name])
