@@ -87,19 +87,25 @@ def cmd_client(command: str, args: argparse.Namespace, config: str | None,
                env_name: str | None) -> int:
     """The commands that talk to a running supervisor through its control API."""
     from unified_system import client as api
+    from unified_system.config.address import read_address
 
-    # Only where the supervisor is and its key: the services are the server's to judge (a
-    # reload's errors come back from it), and need variables this shell may not have.
-    loaded = _load(config, env_name, supervisor_only=True)
-    if loaded is None:
-        if command == "reload":   # SPEC: reload exits 0 / 1; the running config is untouched
-            print("reload refused: nothing changed", file=sys.stderr)
-            return EXIT_FAIL
-        return EXIT_CONFIG
     if command == "logs" and not 0 <= args.lines <= 10_000:
         print("-n must be between 0 and 10000", file=sys.stderr)
         return EXIT_FAIL
-    conn = api.Client.from_config(loaded)
+    # Only where the supervisor is and its key: the services are the server's to judge (a
+    # reload's errors come back from it), and need variables this shell may not have. The
+    # quick read needs no schema; what it is unsure of goes through the full loader.
+    address = read_address(config, env_name)
+    if address is not None:
+        conn = api.Client(address.host, address.port, address.api_key)
+    else:
+        loaded = _load(config, env_name, supervisor_only=True)
+        if loaded is None:
+            if command == "reload":   # SPEC: reload exits 0 / 1; the running config is untouched
+                print("reload refused: nothing changed", file=sys.stderr)
+                return EXIT_FAIL
+            return EXIT_CONFIG
+        conn = api.Client.from_config(loaded)
     try:
         if command == "status":
             return api.status(conn, args.json)
