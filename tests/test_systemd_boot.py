@@ -29,7 +29,7 @@ from harness import CHILDREN, ROOT, free_port, wait_until
 from unified_system.config import load_config
 from unified_system.export.systemd import UNIT_NAME, render_unit
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a first run builds the system
 
 CI_DIR = Path(os.environ.get("UNIFIED_NSPAWN_DIR", "/var/lib/unified-system-ci"))
 ROOTFS = CI_DIR / "bookworm"
