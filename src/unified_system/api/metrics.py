@@ -19,6 +19,7 @@ from prometheus_client import (
 
 from unified_system.api.exposition import header, num, render
 from unified_system.api.live import ALIVE_STATES, LiveStats
+from unified_system.core.policy import EXIT_REASONS
 from unified_system.core.states import State
 
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
@@ -113,12 +114,20 @@ class Metrics:
                                 ["result"], registry=r)
         self._probes = Histogram("unified_probe_duration_seconds", "probe attempt duration",
                                  ["service", "probe"], buckets=PROBE_BUCKETS, registry=r)
-        # Present from the first scrape, so rate()/increase() see the first event too.
         for name in sup.config.services:
-            for kind in ("soft", "hard"):
-                self._freezes.labels(name, kind)
+            self.define(name)
         for result in ("success", "failure"):
             self._reloads.labels(result)
+
+    def define(self, service: str) -> None:
+        """A service was defined (at start or by a reload): its counters start at 0 for every
+        label value. Created only at the first event, a series' first sample is already 1, and
+        Prometheus' increase() and rate() cannot see that first step (2 restarts read 1.04)."""
+        for kind in ("soft", "hard"):
+            self._freezes.labels(service, kind)
+        for reason in EXIT_REASONS:
+            self._restarts.labels(service, reason)
+        self._generation += 1
 
     def restart(self, service: str, reason: str) -> None:
         """A process of `service` was restarted for `reason` (SPEC §4 reasons)."""
