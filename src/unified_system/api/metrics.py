@@ -81,9 +81,10 @@ class SnapshotCollector:
             circuit.append(f'unified_service_circuit_open{{service="{name}"}} '
                            f'{1 if svc.get("circuit") == "open" else 0}\n')
             spec = services.get(name)
-            if spec is not None and spec.limits.max_memory:   # alert rules compare RSS to it
+            limits = spec.limits if spec is not None else None   # None where none is set
+            if limits is not None and limits.max_memory:          # alert rules compare RSS to it
                 limit.append(f'unified_service_memory_limit_bytes{{service="{name}"}} '
-                             f'{spec.limits.max_memory}\n')
+                             f'{limits.max_memory}\n')
         for name, kind, doc in SERIES:
             header(out, name, kind, doc)
             out.extend(lines[name])
