@@ -6,14 +6,12 @@ import hmac
 import ipaddress
 import os
 import secrets
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from unified_system.logsetup import SECRET_NAME, replace_values
+from unified_system.redaction import Redactor, secret_values
 
 KEY_FILE = "api_key"
-MIN_SECRET_LEN = 6   # shorter values would scrub ordinary words out of log lines
 
 
 def load_or_create_key(state_dir: Path) -> str:
@@ -64,40 +62,14 @@ def same(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _env_file(path: str | os.PathLike[str]) -> Mapping[str, str | None]:
-    from unified_system.config.envfile import EnvFileError, read_env_file
-
-    try:
-        return read_env_file(path)
-    except EnvFileError:  # unreadable since the config was checked: its child got none either
-        return {}
-
-
-class Scrubber:
+class Scrubber(Redactor):
     """Replaces known secret values (api key, tokens, secret-named env values) in text.
 
     Name-based redaction (logsetup.redact) catches structured data; this catches a secret
     value that ended up inside free text, such as a child's log line or a probe's detail.
+    The rules for short values are redaction.Redactor's.
     """
-
-    def __init__(self, values: Iterable[str]) -> None:
-        # Longest first, so a secret containing another is replaced whole.
-        self.values = tuple(sorted({v for v in values if v and len(v) >= MIN_SECRET_LEN},
-                                   key=len, reverse=True))
 
     @classmethod
     def for_supervisor(cls, sup: Any, api_key: str) -> Scrubber:
-        values = [api_key, *sup.runtime.tokens.values()]
-        loaded = getattr(sup, "loaded", None)
-        environs: list[Mapping[str, str | None]] = [getattr(sup.runtime, "environ", os.environ)]
-        if loaded is not None:
-            environs.append(loaded.environ)  # with the .env beside services.yaml
-        for svc in sup.config.services.values():
-            environs.append(svc.env)
-            environs += map(_env_file, svc.env_file)
-        for environ in environs:
-            values += [str(v) for k, v in environ.items() if v is not None and SECRET_NAME.search(k)]
-        return cls(values)
-
-    def text(self, value: str) -> str:
-        return replace_values(value, self.values)
+        return cls(secret_values(sup, api_key))

@@ -167,8 +167,9 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(redact(body), default=str).encode()
-        data = self.plane.scrubber.text(data.decode()).encode()
+        # Redacted before encoding: json.dumps escapes `"`, `\\`, control characters and
+        # non-ASCII, and a secret containing one would no longer match in the encoded text.
+        data = json.dumps(self.plane.scrubber.tree(redact(body)), default=str).encode()
         self.send_bytes(status, data, "application/json", headers)
 
     def send_bytes(self, status: int, data: bytes, ctype: str,

@@ -142,6 +142,7 @@ class ReloadMixin(Owner):
         for name in diff.changed:
             self._respec(name, self.config.services[name], "reload")
         self._watch_services([*diff.added, *diff.changed, *diff.removed])
+        self.runtime.hide_secrets()   # before the new services' first line reaches the console
         self.log.info("config reloaded", **diff.as_dict())
         self._publish({"type": "reload", "service": None, "result": "applied", **diff.as_dict()})
         self.runtime.metrics.reload("success")
