@@ -33,8 +33,12 @@ _WORD_AFTER = r"(?!\w)"
 
 
 def _forms(value: str) -> set[str]:
-    """The value as written, and as a JSON string's inside (ASCII-escaped and not)."""
-    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    """The value as written, as a JSON string's inside (ASCII-escaped and not), and each
+    line of a multi-line value: line-based outputs (/logs, the console, a STATUS= cut at
+    its newline) carry it in pieces."""
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    lines = [line for line in value.splitlines() if line.strip()]
+    return forms | set(lines) if len(lines) > 1 else forms
 
 
 class Redactor:
@@ -48,8 +52,10 @@ class Redactor:
         forms: dict[str, int] = {}
         for value in self.values:
             for form in _forms(value):
-                # A form keeps its value's length class: `\"` of a 1-char `"` is still short.
-                forms[form] = min(forms.get(form, len(value)), len(value))
+                # A form keeps its value's length class (`\"` of a 1-char `"` is still
+                # short), and a line its own.
+                size = len(form) if form in value.splitlines() else len(value)
+                forms[form] = min(forms.get(form, size), size)
         ordered = sorted(forms, key=lambda f: (-len(f), f))
         self._text = re.compile(self._alternation(ordered, forms)) if ordered else None
         self._bytes = (re.compile(self._alternation(ordered, forms).encode(), re.ASCII)
