@@ -54,7 +54,7 @@ def test_the_supervisor_replaces_a_world_readable_key_and_refuses_the_old_one(tm
         services:
           app: {command: ["{py}", "{children}/sleeper.py"]}
     """) as sup:
-        sup.wait_api()
+        sup.wait_api(60)
         key = sup.api_key()
         assert key != OLD_KEY and stat.S_IMODE((state / "api_key").stat().st_mode) == 0o600
         with httpx.Client(base_url=sup.api_url, timeout=30) as c:

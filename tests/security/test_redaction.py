@@ -104,7 +104,7 @@ def test_hostile_secret_values_come_back_out_of_no_output(tmp_path):
             env: {env}
             restart: {{policy: never}}
     """, supervisor="log: {level: DEBUG}", env=SECRETS) as sup:
-        sup.wait_api()
+        sup.wait_api(60)
         auth = {"X-API-Key": sup.api_key()}
         crashes = sup.state_dir / "crashes"
         outputs: dict[str, str] = {}

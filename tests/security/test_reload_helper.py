@@ -27,7 +27,7 @@ def test_a_module_planted_in_the_working_directory_is_not_imported_on_reload(tmp
         services:
           app: {command: ["{py}", "{children}/sleeper.py"]}
     """, env={"PLANTED_MARK": str(mark)}) as sup:   # the supervisor runs in tmp_path
-        sup.wait_api()
+        sup.wait_api(60)
         text = sup.config_path.read_text()
         sup.config_path.write_text(text + f'  added: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}\n')
         answer = httpx.post(f"{sup.api_url}/api/reload", headers={"X-API-Key": sup.api_key()},

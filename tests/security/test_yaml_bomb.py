@@ -61,7 +61,7 @@ def test_a_reload_of_a_billion_laughs_is_refused_and_the_supervisor_carries_on(t
         services:
           app: {command: ["{py}", "{children}/sleeper.py"]}
     """) as sup:
-        sup.wait_api()
+        sup.wait_api(60)
         sup.config_path.write_text(sup.config_path.read_text() + BOMB.replace("a: &a", "x-a: &a"))
         answer = httpx.post(f"{sup.api_url}/api/reload", headers={"X-API-Key": sup.api_key()},
                             timeout=120)

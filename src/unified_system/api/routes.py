@@ -212,6 +212,8 @@ class Handler(BaseHTTPRequestHandler):
             value = json.loads(body)
         except ValueError as exc:
             raise ApiError(422, f"body is not valid JSON: {exc}") from None
+        except RecursionError:   # [[[[... within MAX_BODY: the parser's recursion runs out
+            raise ApiError(422, "body is nested too deeply") from None
         if not isinstance(value, dict):
             raise ApiError(422, "body must be a JSON object")
         return value
