@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from harness import SupervisorProcess, wait_until
+from unified_system.redaction import Redactor
 
 SECRETS = {
     "DB_PASSWORD": 'Tr0ub4dor"&3-Zürich',     # as seen: came back in /api/services/<svc>
@@ -159,3 +161,28 @@ def test_hostile_secret_values_come_back_out_of_no_output(tmp_path):
     assert "***" in outputs["POST /api/reload"]
     assert any("leak CODE_TOKEN *** end" in ln for ln in json.loads(dumps[0].read_text())["last_lines"])
 
+
+
+# ---------------------------------------------------------------- the rules, as a table
+@pytest.mark.parametrize("secrets, text, want", [
+    (["abc12"], "token abc12, again:abc12.", "token ***, again:***."),          # short: whole tokens
+    (["abc12"], "abc123 xabc12 abc12_x", "abc123 xabc12 abc12_x"),              # ... never inside a word
+    (["z"], "z lazy z=1 (z)", "*** lazy ***=1 (***)"),
+    (["q9!"], "pin q9! ok, (q9!) q9!x", "pin *** ok, (***) q9!x"),
+    (["hunter2"], "xhunter2x", "x***x"),                                          # long: anywhere
+    (["sesame", "sesame-open-42"], "sesame-open-42 / sesame", "*** / ***"),     # prefix: longest first
+    (['Tr0ub4dor"&3-Zürich'], json.dumps('pw Tr0ub4dor"&3-Zürich'), '"pw ***"'),  # someone else's JSON
+    (["C:\\vault\\s3cr3t"], json.dumps({"p": "C:\\vault\\s3cr3t"}), '{"p": "***"}'),
+    (["line-one-of-pem\nline-two-of-pem"], "a line-two-of-pem b", "a *** b"),   # a line of it
+    (["*", "hunter2"], "a hunter2 b", "a *** b"),                               # one pass: no re-match
+])
+def test_text_rules(secrets, text, want):
+    assert Redactor(secrets).text(text) == want
+
+
+def test_structured_answers_are_redacted_before_encoding():
+    r = Redactor(['Tr0ub4dor"&3-Zürich', "ab"])
+    answer = {"status": 'pw Tr0ub4dor"&3-Zürich', "ab": ["ab", 12, None, True], "n": 1.5}
+    assert r.tree(answer) == {"status": "pw ***", "***": ["***", 12, None, True], "n": 1.5}
+    assert r.raw('echo Tr0ub4dor"&3-Zürich ab\n'.encode()) == b"echo *** ***\n"
+    assert Redactor(["", "x"]).values == ("x",) and not Redactor([])
