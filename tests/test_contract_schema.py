@@ -160,3 +160,19 @@ def test_the_schema_command_needs_no_config(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["title"] == "services.yaml of unified-system"
     assert not any(Path(tmp_path).iterdir())
+
+
+def test_the_configuration_reference_is_current():
+    """docs/configuration.md is generated from the schema's descriptions; a key added to the
+    models (and described in keydocs) shows up there once the script is run again."""
+    out = subprocess.run([PY, str(ROOT / "scripts" / "configuration_reference.py"), "--check"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_configuration_reference_has_a_row_for_every_key(printed):
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    for model, body in printed["$defs"].items():
+        for key, prop in body.get("properties", {}).items():
+            assert f"| `{key}` |" in text and prop["description"].replace("|", "\\|") in text, \
+                f"{model}.{key}"
