@@ -13,7 +13,7 @@ SECTIONS: dict[str, str] = {
     "SupervisorConfig": "The supervisor itself: its control API, state directory, logs and alerts.",
     "LogConfig": "The supervisor's own log (`<state_dir>/logs/supervisor.log`) and the rotation "
                  "of every log file.",
-    "NotifyConfig": "Webhooks told of the owner's events (SPEC §9).",
+    "NotifyConfig": "Webhooks told of the owner's events (SPEC §2; the body: SPEC §9).",
     "Service": "One service: a program the supervisor starts, watches and restarts.",
     "Dependency": "One entry of `depends_on`: when this service may start.",
     "Build": "A step run in the service's cwd before its first start, when an input changed.",
