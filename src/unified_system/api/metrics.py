@@ -80,7 +80,8 @@ class SnapshotCollector:
             circuit.append(f'unified_service_circuit_open{{service="{name}"}} '
                            f'{1 if svc.get("circuit") == "open" else 0}\n')
             spec = services.get(name)
-            if spec is not None and spec.limits.max_memory:   # alert rules compare RSS to it
+            # alert rules compare RSS to it; a service without `limits` has none (limits is None)
+            if spec is not None and spec.limits is not None and spec.limits.max_memory:
                 limit.append(f'unified_service_memory_limit_bytes{{service="{name}"}} '
                              f'{spec.limits.max_memory}\n')
         for name, kind, doc in SERIES:
