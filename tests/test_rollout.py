@@ -108,3 +108,41 @@ def test_a_new_incarnation_not_proven_in_time_is_stopped_and_the_old_one_serves(
         obj = api(sup, "GET", "/api/services/web").json()
         assert (obj["pid"], obj["state"], obj["last_exit"]["reason"]) == (old, "running", "rollout failed")
         assert sup.stop() == 0
+
+
+def test_a_shutdown_while_proving_is_no_failed_rollout(tmp_path):
+    port = free_port()
+    with SupervisorProcess(tmp_path, web(port, "rollout: {min_ready: 60s}")) as sup:
+        sup.wait_state("web", "running", timeout=30)
+        sup.wait_api(30)
+        assert api(sup, "POST", "/api/services/web/restart").status_code == 202
+        wait_until(lambda: events(sup, PROVING), 30, "the new incarnation proving")
+        assert sup.stop() == 0
+        assert not events(sup, ABORTED) and not rolled(sup)
+
+
+def test_a_new_incarnation_that_loses_readiness_while_proving_is_stopped(tmp_path):
+    port, flag = free_port(), tmp_path / "unready"
+    probe = f'["{{py}}", "-c", "import os, sys; sys.exit(os.path.exists(\'{flag}\'))"]'
+    config = f"""
+        services:
+          web:
+            command: ["{{py}}", "{{children}}/held_http.py"]
+            listen: [{{port: {port}}}]
+            readiness: {{exec: {{command: {probe}}}, period: 100ms, failure_threshold: 2}}
+            rollout: {{min_ready: 30s}}
+            stop: {{timeout: 5s}}
+    """
+    with SupervisorProcess(tmp_path, config) as sup:
+        old = sup.wait_state("web", "running", timeout=30)["pid"]
+        sup.wait_api(30)
+        assert api(sup, "POST", "/api/services/web/restart").status_code == 202
+        wait_until(lambda: events(sup, PROVING), 30, "the new incarnation proving")
+        flag.touch()   # readiness fails now (for both: the probe is the service's)
+        (aborted,) = wait_until(lambda: events(sup, ABORTED), 30, "the rollout to fail")
+        assert aborted["why"].startswith("failed its readiness probe"), aborted
+        flag.unlink()
+        wait_until(lambda: api(sup, "GET", "/api/services/web").json()["ready"], 30, "the old one ready again")
+        assert get(port) == (200, str(old))
+        assert api(sup, "GET", "/api/services/web").json()["last_exit"]["reason"] == "rollout failed"
+        assert sup.stop() == 0

@@ -159,8 +159,11 @@ class LifecycleMixin(Owner):
             unit.handed_to.last_exit = unit.last_exit
             unit.handed_to.exits.append(unit.exits[-1])
             unit.handed_to = None
-        if unit.predecessor is not None and not respawn:  # the new incarnation of a roll died
-            self._abort_rollout(unit, f"exited ({classification}) before it was proven", unit.last_exit)
+        if unit.predecessor is not None and not respawn:  # the new incarnation of a roll ended
+            if unit.stop_reason is None:   # on its own: the rollout failed
+                self._abort_rollout(unit, f"exited ({classification}) before it was proven", unit.last_exit)
+            else:                          # stopped (shutdown, an operator's stop): no failure
+                self._end_rollout(unit)
         elif unit.successor is not None:   # the old one died while its successor was starting
             unit.successor.predecessor, unit.successor = None, None
             unit.retiring, unit.desired_up, self._retiring = True, False, True

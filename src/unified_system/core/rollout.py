@@ -79,19 +79,26 @@ class RolloutMixin(Owner):
         self._stop(old, old.roll_reason or "manual")
 
     def _rollout_overdue(self, new: Unit, old: Unit, timeout: float) -> None:
-        if new.predecessor is old:
+        if new.predecessor is old and not self._shutting_down:
             self._abort_rollout(new, f"not proven within {timeout:g}s (+ min_ready)")
 
-    def _abort_rollout(self, new: Unit, why: str, exit_: dict[str, Any] | None = None) -> None:
-        """The new incarnation failed: stop it (unless it is gone: `exit_`), and leave the
-        old one serving with the definition it runs."""
+    def _end_rollout(self, new: Unit) -> Unit | None:
+        """Part the pair: the new incarnation retires, the old one stays as it is."""
         old = new.predecessor
         if old is None:
-            return
+            return None
         new.predecessor, old.successor, old.roll_reason, old.handed_to = None, None, None, None
         new.retiring, new.desired_up, new.then_start, self._retiring = True, False, False, True
         new.cancel_timer("rollout")
         old.spec = old.run_spec or old.spec
+        return old
+
+    def _abort_rollout(self, new: Unit, why: str, exit_: dict[str, Any] | None = None) -> None:
+        """The new incarnation failed: stop it (unless it is gone: `exit_`), and leave the
+        old one serving with the definition it runs."""
+        old = self._end_rollout(new)
+        if old is None:
+            return
         old.restarts = max(old.restarts, new.restarts)   # the attempt was counted at its spawn
         text = f"{ROLLOUT_FAILED}: the new incarnation (pid {new.pid}) {why}; pid {old.pid} keeps serving"
         old.last_exit = {"code": (exit_ or {}).get("code"), "signal": (exit_ or {}).get("signal"),
