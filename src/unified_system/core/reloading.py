@@ -139,6 +139,7 @@ class ReloadMixin(Owner):
                                      state=S.PENDING if spec.enabled else S.DISABLED)
                                 for i in range(spec.instances)]
             self.runtime.add_service(name)
+            self.runtime.metrics.define(name)
         for name in diff.changed:
             self._respec(name, self.config.services[name], "reload")
         self._watch_services([*diff.added, *diff.changed, *diff.removed])
