@@ -54,6 +54,9 @@ class ProbingMixin(Owner):
                 self._became_ready(unit)
             elif not ev.ok and track.failures >= probe.failure_threshold and unit.ready:
                 unit.ready, unit.health, self._dirty = False, "unhealthy", True
+                if unit.predecessor is not None:   # a rollout's new incarnation, not yet proven
+                    self._abort_rollout(unit, f"failed its readiness probe ({ev.detail})")
+                    return
         elif not ev.ok and track.failures >= probe.failure_threshold:
             self.log.warning("probe failed", service=unit.service, probe=ev.kind, detail=ev.detail)
             self._restart(unit, "liveness")

@@ -39,6 +39,7 @@ from unified_system.core.lifecycle import LifecycleMixin
 from unified_system.core.persistence import PersistenceMixin, Written
 from unified_system.core.probing import ProbingMixin
 from unified_system.core.reloading import ReloadMixin
+from unified_system.core.rollout import RolloutMixin
 from unified_system.core.runtime import Runtime
 from unified_system.core.snapshot import overall, service_object
 from unified_system.core.states import ALIVE, AT_REST, State, check_transition
@@ -55,7 +56,7 @@ S = State
 
 
 class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, WatchdogMixin,
-                 BuildMixin, ReloadMixin):
+                 BuildMixin, ReloadMixin, RolloutMixin):
     """The owner. Its duties are cut by concern into mixins (lifecycle, probing, commands,
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
 
