@@ -90,6 +90,8 @@ KEYS: dict[str, str] = {
     "Service.liveness": "Restarts the service after `failure_threshold` failures in a row.",
     "Service.heartbeat": "Freeze detection by heartbeats (`WATCHDOG_USEC` is set for the child).",
     "Service.restart": "The restart policy, backoff and circuit breaker.",
+    "Service.rollout": "How a rolling restart (a service with `listen` or `instances > 1`) proves "
+                       "the new incarnation before the old one is signalled.",
     "Service.stop": "The stop signal and the time allowed before SIGKILL.",
     "Service.limits": "Resource limits.",
     "Service.watch": "Restart when files change (off unless set).",
@@ -126,6 +128,10 @@ KEYS: dict[str, str] = {
                          "killed).",
     "Heartbeat.hard_timeout": "No heartbeat for this long is a hard freeze: the process is dumped, "
                               "sent SIGABRT, then SIGKILL, and restarted. Must exceed `timeout`.",
+    "Rollout.min_ready": "The new incarnation must stay alive and ready this long before the old one "
+                         "is signalled (Kubernetes' minReadySeconds); 0: as soon as it is ready.",
+    "Rollout.timeout": "The new incarnation must be proven within this (plus `min_ready`), or the "
+                       "rollout fails and the old one keeps serving. Default: the reload start window.",
     "Restart.policy": "always, on-failure (not after exit 0) or never.",
     "Restart.backoff": "The delay before each restart.",
     "Restart.reset_after": "This long up and the backoff starts again from `initial`.",
