@@ -21,7 +21,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +59,17 @@ def usec_seconds(text: str, ceiling: float) -> float | None:
     return min(int(text) / 1_000_000, ceiling)
 
 
-def lineage(pid: int) -> tuple[int, ...]:
+def lineage(pid: int, known: Container[int] = ()) -> tuple[int, ...]:
     """`pid` then its ancestors, nearest first, read from /proc now; () if `pid` is gone.
 
-    A zombie still has its stat, so a sender that exited but is not yet reaped counts."""
+    The walk stops at a pid in `known` (a main process: nothing above it matters), so a main
+    process's own datagram costs no read at all. A zombie still has its stat, so a sender
+    that exited but is not yet reaped counts."""
     chain = [pid]
     current = pid
     for _ in range(_MAX_DEPTH):
+        if current in known:
+            break
         try:
             with open(f"/proc/{current}/stat", "rb") as fh:
                 stat = fh.read()
@@ -80,11 +84,6 @@ def lineage(pid: int) -> tuple[int, ...]:
             break
         current = ppid
     return tuple(chain)
-
-
-def owner_of(pid: int, mains: Mapping[int, int]) -> tuple[int, int] | None:
-    """(main pid, incarnation) of the service process tree that contains `pid` now."""
-    return next(((p, mains[p]) for p in lineage(pid) if p in mains), None)
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ class NotifyListener(threading.Thread):
         if pid <= 0 or not data or flags & socket.MSG_TRUNC:
             self._close_all(fds)   # empty (our own wake-up), over 4 KiB, or no sender
             return None
-        chain = lineage(pid)   # first: a short-lived sender is gone a moment later
+        chain = lineage(pid, self._mains())   # first: a short-lived sender is gone a moment later
         barrier = None
         if data.strip() == b"BARRIER=1" and len(fds) == 1 and self._barriers.acquire(blocking=False):
             barrier = fds.pop()
