@@ -24,6 +24,15 @@ def pid_of(sup: SupervisorProcess, name: str, key: str) -> int | None:
     return obj["pid"] if obj["state"] == "running" else None
 
 
+def uptime(sup: SupervisorProcess, name: str, key: str) -> float:
+    assert sup.proc.poll() is None, f"the supervisor died: {sup.output()[-3000:]}"
+    try:
+        answer = httpx.get(f"{sup.api_url}/api/services/{name}", headers={"X-API-Key": key}, timeout=10)
+    except httpx.HTTPError:
+        return 0.0   # asked again: either it answers, or the check above says why not
+    return answer.json()["uptime_seconds"] or 0.0
+
+
 def test_extend_timeout_usec_of_1e17_does_not_crash_the_supervisor(tmp_path):
     with SupervisorProcess(tmp_path, f"""
         services:
@@ -32,14 +41,20 @@ def test_extend_timeout_usec_of_1e17_does_not_crash_the_supervisor(tmp_path):
                       "WATCHDOG_USEC={HUGE}", "EXTEND_TIMEOUT_USEC=nan", "EXTEND_TIMEOUT_USEC=-1"]
             readiness: {{notify: true}}
             heartbeat: {{timeout: 5s}}
+            restart: {{reset_after: 200ms}}
           bystander:
             command: ["{{py}}", "{{children}}/sleeper.py"]
+            restart: {{reset_after: 200ms}}
     """) as sup:
         # READY=1 comes after the huge values: once running, they were handled.
         sup.wait_state("extender", "running", timeout=30)
         sup.wait_api(30)
         key = sup.api_key()
         before = pid_of(sup, "bystander", key)
+        # Within a second or two every other deadline (restart-budget resets, snapshot and
+        # state saves) is past, and the loop waits for the heartbeat one: that wait crashed.
+        wait_until(lambda: uptime(sup, "extender", key) >= 3, 30, "3 s of the extender's life",
+                   seen=lambda: sup.output()[-2000:])
         # The owner loop still turns: a restart is carried out, and the supervisor is alive.
         answer = httpx.post(f"{sup.api_url}/api/services/extender/restart",
                             headers={"X-API-Key": key}, timeout=10)
