@@ -8,6 +8,7 @@ supervisor died, and every service with it.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import httpx
@@ -96,6 +97,7 @@ def test_a_child_fuzzing_the_notify_socket_and_the_heartbeat_for_20s(tmp_path):
                     answers.append(repr(exc))
             return result.exists()
 
+        fds = len(os.listdir(f"/proc/{sup.proc.pid}/fd"))
         started = time.monotonic()
         go.touch()
         try:
@@ -111,6 +113,10 @@ def test_a_child_fuzzing_the_notify_socket_and_the_heartbeat_for_20s(tmp_path):
         assert pid_of(sup, "bystander", key) == bystander
         assert sup.state("bystander") == "running"
         assert pid_of(sup, "fuzzer", key) == fuzzer   # nothing it sent made it restart
+        # Every fd it passed (barriers, 20 at once, on any message) was closed again.
+        wait_until(lambda: len(os.listdir(f"/proc/{sup.proc.pid}/fd")) <= fds + 4, 10,
+                   "the supervisor's fds back to where they were",
+                   seen=lambda: (fds, os.listdir(f"/proc/{sup.proc.pid}/fd")))
         # The owner never failed a handler (tests run strict, so one would have killed it).
         assert not [r for r in sup.records() if r.get("event", "").startswith("owner bug")]
         assert sup.stop() == 0
