@@ -77,7 +77,10 @@ def service(sup: SupervisorProcess, name: str) -> dict:
 
 def assert_ready_and_beating(sup: SupervisorProcess, name: str, beats: Path) -> None:
     """Ready through READY=1, then 20 heartbeats (over 4 s, twice the 2 s timeout) and no freeze."""
-    sup.wait_state(name, "running", timeout=30)
+    def refused() -> list[dict]:
+        return [r for r in sup.records() if r.get("event", "").startswith("notify datagram refused")]
+    wait_until(lambda: sup.state(name) == "running", 30, f"{name} to be running",
+               seen=lambda: (sup.states(name), refused()))
     wait_until(lambda: count(beats) >= 20, 60, f"{name}'s heartbeats", seen=lambda: count(beats))
     sup.wait_api(30)
     wait_until(lambda: service(sup, name)["heartbeat_age_seconds"] is not None, 10,

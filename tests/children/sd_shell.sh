@@ -15,9 +15,14 @@ else
   send() { systemd-notify "$@"; }
 fi
 if [ "$mode" = helper ]; then send READY=1 STATUS=up; else send --ready --status=up; fi
+# A helper that exits at once races the supervisor's read of its ancestry in /proc (as
+# systemd's NotifyAccess=all does; the kernel gives an unprivileged reader no other proof),
+# so under heavy load one message may be lost: the helper repeats READY=1 with each beat.
+beat=WATCHDOG=1
+[ "$mode" = helper ] && beat=$'READY=1\nWATCHDOG=1'
 n=0
 while :; do
-  send WATCHDOG=1
+  send "$beat"
   n=$((n + 1))
   echo "$n" > "$count.tmp" && mv -f "$count.tmp" "$count"
   sleep 0.2
