@@ -129,7 +129,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         events: list[object] = []
         for datagram, found in batch:
             if found is None:
-                events.append(NotifyRefused(datagram.pid, tuple(k for k, _ in datagram.fields)[:8],
+                events.append(NotifyRefused(datagram.pid, tuple(k[:64] for k, _ in datagram.fields)[:8],
                                             self.runtime.notify.senders.refusals_capped))
             elif datagram.barrier is not None:
                 events.append(Barrier(datagram.barrier))
