@@ -9,6 +9,7 @@ from unified_system.core.events import Notify, ProbeResult
 from unified_system.core.owner import Owner
 from unified_system.core.states import State
 from unified_system.core.unit import ProbeTrack, Unit
+from unified_system.proc.notify import MAX_EXTEND, usec_seconds
 
 S = State
 PROBE_GRID = 0.05
@@ -93,9 +94,9 @@ class ProbingMixin(Owner):
             self._restart(unit, "notify")
 
     def _extend(self, unit: Unit, usec: str) -> None:
-        try:
-            extra = int(usec) / 1_000_000
-        except ValueError:
+        # Clamped: a child's 1e17 once put a timer past what queue.get can wait for.
+        extra = usec_seconds(usec, MAX_EXTEND)
+        if extra is None:
             return
         if unit.state is S.STOPPING and "kill" in unit.timers:
             inc = unit.inc
