@@ -381,6 +381,21 @@ class Runtime:
         for sock in self.sockets.pop(name, ((), []))[1]:
             sock.close()
 
+    def remove_service(self, name: str) -> None:
+        """A reload removed the service and its last process is gone: let go of all that
+        was kept for it, or every add-then-remove cycle leaks (issue 16: its log's fd)."""
+        self.release_sockets(name)
+        self.tokens.pop(name, None)
+        self._executables.pop(name, None)
+        output = self.outputs.pop(name, None)
+        if output is not None:  # closed by the I/O thread, the log's only writer
+            self.seam.release_sink(output, output.log.close)
+        self.metrics.forget(name)
+        if self.dumps is not None:
+            self.dumps.forget(name)
+        if self.control is not None:
+            self.control.forget(name)
+
     def spawn_build(self, name: str, digest: str, run: int) -> Spawned:
         spec = self.sup.config.services[name]
         env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,

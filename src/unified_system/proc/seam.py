@@ -147,6 +147,10 @@ class ProcessSeam:
             self._wakeup = (read_fd, write_fd)
             self._io.listen_signals(read_fd)
 
+    def release_sink(self, sink: Sink, then: Callable[[], None]) -> None:
+        """Close the pipes still feeding `sink`, then `then()`, both on the I/O thread."""
+        self._io.release_sink(sink, then)
+
     @property
     def orphans_reaped(self) -> int:
         return self._io.orphans_reaped
