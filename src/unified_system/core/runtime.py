@@ -323,6 +323,7 @@ class Runtime:
         try:
             return self.seam.spawn(argv, executable=executable, cwd=unit.spec.cwd, env=env,
                                    sink=self.outputs[unit.service], pass_fds=fds,
+                                   kill_after=unit.spec.stop.timeout,
                                    on_exit=lambda status: self.sup.post(Exited(inc, status)))
         except SpawnError as exc:  # ENOENT for a script that exists: its #! names nothing
             why = self.missing_interpreter(unit)

@@ -47,8 +47,10 @@ class ProcessSeam:
 
     def spawn(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
               on_exit: Callable[[ExitStatus], None], sink: Sink | None = None,
-              executable: str | None = None, pass_fds: Sequence[int] = ()) -> Spawned:
-        """Start argv (never through a shell) as the leader of a new session and group."""
+              executable: str | None = None, pass_fds: Sequence[int] = (),
+              kill_after: float | None = None) -> Spawned:
+        """Start argv (never through a shell) as the leader of a new session and group.
+        `kill_after`: its stop timeout, for the guard should this process die."""
         read_fd = write_fd = None
         if sink is not None:
             read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
@@ -68,7 +70,7 @@ class ProcessSeam:
                 if write_fd is not None:
                     os.close(write_fd)
             if self._lifeline is not None:
-                self._lifeline.add(proc.pid)
+                self._lifeline.add(proc.pid, kill_after)
                 on_exit = self._forget_when_empty(proc.pid, on_exit)
             try:
                 pidfd = os.pidfd_open(proc.pid)
