@@ -420,5 +420,8 @@ class Runtime:
                 env = self.child_env(unit, unit.inc)
             except SpawnError:  # the service got its env files when it started; the probe
                 env = self.child_env(unit, unit.inc, files=False)  # makes do without
+        if self.probes is None:  # the first probed service came with a reload: None crashed the owner
+            from unified_system.probes.runner import ProbeRunner
+            self.probes = ProbeRunner(self.seam, self.sup.post)
         self.probes.submit(unit.inc, kind, probe, unit.spec.cwd, env)
 
