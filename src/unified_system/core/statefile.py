@@ -111,7 +111,7 @@ def stop_leftovers(found: Iterable[dict[str, Any]], timeout: float, log: Any) ->
 
 
 KILLED_GONE = 5.0      # seconds for SIGKILLed groups to empty (init reaps the members)
-GROUP_POLL = 0.02      # seconds between checks: a group's end is no event we can wait on
+GROUP_POLL = 0.05      # seconds between checks: a group's end is no event we can wait on
 
 
 def wait_groups_empty(pgids: Iterable[int], timeout: float) -> list[int]:
@@ -127,13 +127,15 @@ def wait_groups_empty(pgids: Iterable[int], timeout: float) -> list[int]:
 
 
 def _group_exists(pgid: int) -> bool:
+    from unified_system.proc.guard import group_has_live_member
+
     try:
         os.killpg(pgid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return group_has_live_member(pgid)  # zombies do not hold ports
 
 
 def stop_left_before_start(state_dir: Path, stop_timeouts: dict[str, float], log: Any) -> int:
@@ -154,9 +156,27 @@ def stop_left_before_start(state_dir: Path, stop_timeouts: dict[str, float], log
         if not found:
             return 0
         timeout = max((stop_timeouts.get(f["service"], 10.0) for f in found), default=10.0)
-        return stop_leftovers(found, min(timeout, 60.0), log)
+        stopped = stop_leftovers(found, min(timeout, 60.0), log)
+        # For the supervisor's own log: it opens after this (persistence.py, _restore)
+        write_atomic(state_dir / STOPPED_BEFORE_START, {"format": FORMAT, "stopped": found})
+        return stopped
     finally:
         os.close(fd)  # the lock goes with it; the supervisor takes it for good
+
+
+STOPPED_BEFORE_START = "leftovers-stopped.json"
+
+
+def take_stopped_before_start(state_dir: Path) -> list[dict[str, Any]]:
+    """What `run` stopped before the supervisor started (then forgotten)."""
+    path = state_dir / STOPPED_BEFORE_START
+    try:
+        data = json.loads(path.read_text())
+        path.unlink()
+    except (OSError, ValueError):
+        return []
+    stopped = data.get("stopped") if isinstance(data, dict) else None
+    return [item for item in stopped or () if isinstance(item, dict)]
 
 
 def wait_exit(pids: Iterable[int], timeout: float) -> list[int]:

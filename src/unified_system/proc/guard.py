@@ -96,14 +96,30 @@ class _Guard:
 
 
 def _signal(pgid: int, signum: int) -> bool:
-    """False when the group has no process left (zombies count until init reaps them)."""
+    """False when the group has no live process left."""
     try:
         os.killpg(pgid, signum)
-        return True
     except ProcessLookupError:
         return False
     except OSError:
         return True
+    return signum != 0 or group_has_live_member(pgid)
+
+
+def group_has_live_member(pgid: int) -> bool:
+    """Whether a process of the group is alive: kill(-pgid, 0) also counts zombies, and an
+    init that does not reap (some containers' PID 1) keeps them for ever."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def _main(argv: list[str]) -> None:
