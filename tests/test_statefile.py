@@ -26,7 +26,7 @@ def test_kill9_supervisor_then_restart_cleans_leftovers_and_keeps_history(tmp_pa
           held:
             command: ["{{py}}", "{{children}}/tcp_server.py", "{port}", "0", "stubborn"]
             readiness: {{tcp: {{port: {port}}}, period: 50ms}}
-            stop: {{timeout: 1s}}
+            stop: {{timeout: 10s}}   # the guard SIGKILLs it after this: the next start comes first
             restart: {{backoff: {{initial: 0}}}}
           plain:
             command: ["{{py}}", "{{children}}/sleeper.py"]
@@ -48,7 +48,7 @@ def test_kill9_supervisor_then_restart_cleans_leftovers_and_keeps_history(tmp_pa
         sup.close()
 
     with SupervisorProcess(tmp_path, config) as again:
-        new = again.wait_state("held", "running")["pid"]       # its port was free: no duplicate
+        new = again.wait_state("held", "running", timeout=60)["pid"]       # its port was free: no duplicate
         assert new != held and gone(held)
         assert [r for r in again.records() if r.get("event") ==
                 "stopping a process left by a previous supervisor"][0]["pid"] == held

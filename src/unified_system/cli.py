@@ -201,6 +201,9 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
 
 def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
     from unified_system.config.apart import forked
+    from unified_system.proc.malloc import limit_arenas
+
+    limit_arenas()  # before any thread: each would get an arena that only grows (proc/malloc.py)
 
     # Start-up allocates much and frees little; a full collection in the middle of it is a
     # 15 ms pause. The supervisor freezes what start-up made and resumes collection.
@@ -254,12 +257,38 @@ def _checked_for_run(config: str | None, env_name: str | None,
     if unknown:
         print(f"--only: unknown service(s): {', '.join(unknown)}", file=sys.stderr)
         return EXIT_CONFIG
+    # A SIGKILLed predecessor's services may still hold the ports: stop them first.
+    _stop_leftovers(loaded)
     busy = busy_listen_ports(loaded)
     if busy:
         for error in busy:
             print(f"  {error}", file=sys.stderr)
         return EXIT_CONFIG
     return loaded
+
+
+class _Said:
+    """A logger's methods for the config child, which has no logging set up: to stderr."""
+
+    def _say(self, level: str, event: str, **fields: object) -> None:
+        extra = " ".join(f"{k}={v}" for k, v in fields.items())
+        print(f"{level}: {event}" + (f" ({extra})" if extra else ""), file=sys.stderr, flush=True)
+
+    def warning(self, event: str, **fields: object) -> None:
+        self._say("warning", event, **fields)
+
+    def error(self, event: str, **fields: object) -> None:
+        self._say("error", event, **fields)
+
+
+def _stop_leftovers(loaded: LoadedConfig) -> None:
+    from pathlib import Path
+
+    from unified_system.core.statefile import stop_left_before_start
+
+    cfg = loaded.config
+    stop_left_before_start(Path(cfg.supervisor.state_dir),
+                           {name: spec.stop.timeout for name, spec in cfg.services.items()}, _Said())
 
 
 if __name__ == "__main__":

@@ -90,6 +90,11 @@ class Alerts:
         except queue.Full:
             self.dropped += 1   # logged by the worker side when it next runs, not here
 
+    def forget(self, service: str) -> None:
+        """A removed service's dedup stamps go with it."""
+        for key in [k for k in self._last if k[0] == service]:
+            del self._last[key]
+
     def payload(self, name: str, event: dict[str, Any]) -> dict[str, Any]:
         reason = event.get("reason") or event.get("kind")
         service = event.get("service")

@@ -115,6 +115,8 @@ class Metrics:
                                 ["result"], registry=r)
         self._probes = Histogram("unified_probe_duration_seconds", "probe attempt duration",
                                  ["service", "probe"], buckets=PROBE_BUCKETS, registry=r)
+        # The label sets each service has, so a removed service's series can all go.
+        self._series: dict[str, set[tuple[Any, tuple[str, str]]]] = {}
         for name in sup.config.services:
             self.define(name)
         for result in ("success", "failure"):
@@ -125,24 +127,37 @@ class Metrics:
         label value. Created only at the first event, a series' first sample is already 1, and
         Prometheus' increase() and rate() cannot see that first step (2 restarts read 1.04)."""
         for kind in ("soft", "hard"):
-            self._freezes.labels(service, kind)
+            self._labelled(self._freezes, service, kind)
         for reason in EXIT_REASONS:
-            self._restarts.labels(service, reason)
+            self._labelled(self._restarts, service, reason)
         self._generation += 1
 
     def restart(self, service: str, reason: str) -> None:
         """A process of `service` was restarted for `reason` (SPEC §4 reasons)."""
-        self._restarts.labels(service, reason).inc()
+        self._labelled(self._restarts, service, reason).inc()
         self._generation += 1
 
     def probe(self, service: str, kind: str, duration: float) -> None:
         """One probe attempt finished."""
-        self._probes.labels(service, kind).observe(duration)
+        self._labelled(self._probes, service, kind).observe(duration)
         self._generation += 1
 
     def freeze(self, service: str, kind: str) -> None:
         """A soft or hard freeze was detected."""
-        self._freezes.labels(service, kind).inc()
+        self._labelled(self._freezes, service, kind).inc()
+        self._generation += 1
+
+    def _labelled(self, metric: Any, service: str, other: str) -> Any:
+        self._series.setdefault(service, set()).add((metric, (service, other)))
+        return metric.labels(service, other)
+
+    def forget(self, service: str) -> None:
+        """A reload removed the service: its series leave the exposition."""
+        for metric, labels in self._series.pop(service, ()):
+            try:
+                metric.remove(*labels)
+            except KeyError:
+                pass
         self._generation += 1
 
     def reload(self, result: str) -> None:

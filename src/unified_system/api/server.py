@@ -135,6 +135,12 @@ class ControlPlane:
             self.server.server_close()
         self.alerts.close()
 
+    def forget(self, name: str) -> None:
+        """Owner thread: a reload removed the service; its history and dedup stamps go."""
+        self.history.forget(name)
+        self.alerts.forget(name)
+        self.metrics.live.peak_rss.pop(name, None)
+
     # ------------------------------------------------------------------ reading
     def services(self) -> list[dict[str, Any]]:
         snapshot = self.sup.snapshot

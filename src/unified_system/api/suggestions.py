@@ -41,6 +41,10 @@ class History:
                 q = self._events.setdefault(name, deque(maxlen=self.size))
         q.append(dict(event))
 
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._events.pop(name, None)
+
     def events(self, name: str) -> list[dict[str, Any]]:
         q = self._events.get(name)
         return list(q) if q else []   # list(deque) is atomic enough under the GIL for appends

@@ -29,6 +29,9 @@ class PersistenceMixin(Owner):
     def _restore(self) -> None:
         """Stop what a SIGKILLed predecessor left running, then take over its history."""
         path = self.runtime.state_dir / "state.json"
+        for item in statefile.take_stopped_before_start(self.runtime.state_dir):
+            self.log.warning("stopping a process left by a previous supervisor", service=item.get("service"),
+                             pid=item.get("pid"), pgid=item.get("pgid"), before_port_check=True)
         saved = statefile.read_state(path, self.log)
         found = statefile.leftovers(saved)
         if found:

@@ -200,9 +200,14 @@ class ReloadMixin(Owner):
                      if all(u.state in AT_REST and u.lingering_pgid is None for u in self.units[n])]:
             self._removing.discard(name)
             del self.units[name]
-            self.runtime.release_sockets(name)
+            self.runtime.remove_service(name)  # its log fd, sockets, series and histories
             if self.runtime.watcher is not None:
                 self.runtime.watcher.unwatch(name)
+            timer = self._debounce.pop(name, None)
+            if timer is not None:
+                timer.cancel()
+            self._builds.pop(name, None)
+            self._build_runs.pop(name, None)
             self._rebuild_graph()
             self._dirty = self._reconcile_due = True
         if self._retiring:

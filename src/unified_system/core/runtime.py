@@ -332,6 +332,7 @@ class Runtime:
         try:
             return self.seam.spawn(argv, executable=executable, cwd=unit.spec.cwd, env=env,
                                    sink=self.outputs[unit.service], pass_fds=fds,
+                                   kill_after=unit.spec.stop.timeout,
                                    on_exit=lambda status: self.sup.post(Exited(inc, status)))
         except SpawnError as exc:  # ENOENT for a script that exists: its #! names nothing
             why = self.missing_interpreter(unit)
@@ -390,6 +391,21 @@ class Runtime:
         for sock in self.sockets.pop(name, ((), []))[1]:
             sock.close()
 
+    def remove_service(self, name: str) -> None:
+        """A reload removed the service and its last process is gone: let go of all that
+        was kept for it, or every add-then-remove cycle leaks (issue 16: its log's fd)."""
+        self.release_sockets(name)
+        self.tokens.pop(name, None)
+        self._executables.pop(name, None)
+        output = self.outputs.pop(name, None)
+        if output is not None:  # closed by the I/O thread, the log's only writer
+            self.seam.release_sink(output, output.log.close)
+        self.metrics.forget(name)
+        if self.dumps is not None:
+            self.dumps.forget(name)
+        if self.control is not None:
+            self.control.forget(name)
+
     def spawn_build(self, name: str, digest: str, run: int) -> Spawned:
         spec = self.sup.config.services[name]
         env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,
@@ -413,5 +429,8 @@ class Runtime:
                 env = self.child_env(unit, unit.inc)
             except SpawnError:  # the service got its env files when it started; the probe
                 env = self.child_env(unit, unit.inc, files=False)  # makes do without
+        if self.probes is None:  # the first probed service came with a reload: None crashed the owner
+            from unified_system.probes.runner import ProbeRunner
+            self.probes = ProbeRunner(self.seam, self.sup.post)
         self.probes.submit(unit.inc, kind, probe, unit.spec.cwd, env)
 

@@ -74,8 +74,8 @@ class LineFramer:
         self.redact = redact
         self._partial = b""
 
-    def frame(self, chunk: bytes) -> bytes:
-        data = self._partial + chunk
+    def frame(self, chunk: bytes | memoryview) -> bytes:
+        data = self._partial + chunk  # a copy: `chunk` may be a view of a reused buffer
         cut = data.rfind(b"\n") + 1
         if cut == 0:
             if len(data) < self.MAX_PARTIAL:

@@ -55,6 +55,10 @@ class CrashDumps:
         self._prune(service)
         return path
 
+    def forget(self, name: str) -> None:
+        """A removed service's history goes, on the pool that appends to it."""
+        self._pool.submit(self.history.pop, name, None)
+
     def _prune(self, service: str) -> None:
         files = dumps_of(self.dir, service)
         for old in files[:-KEEP_FILES]:

@@ -3,6 +3,11 @@ supervisor's process groups and, when the supervisor dies, signals those still a
 
 Run as `python -I -S guard.py FD PARENT SIGNUM`: the standard library only, and as little
 of it as will do, since this process lives as long as the supervisor.
+
+Lines: `+PGID [KILL_AFTER]` (a group spawned; KILL_AFTER its stop timeout in seconds) and
+`-PGID` (a group seen empty). After the signal, a group still not empty when its
+KILL_AFTER has passed gets SIGKILL, as the supervisor itself would have done: a child that
+ignores SIGTERM must not outlive it, holding a port the next supervisor needs.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ import os
 import select
 import signal
 import sys
+import time
 
 PR_SET_PDEATHSIG = 1
 DEATH = signal.SIGUSR1   # the guard's own parent-death signal; also "finish now" at close
 BATCH = 0.2              # seconds the guard lets lines pile up before reading again
+KILL_AFTER = 10.0        # a group's stop timeout when its line names none (SPEC §2 default)
+EMPTY_POLL = 0.05        # seconds between checks that the signalled groups are empty
 _IGNORED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGTTIN,
             signal.SIGTTOU)
 
@@ -25,7 +33,7 @@ class _Guard:
 
     def __init__(self, fd: int, signum: int) -> None:
         self.fd, self.signum = fd, signum
-        self.groups: set[int] = set()
+        self.groups: dict[int, float] = {}  # pgid -> seconds from the signal to SIGKILL
         self.pending = b""
 
     def drain(self) -> bool:
@@ -42,9 +50,10 @@ class _Guard:
             *lines, self.pending = (self.pending + data).split(b"\n")
             for line in lines:
                 if line[:1] == b"+":
-                    self.groups.add(int(line[1:]))
+                    pgid, _, after = line[1:].partition(b" ")
+                    self.groups[int(pgid)] = float(after) if after else KILL_AFTER
                 elif line[:1] == b"-":
-                    self.groups.discard(int(line[1:]))
+                    self.groups.pop(int(line[1:]), None)
 
     def run(self, parent: int) -> None:
         died_r, died_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -62,11 +71,55 @@ class _Guard:
             if select.select([died_r], [], [], BATCH)[0]:
                 break
         self.drain()  # what the supervisor wrote just before it died
-        for pgid in self.groups:
-            try:
-                os.killpg(pgid, self.signum)
-            except OSError:
-                pass
+        self.finish()
+
+    def finish(self) -> None:
+        """The signal to every group, then SIGKILL to those not empty after their timeout."""
+        start = time.monotonic()
+        for pgid in list(self.groups):
+            if not _signal(pgid, self.signum):
+                del self.groups[pgid]
+        if self.signum == signal.SIGKILL:
+            return
+        while self.groups:
+            now = time.monotonic()
+            for pgid, after in list(self.groups.items()):
+                if not _signal(pgid, 0):
+                    del self.groups[pgid]
+                elif now - start >= after:
+                    _signal(pgid, signal.SIGKILL)
+                    del self.groups[pgid]
+            if self.groups:
+                # No event says "this group is empty" (its members are not our children):
+                # a bounded poll, for at most the longest stop timeout.
+                time.sleep(EMPTY_POLL)
+
+
+def _signal(pgid: int, signum: int) -> bool:
+    """False when the group has no live process left."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return signum != 0 or group_has_live_member(pgid)
+
+
+def group_has_live_member(pgid: int) -> bool:
+    """Whether a process of the group is alive: kill(-pgid, 0) also counts zombies, and an
+    init that does not reap (some containers' PID 1) keeps them for ever."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def _main(argv: list[str]) -> None:

@@ -15,6 +15,7 @@ import select
 import signal
 import subprocess
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,7 +32,8 @@ DRAIN_LIMIT = 8 << 20  # bytes drained at exit; a grandchild holding the pipe ca
 
 
 class Sink(Protocol):
-    def feed(self, chunk: bytes, reader: PipeReader) -> None: ...
+    # `chunk` is a view of the I/O thread's one read buffer: valid only during the call.
+    def feed(self, chunk: memoryview, reader: PipeReader) -> None: ...
     def eof(self, reader: PipeReader) -> None: ...
     # Optional: console_budget() -> int and splice(reader, most) -> int (see ServiceOutput).
 
@@ -79,6 +81,11 @@ class IOThread(threading.Thread):
         self.on_signal: Callable[[int], None] | None = None  # from the signal wakeup fd
         self.reap_orphans = False
         self.orphans_reaped = 0
+        # One buffer for every read, reused: a fresh 1 MiB bytes per read left this thread's
+        # malloc arena fragmented, and the supervisor's RSS crept up under floods (issue 16).
+        self._buffer = bytearray(READ_CHUNK)
+        self._view = memoryview(self._buffer)
+        self._calls: deque[Callable[[], None]] = deque()  # run on this thread (call_soon)
 
     # -- called from other threads (epoll_ctl is safe while this thread waits) --
     def watch(self, proc: subprocess.Popen, pidfd: int, pipe_fd: int | None, sink: Sink | None,
@@ -98,6 +105,32 @@ class IOThread(threading.Thread):
                 del self._pipes[reader.fd]
                 self._epoll.unregister(reader.fd)
             raise
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on this thread: what only this thread may touch (a sink it writes)."""
+        self._calls.append(fn)
+        try:
+            os.write(self._wake_w, b"c")
+        except BlockingIOError:
+            pass  # wake-ups pending already: the call runs with them
+
+    def release_sink(self, sink: Sink, then: Callable[[], None]) -> None:
+        """Close every pipe still feeding `sink` (a grandchild outside the group may hold
+        one), then call `then`, on this thread: no write can race the sink's close."""
+        def release() -> None:
+            for reader in [r for r in self._pipes.values() if r.sink is sink]:
+                self._drop_pipe(reader)
+            then()
+        self.call_soon(release)
+
+    def _run_calls(self) -> None:
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while self._calls:
+            self._calls.popleft()()
 
     def listen_signals(self, signal_fd: int) -> None:
         """The signal module's wakeup fd: one byte, the signal's number, per signal caught."""
@@ -150,6 +183,8 @@ class IOThread(threading.Thread):
                 try:
                     if fd == self._signal_fd:
                         self._signals()
+                    elif fd == self._wake_r:
+                        self._run_calls()
                     elif fd in self._pipes:
                         self._read(self._pipes[fd], once=True)
                     elif fd in self._children:
@@ -160,6 +195,7 @@ class IOThread(threading.Thread):
                         self._drop_pipe(self._pipes[fd])
         for reader in list(self._pipes.values()):
             self._read(reader, once=False)
+        self._run_calls()  # a sink released at shutdown still gets closed
 
     def _read(self, reader: PipeReader, once: bool, limit: int = DRAIN_LIMIT) -> None:
         taken = 0
@@ -177,7 +213,9 @@ class IOThread(threading.Thread):
                     return
                 except OSError:
                     moved = -1
-                if moved == 0:
+                if moved is None:  # not now (the log is near its limit): copy this chunk
+                    moved = -2
+                elif moved == 0:
                     self._close_pipe(reader)
                     return
                 if moved > 0:
@@ -186,21 +224,23 @@ class IOThread(threading.Thread):
                     if once or taken >= limit:
                         return
                     continue
-                reader.state["no_splice"] = True  # unsupported here (the file system): copy
+                if moved == -1:
+                    reader.state["no_splice"] = True  # unsupported here (the file system): copy
+            view = self._view[:min(READ_CHUNK, max(want, SPLICE_BELOW))]
             try:
-                chunk = os.read(reader.fd, min(READ_CHUNK, max(want, SPLICE_BELOW)))
+                n = os.readv(reader.fd, [view])
             except BlockingIOError:
                 return
             except OSError as exc:
                 if exc.errno != errno.EIO:
                     raise
-                chunk = b""
-            if not chunk:
+                n = 0
+            if not n:
                 self._close_pipe(reader)
                 return
-            self._grow(reader, len(chunk))
-            reader.sink.feed(chunk, reader)
-            taken += len(chunk)
+            self._grow(reader, n)
+            reader.sink.feed(view[:n], reader)
+            taken += n
             if once or taken >= limit:
                 return
 

@@ -50,8 +50,9 @@ class Lifeline:
         os.set_blocking(write_fd, False)
         return cls(proc, write_fd)
 
-    def add(self, pgid: int) -> None:
-        self._send(f"+{pgid}\n")
+    def add(self, pgid: int, kill_after: float | None = None) -> None:
+        """A group spawned; `kill_after`: its stop timeout, after which the guard SIGKILLs it."""
+        self._send(f"+{pgid}\n" if kill_after is None else f"+{pgid} {kill_after:g}\n")
 
     def remove(self, pgid: int) -> None:
         self._send(f"-{pgid}\n")

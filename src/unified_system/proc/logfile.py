@@ -12,6 +12,9 @@ from pathlib import Path
 
 from unified_system.logsetup import get_logger
 
+CUT = b" [line cut here: longer than the log's max_bytes]\n"  # ends a line split across files
+SPLICE_TAIL = 64 << 10  # this close to max_bytes, output is copied, to end the file at a line
+
 
 class RotatingLog:
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
@@ -21,6 +24,7 @@ class RotatingLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
+        self._done = 0                  # bytes of the current write() on disk so far
         self.dropped = 0                # bytes lost to a write error (a full disk)
         self.error: OSError | None = None  # the first such error, until a write succeeds
 
@@ -38,32 +42,64 @@ class RotatingLog:
         os.lseek(fd, 0, os.SEEK_END)
         return fd
 
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
+    def write(self, data: bytes | memoryview) -> None:
+        """Append, rotating first when `data` would take the file past max_bytes: a file
+        never grows past it. It ends at the last whole line that fits; a line longer than
+        a whole file is cut, and the cut is marked."""
+        self._done = 0
         try:
             if self._fd < 0:  # a rotation failed half way
                 self._fd = self._open()
                 self._size = os.fstat(self._fd).st_size
-            if self._size and self._size + len(data) > self.max_bytes:
-                self.rotate()
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
-                self._size += n
+            if self._size + len(data) <= self.max_bytes:
+                self._put(memoryview(data))
+            else:
+                self._write_across(bytes(data))
         except OSError as exc:  # ENOSPC, EDQUOT, EIO, or a rotation that failed
-            self._failed(exc, len(view))
+            self._failed(exc, len(data) - self._done)
             return
         if self.error is not None:
             self.error = None
             get_logger().info("a child's log is written again", path=str(self.path),
                               dropped_bytes=self.dropped)
 
-    def splice_from(self, pipe_fd: int, most: int) -> int:
+    def _put(self, view: memoryview) -> None:
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+            self._size += n
+            self._done += n
+
+    def _write_across(self, whole: bytes) -> None:
+        """`whole` does not fit in what is left of this file: whole lines up to the limit,
+        then a fresh file. Each turn writes a byte or rotates a non-empty file: it ends."""
+        done, view = 0, memoryview(whole)
+        while done < len(whole):
+            room = self.max_bytes - self._size
+            if len(whole) - done <= room:
+                self._put(view[done:])
+                return
+            end = whole.rfind(b"\n", done, done + room) + 1
+            if end > done:          # whole lines fit: they end this file
+                self._put(view[done:end])
+                done = end
+            elif self._size == 0:   # one line longer than a whole file: cut, and say so
+                take = max(1, room - len(CUT))
+                self._put(view[done:done + take])
+                self._done -= len(CUT)  # the mark is ours, not the child's
+                self._put(memoryview(CUT))
+                done += take
+            self.rotate()
+
+    def splice_from(self, pipe_fd: int, most: int) -> int | None:
         """Move up to `most` bytes from a pipe into the log inside the kernel (no copy through
-        Python). Returns the count, 0 at end of file; BlockingIOError when the pipe is empty."""
-        if self._size and self._size + most > self.max_bytes:
-            self.rotate()  # an OSError here (or from splice) makes the caller copy instead
-        moved = os.splice(pipe_fd, self._fd, most)
+        Python). Returns the count, 0 at end of file; BlockingIOError when the pipe is empty.
+        None near max_bytes: the caller copies instead, so the file ends at a whole line
+        (a splice cannot look for one) and never passes the limit."""
+        room = self.max_bytes - self._size
+        if room <= SPLICE_TAIL or self._fd < 0:
+            return None
+        moved = os.splice(pipe_fd, self._fd, min(most, room - SPLICE_TAIL))
         self._size += moved
         return moved
 

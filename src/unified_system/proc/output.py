@@ -36,7 +36,7 @@ class ServiceOutput:
         self._refilled = time.monotonic()
         self._skipped = 0
 
-    def feed(self, chunk: bytes, reader: PipeReader) -> None:
+    def feed(self, chunk: bytes | memoryview, reader: PipeReader) -> None:
         self.log.write(chunk)
         if self.console is None:
             return
@@ -68,8 +68,10 @@ class ServiceOutput:
         self._refilled = now
         return int(self._tokens)
 
-    def splice(self, reader: PipeReader, most: int) -> int:
+    def splice(self, reader: PipeReader, most: int) -> int | None:
         moved = self.log.splice_from(reader.fd, most)
+        if moved is None:
+            return None
         if self.console is not None and moved:
             self._skipped += moved
             now = time.monotonic()

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 
 from unified_system.core.events import HostAlert, Samples
+from unified_system.proc import malloc
 from unified_system.proc.inspect import tree_rss
 
 HOST_THRESHOLD = 80.0
@@ -40,6 +41,8 @@ class Sampler(threading.Thread):
             tick += 1
             if tick % self._host_every == 0:
                 self._host()
+            if tick % max(1, round(malloc.TRIM_EVERY / self._interval)) == 0:
+                malloc.trim()  # here, not on the owner: a trim of every arena takes milliseconds
 
     def _host(self) -> None:
         try:

@@ -47,8 +47,10 @@ class ProcessSeam:
 
     def spawn(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
               on_exit: Callable[[ExitStatus], None], sink: Sink | None = None,
-              executable: str | None = None, pass_fds: Sequence[int] = ()) -> Spawned:
-        """Start argv (never through a shell) as the leader of a new session and group."""
+              executable: str | None = None, pass_fds: Sequence[int] = (),
+              kill_after: float | None = None) -> Spawned:
+        """Start argv (never through a shell) as the leader of a new session and group.
+        `kill_after`: its stop timeout, for the guard should this process die."""
         read_fd = write_fd = None
         if sink is not None:
             read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
@@ -68,7 +70,7 @@ class ProcessSeam:
                 if write_fd is not None:
                     os.close(write_fd)
             if self._lifeline is not None:
-                self._lifeline.add(proc.pid)
+                self._lifeline.add(proc.pid, kill_after)
                 on_exit = self._forget_when_empty(proc.pid, on_exit)
             try:
                 pidfd = os.pidfd_open(proc.pid)
@@ -146,6 +148,10 @@ class ProcessSeam:
             signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
             self._wakeup = (read_fd, write_fd)
             self._io.listen_signals(read_fd)
+
+    def release_sink(self, sink: Sink, then: Callable[[], None]) -> None:
+        """Close the pipes still feeding `sink`, then `then()`, both on the I/O thread."""
+        self._io.release_sink(sink, then)
 
     @property
     def orphans_reaped(self) -> int:
