@@ -7,6 +7,7 @@ was found among the config's service names, and the log file is built from that 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from unified_system.api.auth import is_loopback, same
+from unified_system.api.front import Reader, Writer
 from unified_system.core.events import Command, Refused
 from unified_system.logsetup import get_logger, redact
 
@@ -76,9 +78,28 @@ class Handler(BaseHTTPRequestHandler):
     # delayed ACK of the headers (~40 ms on Linux).
     disable_nagle_algorithm = True
 
+    def __init__(self, request: socket.socket, client_address: Any, server: Any,
+                 head: bytes = b"") -> None:
+        """`server` is the ControlPlane; `head` what the front (api/front.py) already read."""
+        self.head = head
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.connection.settimeout(self.timeout)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile = Reader(self.connection, self.head)  # type: ignore[assignment]
+        self.wfile = Writer(self.connection)  # type: ignore[assignment]
+
+    def handle(self) -> None:
+        """One request: between requests a kept-alive connection waits on the front's
+        selector, not on this thread."""
+        self.close_connection = True
+        self.handle_one_request()
+
     @property
     def plane(self) -> ControlPlane:
-        return self.server.plane  # type: ignore[attr-defined]
+        return self.server  # type: ignore[return-value]
 
     def do_GET(self) -> None:
         self._handle("GET")
