@@ -149,7 +149,9 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
 
 def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
     from unified_system.config.apart import forked
+    from unified_system.proc.fdlimit import raise_nofile
 
+    raise_nofile()   # before any thread or child: every connection and spawn needs descriptors
     # Start-up allocates much and frees little; a full collection in the middle of it is a
     # 15 ms pause. The supervisor freezes what start-up made and resumes collection.
     gc.disable()
