@@ -242,10 +242,6 @@ def test_under_ulimit_256_a_flood_of_streams_and_slow_heads_leaves_every_service
         assert os.stat(sup.state_dir / "state.json").st_mtime >= started, state
 
 
-def fds_of(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 def test_a_spawn_out_of_descriptors_backs_off_and_the_accept_loop_rests(tmp_path):
     marker = tmp_path / "churning"
     marker.write_text("")
@@ -258,17 +254,19 @@ def test_a_spawn_out_of_descriptors_backs_off_and_the_accept_loop_rests(tmp_path
         proc = psutil.Process(pid)
         soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
         try:
-            # Not one descriptor more: the next spawn (pipe2, fork's pipe, pidfd) and accept fail.
-            resource.prlimit(pid, resource.RLIMIT_NOFILE, (fds_of(pid), hard))
+            # Not one descriptor more: a new one must have a number below the limit, and 0-2
+            # are always taken, so the next spawn (pipe2, fork's pipe, pidfd) and accept fail.
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (3, hard))
             waiting = socket.create_connection(("127.0.0.1", api_port), timeout=30)
             waiting.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            # The waiting connection stays readable in the backlog: accept must rest, not spin.
+            cpu_before, t0 = sum(proc.cpu_times()[:2]), time.monotonic()
+            wait_until(lambda: time.monotonic() - t0 >= 2.0, 5, "two seconds of scarcity")
+            busy = (sum(proc.cpu_times()[:2]) - cpu_before) / (time.monotonic() - t0)
             wait_until(lambda: any(r.get("event") == "state" and r.get("service") == "churn" and
                                    r.get("reason") == "resources" for r in sup.records()),
                        30, "churn's spawn to find descriptors scarce",
                        seen=lambda: sup.states("churn")[-10:])
-            cpu_before, t0 = sum(proc.cpu_times()[:2]), time.monotonic()
-            wait_until(lambda: time.monotonic() - t0 >= 2.0, 5, "two seconds of scarcity")
-            busy = (sum(proc.cpu_times()[:2]) - cpu_before) / (time.monotonic() - t0)
         finally:
             resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
         marker.unlink()
@@ -277,7 +275,8 @@ def test_a_spawn_out_of_descriptors_backs_off_and_the_accept_loop_rests(tmp_path
         waiting.settimeout(10)
         assert waiting.recv(100).startswith(b"HTTP/1.1 200"), "the connection that waited"
         waiting.close()
-        assert busy < 0.3, f"the supervisor used {busy:.0%} of a core while out of descriptors"
+        print(f"the supervisor's CPU while out of descriptors: {busy:.1%} of a core")
+        assert busy < 0.1, f"the supervisor used {busy:.0%} of a core while out of descriptors"
 
 
 def test_the_soft_open_files_limit_is_raised_to_the_hard_one_at_start(tmp_path):

@@ -290,7 +290,7 @@ class Front:
     def _complete(self, conn: _Conn) -> None:
         end = request_end(conn.buf, self.max_body)
         if end is None:
-            if len(conn.buf) > MAX_HEAD + self.max_body:
+            if len(conn.buf) > MAX_HEAD and b"\n\r\n" not in conn.buf and b"\n\n" not in conn.buf:
                 self._forget(conn)
                 _send_close(conn.sock, canned(431, "Request Header Fields Too Large",
                                               "request head too large"))
