@@ -5,10 +5,14 @@ http.server alone gives each connection a thread from accept() on, so 200 client
 dribble a header byte every few seconds held 131 threads, and 300 event streams took 248
 threads and every free descriptor. Here an idle or slow connection costs one descriptor and
 a buffer on the front's selector; a thread is taken only by a request that has arrived whole
-(head and body), and only while fewer than `Limits.busy` are being answered. Past a limit the
-client gets 503 with Retry-After. When accept() fails for want of descriptors or memory, the
-listening socket rests (a growing pause) instead of being polled at once again: the pending
-connection stays readable, so retrying at once spun a core at 91 %.
+(head and body), and only while fewer than `Limits.busy` are being answered. At the
+connection limit a new connection takes the place of the one that has waited longest
+without a whole request (a slow head, an idle kept-alive one), which gets 503 with
+Retry-After: a flood of slow clients cannot lock out a prompt one, as nginx drops idle
+connections when it runs out. Past the busy limit the client gets 503 too. When accept()
+fails for want of descriptors or memory, the listening socket rests (a growing pause)
+instead of being polled at once again: the pending connection stays readable, so retrying
+at once spun a core at 91 %.
 """
 
 from __future__ import annotations
@@ -21,11 +25,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from queue import Empty, SimpleQueue
-from typing import Any
-
-from unified_system.logsetup import get_logger
+from typing import Any, NamedTuple
 
 REQUEST_QUEUE_SIZE = 128     # the listen backlog: a burst waits in the kernel, not in threads
 MAX_HEAD = 64 * 1024         # http.server's own line limit; a longer head is refused (431)
@@ -35,8 +36,7 @@ ACCEPT_PAUSE = (0.05, 1.0)   # the listening socket's rest after EMFILE & co: fi
 SCARCE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     connections: int           # open connections, idle and busy
     busy: int                  # requests answered at once, each on its own thread
     deadline: float = 10.0     # a request (head and body) must arrive whole within this
@@ -47,8 +47,9 @@ class Limits:
 def limits_for(nofile: int, streams: int) -> Limits:
     """Connections take at most half the descriptors the process may open (the rest is for
     services' pipes, logs, probes and spawns); `streams` event streams plus 16 other
-    requests are answered at once."""
-    return Limits(connections=max(16, min(1024, nofile // 2)), busy=streams + 16)
+    requests are answered at once, and there is always room for some waiting ones."""
+    busy = streams + 16
+    return Limits(connections=max(busy + 16, min(1024, nofile // 2)), busy=busy)
 
 
 def canned(status: int, reason: str, message: str, retry_after: int | None = None) -> bytes:
@@ -155,7 +156,8 @@ Answer = Callable[[socket.socket, Any, bytes], tuple[bool, bytes]]
 
 class Front:
     def __init__(self, listener: socket.socket, answer: Answer, limits: Limits,
-                 max_body: int, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_body: int, log: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        """`log`: a structlog-style logger (warning, exception), the API's own."""
         self.listener = listener
         self.answer = answer
         self.limits = limits
@@ -163,6 +165,7 @@ class Front:
         self.clock = clock
         self.busy = 0
         self.refused = 0            # 503s for want of a slot, since start
+        self.evicted = 0            # waiting connections closed to make room for a new one
         self.timed_out = 0          # requests that did not arrive whole within the deadline
         self.accept_pauses = 0
         self._lock = threading.Lock()   # `busy` is shared with the request threads
@@ -174,7 +177,7 @@ class Front:
         self._pause = ACCEPT_PAUSE[0]
         self._resume_at: float | None = None
         self._earliest: float | None = None
-        self.log = get_logger(component="api")
+        self.log = log
         listener.setblocking(False)
         self._sel.register(listener, selectors.EVENT_READ, "listen")
         self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -250,8 +253,14 @@ class Front:
                 return   # ECONNABORTED and the like: the next wake-up tries again
             self._pause = ACCEPT_PAUSE[0]
             if self.connections >= self.limits.connections:
-                self._refuse(sock, "too many connections to the control API")
-                continue
+                # dicts keep insertion order: the first is the one admitted longest ago
+                oldest = next(iter(self._conns.values()), None)
+                if oldest is None:   # all busy (cannot happen: busy < connections)
+                    self._refuse(sock, "too many connections to the control API")
+                    continue
+                self._forget(oldest)
+                self.evicted += 1
+                self._refuse(oldest.sock, "too many connections to the control API")
             sock.setblocking(False)
             self._admit(_Conn(sock, addr, b"", self.clock() + self.limits.deadline))
 

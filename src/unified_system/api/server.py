@@ -96,7 +96,7 @@ class ControlPlane:
         if nofile == resource.RLIM_INFINITY:
             nofile = 1 << 20
         self.front = Front(self._listener, self._answer, limits_for(nofile, MAX_STREAMS),
-                           routes.MAX_BODY)
+                           routes.MAX_BODY, self.log)
         self._thread = threading.Thread(target=self.front.run, name="api", daemon=True)
         self._thread.start()
         self.log.info("control API listening", host=self.host, port=self.port,
@@ -202,6 +202,7 @@ class ControlPlane:
         if front is None:
             return {}
         return {"open": front.connections, "busy": front.busy, "refused": front.refused,
+                "evicted": front.evicted,
                 "timed_out": front.timed_out, "accept_pauses": front.accept_pauses,
                 "max_connections": front.limits.connections, "max_busy": front.limits.busy,
                 "max_event_streams": MAX_STREAMS}
