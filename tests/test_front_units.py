@@ -16,6 +16,7 @@ ODD = b"POST /a HTTP/1.1\r\ncontent-length:  4 \r\n\r\n"
 BAD = b"POST /a HTTP/1.1\r\nContent-Length: x\r\n\r\n"
 NEGATIVE = b"POST /a HTTP/1.1\r\nContent-Length: -1\r\n\r\n"
 HUGE = b"POST /a HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"
+TWICE = b"POST /a HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 2\r\n\r\n"
 CHUNKED = b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
@@ -32,6 +33,7 @@ CHUNKED = b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
     (NEGATIVE, len(NEGATIVE)),                              # ... 400
     (HUGE, len(HUGE)),                                      # ... 413, without the body
     (CHUNKED + b"5\r\n", len(CHUNKED)),                      # ... 411
+    (TWICE + b"abcd", len(TWICE)),                          # ... 400
 ])
 def test_request_end(buf, end):
     assert request_end(buf, 64 * 1024) == end

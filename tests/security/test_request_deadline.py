@@ -126,3 +126,35 @@ def test_a_body_sent_slowly_within_the_deadline_is_read_whole(sup):
     got = _read_all(sock, 15)
     sock.close()
     assert got.startswith(b"HTTP/1.1 202"), got[:300]
+
+
+def test_an_oversized_body_sent_slowly_is_refused_413_within_seconds(sup):
+    key = sup.api_key()
+    sock = _connect(sup)
+    sock.sendall(f"POST /api/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n"
+                 f"Content-Length: {1 << 20}\r\n\r\n".encode())
+    started = time.monotonic()
+    sock.settimeout(0.2)
+    got = b""
+    while time.monotonic() - started < 20 and not got:
+        try:
+            sock.sendall(b"x" * 16)   # a trickle, each piece "progress"
+            got = sock.recv(65536)
+        except TimeoutError:
+            pass
+        except OSError:
+            break
+    took = time.monotonic() - started
+    sock.close()
+    assert got.startswith(b"HTTP/1.1 413"), got[:200]
+    assert took < 8, f"a trickled body held a thread for {took:.1f}s"
+
+
+def test_two_content_lengths_are_refused_400(sup):
+    key = sup.api_key()
+    sock = _connect(sup)
+    sock.sendall(f"POST /api/services/worker/restart HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n"
+                 "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}".encode())
+    got = _read_all(sock, 15)
+    sock.close()
+    assert got.startswith(b"HTTP/1.1 400"), got[:300]

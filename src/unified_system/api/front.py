@@ -32,6 +32,7 @@ REQUEST_QUEUE_SIZE = 128     # the listen backlog: a burst waits in the kernel, 
 MAX_HEAD = 64 * 1024         # http.server's own line limit; a longer head is refused (431)
 ACCEPT_BURST = 64            # accepts per wake-up, so admitted clients are read in between
 ACCEPT_PAUSE = (0.05, 1.0)   # the listening socket's rest after EMFILE & co: first, longest
+LINGER = 2.0                 # a closing connection is read away this long (see _linger)
 #: accept() or a thread start failed for want of a resource the kernel may soon have again
 SCARCE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
 
@@ -69,17 +70,21 @@ def request_end(buf: bytes | bytearray, max_body: int) -> int | None:
     if not ends:
         return None
     head_end = min(ends)
-    length = 0
+    length = None
     for line in bytes(buf[:head_end]).split(b"\n")[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
         if name == b"transfer-encoding":
             return head_end
         if name == b"content-length":
+            if length is not None:   # two: refused (400) by the handler
+                return head_end
             try:
                 length = int(value.strip())
             except ValueError:
                 return head_end
+    if length is None:
+        return head_end
     if length < 0 or length > max_body:
         return head_end
     end = head_end + length
@@ -114,6 +119,12 @@ class Reader:
             pass
         return self._take(len(self.pending) if size < 0 else min(size, len(self.pending)))
 
+    def read1(self, size: int = 65536) -> bytes:
+        """What is there, or one recv: a body sent slowly cannot make this wait for `size`."""
+        if not self.pending:
+            self._fill()
+        return self._take(min(size, len(self.pending)))
+
     def _take(self, n: int) -> bytes:
         out = bytes(self.pending[:n])
         del self.pending[:n]
@@ -143,10 +154,12 @@ class Writer:
 
 
 class _Conn:
-    __slots__ = ("sock", "addr", "buf", "deadline")
+    __slots__ = ("sock", "addr", "buf", "deadline", "draining")
 
-    def __init__(self, sock: socket.socket, addr: Any, buf: bytes, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, addr: Any, buf: bytes, deadline: float,
+                 draining: bool = False) -> None:
         self.sock, self.addr, self.buf, self.deadline = sock, addr, bytearray(buf), deadline
+        self.draining = draining   # answered, shut for writing: read away until EOF or deadline
 
 
 #: answer(sock, addr, head) runs one request on its own thread; True: keep the connection,
@@ -170,7 +183,7 @@ class Front:
         self.accept_pauses = 0
         self._lock = threading.Lock()   # `busy` is shared with the request threads
         self._conns: dict[socket.socket, _Conn] = {}
-        self._back: SimpleQueue[tuple[socket.socket, Any, bytes]] = SimpleQueue()
+        self._back: SimpleQueue[tuple[socket.socket, Any, bytes | None]] = SimpleQueue()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._sel = selectors.DefaultSelector()
         self._closing = False
@@ -237,8 +250,10 @@ class Front:
                 return
             if self._closing:
                 _close(sock)
-                continue
-            self._admit(_Conn(sock, addr, leftover, self.clock() + self.limits.idle))
+            elif leftover is None:   # answered, and not to be kept
+                self._linger(sock, addr)
+            else:
+                self._admit(_Conn(sock, addr, leftover, self.clock() + self.limits.idle))
 
     # ------------------------------------------------------------------ accepting
     def _accept(self) -> None:
@@ -256,11 +271,16 @@ class Front:
                 # dicts keep insertion order: the first is the one admitted longest ago
                 oldest = next(iter(self._conns.values()), None)
                 if oldest is None:   # all busy (cannot happen: busy < connections)
-                    self._refuse(sock, "too many connections to the control API")
+                    self._refuse(sock, addr, "too many connections to the control API")
                     continue
                 self._forget(oldest)
-                self.evicted += 1
-                self._refuse(oldest.sock, "too many connections to the control API")
+                if not oldest.draining:   # its 503 without the linger: the room is for the new one
+                    self.evicted += 1
+                    self.refused += 1
+                    _send(oldest.sock, canned(503, "Service Unavailable",
+                                              "too many connections to the control API",
+                                              self.limits.retry_after))
+                _close(oldest.sock)
             sock.setblocking(False)
             self._admit(_Conn(sock, addr, b"", self.clock() + self.limits.deadline))
 
@@ -279,7 +299,7 @@ class Front:
         self._sel.register(conn.sock, selectors.EVENT_READ, conn)
         if self._earliest is None or conn.deadline < self._earliest:
             self._earliest = conn.deadline
-        if conn.buf:
+        if conn.buf and not conn.draining:
             self._complete(conn)   # a pipelined request may already be whole
 
     # ------------------------------------------------------------------ reading
@@ -293,6 +313,8 @@ class Front:
         if not chunk:
             self._drop(conn)
             return
+        if conn.draining:
+            return
         conn.buf += chunk
         self._complete(conn)
 
@@ -301,8 +323,8 @@ class Front:
         if end is None:
             if len(conn.buf) > MAX_HEAD and b"\n\r\n" not in conn.buf and b"\n\n" not in conn.buf:
                 self._forget(conn)
-                _send_close(conn.sock, canned(431, "Request Header Fields Too Large",
-                                              "request head too large"))
+                self._say(conn.sock, conn.addr, canned(431, "Request Header Fields Too Large",
+                                                       "request head too large"))
             return
         self._forget(conn)
         with self._lock:
@@ -311,7 +333,7 @@ class Front:
             else:
                 full, self.busy = False, self.busy + 1
         if full:
-            self._refuse(conn.sock, "the control API is busy")
+            self._refuse(conn.sock, conn.addr, "the control API is busy")
             return
         conn.sock.setblocking(True)
         try:
@@ -320,7 +342,7 @@ class Front:
         except RuntimeError:   # can't start new thread: no memory for its stack
             with self._lock:
                 self.busy -= 1
-            self._refuse(conn.sock, "the control API is out of threads")
+            self._refuse(conn.sock, conn.addr, "the control API is out of threads")
 
     def _work(self, conn: _Conn) -> None:
         keep, leftover = False, b""
@@ -331,24 +353,24 @@ class Front:
         finally:
             with self._lock:
                 self.busy -= 1
-        if keep and not self._closing:
-            conn.sock.setblocking(False)
-            self._back.put((conn.sock, conn.addr, leftover))
-            self._wake()
-        else:
+        if self._closing:
             _close(conn.sock)
+            return
+        conn.sock.setblocking(False)
+        self._back.put((conn.sock, conn.addr, leftover if keep else None))
+        self._wake()
 
     # ------------------------------------------------------------------ deadlines
     def _expire(self, now: float) -> None:
         earliest = None
         for conn in list(self._conns.values()):
             if conn.deadline <= now:
-                self.timed_out += bool(conn.buf)
                 self._forget(conn)
-                if conn.buf:   # part of a request came: say why it is cut
-                    _send_close(conn.sock, canned(408, "Request Timeout",
-                                                  "the request did not arrive in time"))
-                else:          # an idle kept-alive connection: just close
+                if conn.buf and not conn.draining:   # part of a request came: say why it is cut
+                    self.timed_out += 1
+                    self._say(conn.sock, conn.addr, canned(408, "Request Timeout",
+                                                           "the request did not arrive in time"))
+                else:          # idle kept alive, or read away long enough: just close
                     _close(conn.sock)
             elif earliest is None or conn.deadline < earliest:
                 earliest = conn.deadline
@@ -365,26 +387,37 @@ class Front:
         self._forget(conn)
         _close(conn.sock)
 
-    def _refuse(self, sock: socket.socket, message: str) -> None:
+    def _refuse(self, sock: socket.socket, addr: Any, message: str) -> None:
         self.refused += 1
-        _send_close(sock, canned(503, "Service Unavailable", message, self.limits.retry_after))
+        self._say(sock, addr, canned(503, "Service Unavailable", message, self.limits.retry_after))
+
+    def _say(self, sock: socket.socket, addr: Any, data: bytes) -> None:
+        """A last answer, best effort and never blocking (a small one fits an empty send
+        buffer), then the connection lingers."""
+        _send(sock, data)
+        self._linger(sock, addr)
+
+    def _linger(self, sock: socket.socket, addr: Any) -> None:
+        """Shut for writing, then read away what the client still sends, until it closes or
+        for LINGER seconds: closing on unread data resets the connection, and a reset can
+        destroy the answer before the client has read it (a 413 while the body still comes)."""
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            _close(sock)
+            return
+        if self.connections >= self.limits.connections:   # no room: the answer may be lost
+            _close(sock)
+            return
+        self._admit(_Conn(sock, addr, b"", self.clock() + LINGER, draining=True))
 
 
-def _send_close(sock: socket.socket, data: bytes) -> None:
-    """Best effort, never blocking: a small answer fits an empty send buffer. What the client
-    sent is read away first, as closing on unread data would reset the connection and could
-    destroy the answer before the client reads it."""
+def _send(sock: socket.socket, data: bytes) -> None:
     try:
         sock.setblocking(False)
-        try:
-            sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            pass
         sock.send(data)
-        sock.shutdown(socket.SHUT_WR)
     except OSError:
         pass
-    _close(sock)
 
 
 def _close(sock: socket.socket) -> None:

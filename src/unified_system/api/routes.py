@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 MAX_BODY = 64 * 1024
 MAX_LINES = 10_000
 DRAIN_LIMIT = 1 << 20
+DRAIN_TIME = 2.0
 COMMAND_TIMEOUT = 5.0     # the owner answers within one loop turn; longer means it is gone
 RELOAD_TIMEOUT = 300.0    # a reload answers once changed services are up or rolled back
 SERVICE_ACTIONS = ("start", "stop", "restart")
@@ -170,6 +171,8 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(411, "chunked bodies are not supported; send Content-Length")
         raw = self.headers.get("Content-Length", "0") or "0"
         try:
+            if len(self.headers.get_all("Content-Length") or ()) > 1:
+                raise ValueError   # which one a proxy in front believed is anyone's guess
             length = int(raw)
             if length < 0:
                 raise ValueError
@@ -179,11 +182,18 @@ class Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY:
             self.close_connection = True
             if length <= DRAIN_LIMIT:   # read it away: closing on unread data sends a RST
-                while length > 0:        # that can destroy the 413 before the client reads it
-                    chunk = self.rfile.read(min(length, 65536))
-                    if not chunk:
-                        break
-                    length -= len(chunk)
+                # that can destroy the 413 before the client reads it; for DRAIN_TIME at most,
+                # so that a body sent slowly cannot hold this thread
+                deadline = time.monotonic() + DRAIN_TIME
+                try:
+                    while length > 0 and time.monotonic() < deadline:
+                        self.connection.settimeout(max(0.01, deadline - time.monotonic()))
+                        chunk = self.rfile.read1(min(length, 65536))
+                        if not chunk:
+                            break
+                        length -= len(chunk)
+                except TimeoutError:
+                    pass
             raise ApiError(413, f"body over {MAX_BODY} bytes", limit=MAX_BODY)
         return self.rfile.read(length) if length else b""
 
