@@ -7,9 +7,11 @@ Each server runs in its own process under `ulimit -n NOFILE`, serving the same t
 `/health` (a small JSON answer) and `/events` (an event stream: a comment every second, as
 the API's keep-alive does). `front` is this project's (api/front.py, with its 32-stream cap);
 `http.server` is the hand-written ThreadingHTTPServer it replaced; waitress and cheroot are
-WSGI servers (an event stream holds one of their worker threads); uvicorn runs Starlette on
-asyncio. Flood: STREAMS event streams plus SLOW clients that send a header line a second and
-never finish, for SECONDS; meanwhile a fresh client asks /health every 0.5 s (2 s timeout).
+WSGI servers (an event stream holds one of their worker threads), sized as the API is (48
+threads; waitress 128 connections; 10 s timeouts); uvicorn runs Starlette on asyncio
+(`limit_concurrency=128`). Every server but `http.server` caps event streams at 32 (503).
+Flood: STREAMS event streams plus SLOW clients that send a header line a second and never
+finish, for SECONDS; meanwhile a fresh client asks /health every 0.5 s (2 s timeout).
 Reported: RSS once serving, import time of the server's modules (median of 5 fresh
 interpreters), threads and RSS at their peak in the flood, the share of /health probes
 answered during the flood and their median latency, and the time to the first /health
@@ -37,14 +39,28 @@ import json, socket, sys, threading, time
 kind, port = sys.argv[1], int(sys.argv[2])
 HEALTH = json.dumps({"status": "healthy", "services": {"a": "running"}}).encode()
 
+wsgi_streams = [0]
+wsgi_lock = threading.Lock()
+
 def wsgi(environ, start_response):
     if environ["PATH_INFO"] == "/events":
+        with wsgi_lock:   # the same 32-stream cap as the API's
+            full = wsgi_streams[0] >= 32
+            if not full:
+                wsgi_streams[0] += 1
+        if full:
+            start_response("503 Service Unavailable", [("Retry-After", "2"), ("Content-Length", "0")])
+            return [b""]
         start_response("200 OK", [("Content-Type", "text/event-stream")])
         def stream():
-            yield b": hello\n\n"
-            while True:
-                time.sleep(1.0)
-                yield b": keep-alive\n\n"
+            try:
+                yield b": hello\n\n"
+                while True:
+                    time.sleep(1.0)
+                    yield b": keep-alive\n\n"
+            finally:
+                with wsgi_lock:
+                    wsgi_streams[0] -= 1
         return stream()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(HEALTH)))])
@@ -122,10 +138,12 @@ if kind in ("front", "http.server"):
 elif kind == "waitress":
     import waitress
     print("ready", flush=True)
-    waitress.serve(wsgi, host="127.0.0.1", port=port, _quiet=True)
+    # sized as the API is: 48 threads, 128 connections, 10 s for a request or an idle one
+    waitress.serve(wsgi, host="127.0.0.1", port=port, _quiet=True, threads=48,
+                   connection_limit=128, channel_timeout=10)
 elif kind == "cheroot":
     from cheroot import wsgi as cw
-    server = cw.Server(("127.0.0.1", port), wsgi, timeout=10)
+    server = cw.Server(("127.0.0.1", port), wsgi, numthreads=48, timeout=10)
     print("ready", flush=True)
     server.start()
 elif kind == "uvicorn":
@@ -137,17 +155,26 @@ elif kind == "uvicorn":
     async def health(request):
         return Response(HEALTH, media_type="application/json")
 
+    streams = [0]
+
     async def events(request):
+        if streams[0] >= 32:
+            return Response(b"", status_code=503, headers={"Retry-After": "2"})
+        streams[0] += 1
         async def stream():
-            yield b": hello\n\n"
-            while True:
-                await asyncio.sleep(1.0)
-                yield b": keep-alive\n\n"
+            try:
+                yield b": hello\n\n"
+                while True:
+                    await asyncio.sleep(1.0)
+                    yield b": keep-alive\n\n"
+            finally:
+                streams[0] -= 1
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     app = Starlette(routes=[Route("/health", health), Route("/events", events)])
     print("ready", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", limit_concurrency=128)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", limit_concurrency=128,
+                timeout_keep_alive=10)
 '''
 
 IMPORTS = {"front": "import http.server, unified_system.api.front",
