@@ -185,6 +185,7 @@ class Front:
         self._conns: dict[socket.socket, _Conn] = {}
         self._back: SimpleQueue[tuple[socket.socket, Any, bytes | None]] = SimpleQueue()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_closed = False
         self._sel = selectors.DefaultSelector()
         self._closing = False
         self._pause = ACCEPT_PAUSE[0]
@@ -223,8 +224,10 @@ class Front:
             for conn in list(self._conns.values()):
                 self._drop(conn)
             self._sel.close()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            with self._lock:   # a request thread may be about to wake us: never a reused fd
+                self._wake_closed = True
+                os.close(self._wake_r)
+                os.close(self._wake_w)
 
     def close(self) -> None:
         """From any thread: the loop ends and closes what it holds."""
@@ -232,10 +235,13 @@ class Front:
         self._wake()
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:   # full (it is woken already) or closed (it has ended)
-            pass
+        with self._lock:
+            if self._wake_closed:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:   # full: it is woken already
+                pass
 
     def _woken(self) -> None:
         try:
