@@ -201,10 +201,11 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
 
 def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
     from unified_system.config.apart import forked
+    from unified_system.proc.fdlimit import raise_nofile
     from unified_system.proc.malloc import limit_arenas
 
     limit_arenas()  # before any thread: each would get an arena that only grows (proc/malloc.py)
-
+    raise_nofile()   # before any thread or child: every connection and spawn needs descriptors
     # Start-up allocates much and frees little; a full collection in the middle of it is a
     # 15 ms pause. The supervisor freezes what start-up made and resumes collection.
     gc.disable()

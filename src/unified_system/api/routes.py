@@ -7,6 +7,7 @@ was found among the config's service names, and the log file is built from that 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from unified_system.api.auth import is_loopback, same
+from unified_system.api.front import Reader, Writer
 from unified_system.core.events import Command, Refused
 from unified_system.logsetup import get_logger, redact
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 MAX_BODY = 64 * 1024
 MAX_LINES = 10_000
 DRAIN_LIMIT = 1 << 20
+DRAIN_TIME = 2.0
 COMMAND_TIMEOUT = 5.0     # the owner answers within one loop turn; longer means it is gone
 RELOAD_TIMEOUT = 300.0    # a reload answers once changed services are up or rolled back
 SERVICE_ACTIONS = ("start", "stop", "restart")
@@ -73,9 +76,28 @@ class Handler(BaseHTTPRequestHandler):
     # delayed ACK of the headers (~40 ms on Linux).
     disable_nagle_algorithm = True
 
+    def __init__(self, request: socket.socket, client_address: Any, server: Any,
+                 head: bytes = b"") -> None:
+        """`server` is the ControlPlane; `head` what the front (api/front.py) already read."""
+        self.head = head
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.connection.settimeout(self.timeout)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile = Reader(self.connection, self.head)  # type: ignore[assignment]
+        self.wfile = Writer(self.connection)  # type: ignore[assignment]
+
+    def handle(self) -> None:
+        """One request: between requests a kept-alive connection waits on the front's
+        selector, not on this thread."""
+        self.close_connection = True
+        self.handle_one_request()
+
     @property
     def plane(self) -> ControlPlane:
-        return self.server.plane  # type: ignore[attr-defined]
+        return self.server  # type: ignore[return-value]
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -146,6 +168,8 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(411, "chunked bodies are not supported; send Content-Length")
         raw = self.headers.get("Content-Length", "0") or "0"
         try:
+            if len(self.headers.get_all("Content-Length") or ()) > 1:
+                raise ValueError   # which one a proxy in front believed is anyone's guess
             length = int(raw)
             if length < 0:
                 raise ValueError
@@ -155,11 +179,18 @@ class Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY:
             self.close_connection = True
             if length <= DRAIN_LIMIT:   # read it away: closing on unread data sends a RST
-                while length > 0:        # that can destroy the 413 before the client reads it
-                    chunk = self.rfile.read(min(length, 65536))
-                    if not chunk:
-                        break
-                    length -= len(chunk)
+                # that can destroy the 413 before the client reads it; for DRAIN_TIME at most,
+                # so that a body sent slowly cannot hold this thread
+                deadline = time.monotonic() + DRAIN_TIME
+                try:
+                    while length > 0 and time.monotonic() < deadline:
+                        self.connection.settimeout(max(0.01, deadline - time.monotonic()))
+                        chunk = self.rfile.read1(min(length, 65536))
+                        if not chunk:
+                            break
+                        length -= len(chunk)
+                except TimeoutError:
+                    pass
             raise ApiError(413, f"body over {MAX_BODY} bytes", limit=MAX_BODY)
         return self.rfile.read(length) if length else b""
 

@@ -7,10 +7,10 @@ failure here (the port is taken) is logged and supervision carries on without an
 
 from __future__ import annotations
 
+import resource
 import socket
 import threading
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 from unified_system import logsetup
@@ -18,6 +18,7 @@ from unified_system.api import routes
 from unified_system.api.alerts import Alerts
 from unified_system.api.auth import Scrubber, is_loopback, load_or_create_key, same
 from unified_system.api.diagnostics import diagnostics
+from unified_system.api.front import REQUEST_QUEUE_SIZE, Front, Reader, limits_for
 from unified_system.api.live import with_live
 from unified_system.api.metrics import CONTENT_TYPE
 from unified_system.api.routes import ApiError, Handler, command, int_query
@@ -29,18 +30,7 @@ from unified_system.logsetup import get_logger
 from unified_system.proc.logfile import tail
 
 SSE_SNDBUF = 32 * 1024    # a stuck subscriber holds at most this much kernel memory
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    plane: ControlPlane
-
-    def __init__(self, address: tuple[str, int], plane: ControlPlane) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.plane = plane
-        super().__init__(address, Handler)
+MAX_STREAMS = 32          # event streams at once; each holds a thread for as long as it lasts
 
 
 class ControlPlane:
@@ -55,7 +45,8 @@ class ControlPlane:
         self.alerts = Alerts(cfg.notify.webhooks, cfg.notify.events, scrub=self.scrub)
         self.metrics = sup.runtime.metrics
         self.open_reads = is_loopback(cfg.host)   # SPEC: reads may be open on loopback only
-        self.server: _Server | None = None
+        self.front: Front | None = None
+        self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
         self.log = get_logger(component="api")
@@ -93,31 +84,30 @@ class ControlPlane:
     def start(self) -> None:
         self.sup.listeners.extend(self._listeners)
         self.alerts.start()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         try:
-            self.server = _Server((self.host, self.port), self)
+            self._listener = socket.create_server((self.host, self.port), family=family,
+                                                  backlog=REQUEST_QUEUE_SIZE)
         except OSError as exc:
             self.log.error("control API cannot listen; supervising without it",
                            host=self.host, port=self.port, error=exc.strerror or str(exc))
             return
-        self._thread = threading.Thread(target=self._serve, name="api", daemon=True)
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if nofile == resource.RLIM_INFINITY:
+            nofile = 1 << 20
+        self.front = Front(self._listener, self._answer, limits_for(nofile, MAX_STREAMS),
+                           routes.MAX_BODY, self.log)
+        self._thread = threading.Thread(target=self.front.run, name="api", daemon=True)
         self._thread.start()
-        self.log.info("control API listening", host=self.host, port=self.port)
+        self.log.info("control API listening", host=self.host, port=self.port,
+                      max_connections=self.front.limits.connections)
 
-    def _serve(self) -> None:
-        # Blocking accept() instead of serve_forever()'s 0.5 s poll: no idle wake-ups, and
-        # close() wakes it at once by shutting the listening socket down.
-        server = self.server
-        assert server is not None
-        while not self._closing:
-            try:
-                request, address = server.get_request()
-            except OSError:
-                continue
-            try:
-                server.process_request(request, address)
-            except Exception:
-                server.handle_error(request, address)
-                server.shutdown_request(request)
+    def _answer(self, sock: socket.socket, address: Any, head: bytes) -> tuple[bool, bytes]:
+        """One request, on its own thread (the front's): keep the connection or not."""
+        handler = Handler(sock, address, self, head)
+        keep = not handler.close_connection and not self._closing
+        reader: Reader = handler.rfile  # type: ignore[assignment]  # Handler.setup made it
+        return keep, bytes(reader.pending)
 
     def close(self) -> None:
         self._closing = True
@@ -125,14 +115,12 @@ class ControlPlane:
             if listener in self.sup.listeners:
                 self.sup.listeners.remove(listener)
         self.hub.close()
-        if self.server is not None:
-            try:
-                self.server.socket.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        if self.front is not None:
+            self.front.close()
             if self._thread is not None:
                 self._thread.join(2.0)
-            self.server.server_close()
+        if self._listener is not None:
+            self._listener.close()
         self.alerts.close()
 
     def forget(self, name: str) -> None:
@@ -198,6 +186,7 @@ class ControlPlane:
         if rid == "diagnostics":
             extra = {"control_plane": {
                 "sse_subscribers": self.hub.count, "sse_dropped": self.hub.dropped_total,
+                "connections": self._front_figures(),
                 "alerts": {"sent": self.alerts.sent, "failed": self.alerts.failed,
                            "dropped": self.alerts.dropped,
                            "deduplicated": self.alerts.deduplicated}}}
@@ -214,6 +203,16 @@ class ControlPlane:
             return 200
         raise ApiError(404, "no such route")
 
+    def _front_figures(self) -> dict[str, Any]:
+        front = self.front
+        if front is None:
+            return {}
+        return {"open": front.connections, "busy": front.busy, "refused": front.refused,
+                "evicted": front.evicted,
+                "timed_out": front.timed_out, "accept_pauses": front.accept_pauses,
+                "max_connections": front.limits.connections, "max_busy": front.limits.busy,
+                "max_event_streams": MAX_STREAMS}
+
     def _heartbeat(self, h: Handler, service: str) -> int:
         token = h.headers.get("X-Unified-Token")
         if not token:
@@ -226,7 +225,11 @@ class ControlPlane:
 
     def _events(self, h: Handler) -> None:
         # Subscribe before reading the snapshot, so no event falls between the two.
-        sub = self.hub.subscribe(h.connection)
+        sub = self.hub.subscribe_within(h.connection, MAX_STREAMS)
+        if sub is None:
+            err = ApiError(503, "too many event streams", limit=MAX_STREAMS)
+            err.headers["Retry-After"] = str(self.front.limits.retry_after if self.front else 2)
+            raise err
         first = frame("snapshot", self.scrubber.tree({"services": self.services()}))
         h.close_connection = True
         try:

@@ -61,6 +61,15 @@ class EventHub:
             self._subs = self._subs | {sub}
         return sub
 
+    def subscribe_within(self, sock: socket.socket | None, limit: int) -> Subscriber | None:
+        """None when `limit` subscribers are there already (checked and added at once)."""
+        sub = Subscriber(sock, self.size)
+        with self._lock:
+            if len(self._subs) >= limit:
+                return None
+            self._subs = self._subs | {sub}
+        return sub
+
     def unsubscribe(self, sub: Subscriber) -> None:
         with self._lock:
             self._subs = self._subs - {sub}

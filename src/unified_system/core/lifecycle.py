@@ -28,9 +28,13 @@ class LifecycleMixin(Owner):
         try:
             spawned = self.runtime.spawn(unit, inc)
         except (SpawnError, OSError) as exc:  # OSError: the checkpoint dir, the log, the sockets
+            if policy.scarce(exc):
+                self._spawn_later(unit, now, exc)
+                return
             unit.last_exit = {"code": 127, "signal": None, "reason": "crash", "at": time.time()}
             self._transition(unit, S.FATAL, "crash", note=str(exc))
             return
+        unit.scarce_tries = 0
         restarted = unit.ever_spawned
         if restarted:
             unit.restarts += 1
@@ -63,6 +67,17 @@ class LifecycleMixin(Owner):
             self._schedule_probe(unit, "startup", spec.startup.initial_delay)
         elif spec.liveness is not None:
             self._schedule_probe(unit, "liveness", spec.liveness.initial_delay)
+
+    def _spawn_later(self, unit: Unit, now: float, exc: BaseException) -> None:
+        """EMFILE, ENFILE, EAGAIN or ENOMEM: the program is not at fault, so no exit code, no
+        failure against the circuit's budget; retried on a short back-off of its own, as the
+        flood that took the descriptors may end at any moment."""
+        unit.scarce_tries += 1
+        first, longest = policy.SCARCE_BACKOFF
+        delay = policy.next_delay(unit.scarce_tries, first, longest, 2.0, 0.1, self._rand.random())
+        self._transition(unit, S.BACKOFF, "resources", note=f"{exc}; retrying",
+                         delay=round(delay, 3))
+        unit.timers["backoff"] = self._timers.call_at(now + delay, lambda: self._backoff_over(unit))
 
     def _became_ready(self, unit: Unit) -> None:
         unit.ready, unit.health, self._dirty, self._reconcile_due = True, "healthy", True, True

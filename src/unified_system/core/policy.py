@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno as _errno
 import os
 import signal as _signal
 from collections.abc import Iterable, Sequence
@@ -43,12 +44,27 @@ def signal_name(signum: int) -> str:
 
 #: exit codes that mean "could not run at all": retrying cannot help
 NOT_STARTABLE = frozenset({126, 127})
+#: a spawn that failed for want of descriptors, processes or memory: the program is not at
+#: fault, and the kernel may have them again in a moment (a flood of connections ends)
+SCARCE = frozenset({_errno.EMFILE, _errno.ENFILE, _errno.EAGAIN, _errno.ENOMEM})
+#: retry delays of a spawn that found resources scarce: short, as the program is fine
+SCARCE_BACKOFF = (0.25, 2.0)
 #: restart reasons that are no failure: no backoff, and a service with sockets or instances
 #: rolls (the new process first); liveness, freeze, memory and notify back off instead
 PLANNED = frozenset({"manual", "reload", "watch", "dependency"})
 #: every reason a process ends with (SPEC §4 `last_exit.reason`), which a restart carries
 EXIT_REASONS = ("crash", "liveness", "freeze", "memory", "watch", "reload", "dependency", "manual",
                 "notify", "stop")
+
+
+def scarce(exc: BaseException | None) -> bool:
+    """Whether a spawn failure (or what caused it, as SpawnError wraps the OSError) is a
+    scarce resource: retried with backoff, never `fatal`."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in SCARCE:
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def should_restart(policy: str, status: ExitStatus) -> bool:

@@ -28,7 +28,8 @@ class State(str, Enum):
 S = State
 TRANSITIONS: dict[State, frozenset[State]] = {
     S.DISABLED: frozenset({S.PENDING}),
-    S.PENDING: frozenset({S.BUILDING, S.STARTING, S.STOPPED, S.FATAL, S.DISABLED}),
+    # -> BACKOFF: the spawn found descriptors, processes or memory scarce (EMFILE & co).
+    S.PENDING: frozenset({S.BUILDING, S.STARTING, S.STOPPED, S.FATAL, S.DISABLED, S.BACKOFF}),
     S.BUILDING: frozenset({S.STARTING, S.STOPPED, S.FATAL, S.PENDING}),
     # -> STOPPED: the process ended on its own while a stop was already wanted.
     S.STARTING: frozenset({S.RUNNING, S.STOPPING, S.STOPPED, S.BACKOFF, S.EXITED, S.FATAL,

@@ -50,6 +50,7 @@ class Unit:
     status_text: str | None = None
     restarts: int = 0
     failures: int = 0                    # consecutive, drives the backoff
+    scarce_tries: int = 0                # consecutive spawns that found fds/memory scarce
     restart_times: deque = field(default_factory=deque)   # within restart.window only
     exits: deque = field(default_factory=lambda: deque(maxlen=20))   # crash history
     circuit: str = "closed"
