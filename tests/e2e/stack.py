@@ -76,6 +76,8 @@ class AppStack(SupervisorProcess):
 
     # -- reading --------------------------------------------------------------------
     def get(self, url: str, **kw: Any) -> httpx.Response:
+        if url.startswith((self.api_url + "/api/", self.gateway + "/supervisor/")):
+            kw.setdefault("headers", self.auth())   # reads need the key (SPEC §6)
         return httpx.get(url, timeout=5, **kw)
 
     def json(self, url: str) -> Any:

@@ -110,6 +110,9 @@ class SupervisorConfig(Model):
     host: Host = "127.0.0.1"
     port: Port = 8900
     api_key: str = ""
+    # true: a loopback peer (socket address) naming a loopback Host reads GETs without the
+    # key. Off by default: a local gateway or proxy is a loopback peer for the whole world.
+    open_reads: bool = False
     state_dir: Path = Field(default=Path(".unified-system"), validate_default=True)
     shutdown_timeout: Duration = 60.0
     exit_on_critical_failure: bool = False
