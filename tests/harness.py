@@ -165,7 +165,8 @@ class SupervisorProcess:
     def configured_key(self) -> str:
         import yaml
         sup = (yaml.safe_load(self.config_path.read_text()) or {}).get("supervisor") or {}
-        return str(sup.get("api_key") or "")
+        key = str(sup.get("api_key") or "")
+        return "" if "$" in key else key   # ${SUPERVISOR_API_KEY:-}: the key file decides
 
     def api_key(self, timeout: float = 10.0) -> str:
         """The key the API asks of every call but /health and /metrics (SPEC §6)."""

@@ -88,6 +88,9 @@ class Scrubber:
     @classmethod
     def for_supervisor(cls, sup: Any, api_key: str) -> Scrubber:
         values = [api_key, *sup.runtime.tokens.values()]
+        store = getattr(sup.runtime, "secrets", None)
+        if store is not None:   # generated secrets are redacted whatever their name
+            values += [store.get(n) for svc in sup.config.services.values() for n in svc.secrets]
         loaded = getattr(sup, "loaded", None)
         environs: list[Mapping[str, str | None]] = [getattr(sup.runtime, "environ", os.environ)]
         if loaded is not None:
