@@ -40,7 +40,8 @@ def browser():
 def test_dashboard_lists_the_services_and_restarts_the_bot(tmp_path, browser):
     from playwright.sync_api import expect
 
-    with AppStack(tmp_path, args=("--env", "production")) as app:
+    # A slow liveness period: on a loaded machine the backend may take seconds to listen.
+    with AppStack(tmp_path, args=("--env", "production"), env={"HEALTH_CHECK_INTERVAL": "10"}) as app:
         app.wait_healthy()
         app.settled_fills(at_least=2)  # so the trades panel has something to show
         key = app.api_key()
