@@ -89,8 +89,11 @@ def test_secrets_from_dotenv_and_env_files_are_scrubbed_from_answers(tmp_path):
             env: {{ECHO_VARS: FILE_PASSWORD}}
     """) as sup:
         sup.wait_api()
-        wait_until(lambda: "said" in sup.output(), 10, "the echo line")
-        assert "dotenv-S3CRET-token-1 file-S3CRET-pw-2" in sup.output()  # the child has them
+        echo_log = sup.state_dir / "logs" / "echo.log"   # the child's output as written
+        wait_until(lambda: echo_log.exists() and "said" in echo_log.read_text(), 10, "the echo line")
+        assert "dotenv-S3CRET-token-1 file-S3CRET-pw-2" in echo_log.read_text()  # the child has them
+        wait_until(lambda: "echo | said *** ***" in sup.output(), 10,   # the console's echo is redacted
+                   "the redacted echo", seen=lambda: sup.output()[-500:])
         with httpx.Client(base_url=sup.api_url, timeout=10) as c:
             answer = c.get("/api/services/echo/logs?lines=100", headers=sup.auth()).text
         assert sup.stop() == 0

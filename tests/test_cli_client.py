@@ -212,3 +212,46 @@ def test_check_without_env_checks_every_overlay_too(tmp_path):
     assert "environment dev: OK" in done.stderr
     assert "environment prod: 1 error(s)" in done.stderr and "services.a.instances" in done.stderr
     assert check("--env", "dev").returncode == 0   # one overlay asked for: that one only
+
+
+def test_status_imports_neither_the_schema_nor_an_http_library(sup):
+    # A client command must be quick: pydantic and httpx cost it several times its exchange.
+    done = subprocess.run([PY, "-X", "importtime", str(START), "status", "-c", str(sup.config_path)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "web" in done.stdout
+    assert not {m for m in imported if m.split(".")[0] in ("pydantic", "httpx", "structlog", "psutil")}
+
+
+def test_the_quick_read_takes_the_port_from_dotenv_and_the_overlay_env(tmp_path):
+    # The address comes from .env and an overlay selected by --env, as the full loader reads them.
+    port = free_port()
+    (tmp_path / ".env").write_text(f"SUP_PORT={port}\n")
+    with SupervisorProcess(tmp_path, f"""
+        supervisor: {{port: "${{SUP_PORT}}", state_dir: {tmp_path}/state}}
+        services:
+          web: {{command: ["{{py}}", "{{children}}/sleeper.py"]}}
+        environments:
+          staging: {{services: {{web: {{env: {{X: "1"}}}}}}}}
+    """) as s:
+        s.wait_state("web", "running")
+        for extra in ((), ("--env", "staging")):
+            def status(extra=extra):
+                return subprocess.run([PY, str(START), "status", *extra, "-c", str(s.config_path)],
+                                      capture_output=True, text=True, timeout=30)
+            done = wait_until(lambda: (d := status()).returncode == 0 and d, 20, "status to answer",
+                              seen=lambda: status().stderr)
+            assert "web" in done.stdout and f"{port}" not in done.stderr
+        assert s.stop() == 0
+
+
+def test_what_the_quick_read_is_unsure_of_gets_the_schemas_error(tmp_path):
+    config = tmp_path / "services.yaml"
+    for supervisor, said in (("{port: 'eighty'}", "supervisor.port"),
+                             ("{port: '${NOPE:?set NOPE first}'}", "set NOPE first")):
+        config.write_text(f"supervisor: {supervisor}\nservices:\n  web: {{command: [{PY!r}]}}\n")
+        done = subprocess.run([PY, str(START), "status", "-c", str(config)], capture_output=True,
+                              text=True, timeout=30)
+        assert done.returncode == 2 and said in done.stderr, done.stderr

@@ -12,17 +12,31 @@ const here = join(dirname(fileURLToPath(import.meta.url)), '..');
 // `npm ci` only when node_modules does not match package-lock.json: a stamp holds the hash of
 // the lock file of the last install; without a stamp, npm's own hidden lockfile being newer
 // than package-lock.json means an install already happened (e.g. `npm ci` by hand).
+// `--include=dev` whatever NODE_ENV says: the runtime's NODE_ENV=production (the production
+// overlay) would make `npm ci` omit devDependencies, and the build needs vite from them.
+// The stamp names that option too, so a tree installed without them is installed again.
 export function ensureDeps(dir) {
   const lock = join(dir, 'package-lock.json');
   const modules = join(dir, 'node_modules');
   const stamp = join(modules, '.unified-lock-sha256');
-  const digest = createHash('sha256').update(readFileSync(lock)).digest('hex');
+  const digest = createHash('sha256').update(readFileSync(lock)).update('\0--include=dev')
+    .digest('hex');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === digest) return;
   const hidden = join(modules, '.package-lock.json');
   const installed = !existsSync(stamp) && existsSync(hidden)
-    && statSync(hidden).mtimeMs >= statSync(lock).mtimeMs;
-  if (!installed) run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], dir);
+    && statSync(hidden).mtimeMs >= statSync(lock).mtimeMs && devDepsPresent(dir);
+  if (!installed) {
+    run('npm', ['ci', '--include=dev', '--no-audit', '--no-fund', '--loglevel=error'], dir);
+  }
   writeFileSync(stamp, `${digest}\n`);
+}
+
+// Every devDependency has its directory under node_modules (an install made with
+// NODE_ENV=production or --omit=dev has none of them).
+function devDepsPresent(dir) {
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  return Object.keys(manifest.devDependencies || {})
+    .every((name) => existsSync(join(dir, 'node_modules', name, 'package.json')));
 }
 
 export function run(command, args, cwd) {

@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("name", help="service name")
     logs.add_argument("-n", "--lines", type=int, default=100, help="lines to show (default 100)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    top = sub.add_parser("top", parents=[common], help="terminal UI: live services, logs, events")
+    top.add_argument("--url", help="control API URL (default: from the config's supervisor section)")
+    top.add_argument("--key", help="API key (default: $SUPERVISOR_API_KEY, else the config's, else "
+                                   "<state_dir>/api_key)")
     export = sub.add_parser("export", parents=[common],
                             help="write a systemd unit or Kubernetes manifests")
     export.add_argument("kind", choices=["systemd", "kubernetes"])
@@ -53,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_check(config, env_name)
     if command in CLIENT_COMMANDS:
         return cmd_client(command, args, config, env_name)
+    if command == "top":
+        return cmd_top(config, env_name, args.url, args.key)
     if command == "export":
         return cmd_export(args.kind, config, env_name, args.output, args.image)
     return cmd_run(config, env_name, getattr(args, "only", None))
@@ -81,19 +87,25 @@ def cmd_client(command: str, args: argparse.Namespace, config: str | None,
                env_name: str | None) -> int:
     """The commands that talk to a running supervisor through its control API."""
     from unified_system import client as api
+    from unified_system.config.address import read_address
 
-    # Only where the supervisor is and its key: the services are the server's to judge (a
-    # reload's errors come back from it), and need variables this shell may not have.
-    loaded = _load(config, env_name, supervisor_only=True)
-    if loaded is None:
-        if command == "reload":   # SPEC: reload exits 0 / 1; the running config is untouched
-            print("reload refused: nothing changed", file=sys.stderr)
-            return EXIT_FAIL
-        return EXIT_CONFIG
     if command == "logs" and not 0 <= args.lines <= 10_000:
         print("-n must be between 0 and 10000", file=sys.stderr)
         return EXIT_FAIL
-    conn = api.Client.from_config(loaded)
+    # Only where the supervisor is and its key: the services are the server's to judge (a
+    # reload's errors come back from it), and need variables this shell may not have. The
+    # quick read needs no schema; what it is unsure of goes through the full loader.
+    address = read_address(config, env_name)
+    if address is not None:
+        conn = api.Client(address.host, address.port, address.api_key)
+    else:
+        loaded = _load(config, env_name, supervisor_only=True)
+        if loaded is None:
+            if command == "reload":   # SPEC: reload exits 0 / 1; the running config is untouched
+                print("reload refused: nothing changed", file=sys.stderr)
+                return EXIT_FAIL
+            return EXIT_CONFIG
+        conn = api.Client.from_config(loaded)
     try:
         if command == "status":
             return api.status(conn, args.json)
@@ -104,6 +116,35 @@ def cmd_client(command: str, args: argparse.Namespace, config: str | None,
         return api.action(conn, command, args.name)
     finally:
         conn.close()
+
+
+def cmd_top(config: str | None, env_name: str | None, url: str | None, key: str | None) -> int:
+    """The terminal UI. Textual is imported here only: never by the supervisor itself."""
+    import os
+
+    try:
+        from unified_system.tui.app import Top
+    except ImportError as exc:
+        print(f"top needs Textual ({exc}): python -m pip install textual", file=sys.stderr)
+        return EXIT_FAIL
+    from unified_system.api.auth import read_key
+    from unified_system.client import base_url
+    from unified_system.tui.feed import Feed
+
+    key = key or os.environ.get("SUPERVISOR_API_KEY") or None
+    if url is None or key is None:
+        loaded = _load(config, env_name, supervisor_only=True)
+        if loaded is None:
+            return EXIT_CONFIG
+        cfg = loaded.config.supervisor
+        url = url or base_url(cfg.host, cfg.port)
+        key = key or cfg.api_key or read_key(cfg.state_dir)
+    feed = Feed(url, key)
+    try:
+        Top(feed).run()
+    finally:
+        feed.close()
+    return EXIT_OK
 
 
 def cmd_export(kind: str, config: str | None, env_name: str | None, output: str | None,

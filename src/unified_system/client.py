@@ -1,21 +1,23 @@
-"""The CLI's side of the control API: status, start/stop/restart, reload, logs."""
+"""The CLI's side of the control API: status, start/stop/restart, reload, logs.
+
+Plain http.client: a client command is short-lived, and importing an HTTP library costs it
+more than its whole exchange with the supervisor."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
-
-import httpx
-
-from unified_system.api.auth import read_key
+from urllib.parse import quote, urlencode
 
 EXIT_OK, EXIT_FAIL, EXIT_NOT_RUNNING = 0, 1, 3
 FOLLOW_PERIOD = 0.5
 FOLLOW_WINDOW = 1000
 RELOAD_TIMEOUT = 310.0    # the server waits up to 300 s for changed services to come up
+NETWORK_ERRORS = (OSError, http.client.HTTPException)
 
 
 class NotRunning(Exception):
@@ -23,35 +25,87 @@ class NotRunning(Exception):
 
 
 def base_url(host: str, port: int) -> str:
-    # A wildcard bind is reached over loopback.
-    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    host = _reachable(host)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _reachable(host: str) -> str:
+    # A wildcard bind is reached over loopback.
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+class Response:
+    def __init__(self, status_code: int, body: bytes, headers: Mapping[str, str]) -> None:
+        self.status_code = status_code
+        self.content = body
+        self.headers = headers
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
 class Client:
+    """One keep-alive connection to the control API (no proxy is ever consulted, so the
+    key of a loopback API cannot be handed to an HTTP_PROXY)."""
+
     def __init__(self, host: str, port: int, api_key: str | None, timeout: float = 10.0) -> None:
+        self.host, self.port, self.timeout = _reachable(host), port, timeout
         self.where = f"{host}:{port}"
-        headers = {"X-API-Key": api_key} if api_key else {}
-        # trust_env off: an HTTP_PROXY must not be handed the key of a loopback API
-        self.http = httpx.Client(base_url=base_url(host, port), headers=headers, timeout=timeout,
-                                 trust_env=False)
+        self.headers = {"X-API-Key": api_key} if api_key else {}
+        self._conn: http.client.HTTPConnection | None = None
 
     @classmethod
     def from_config(cls, loaded: Any) -> Client:
+        from unified_system.api.auth import read_key
+
         cfg = loaded.config.supervisor
         return cls(cfg.host, cfg.port, cfg.api_key or read_key(cfg.state_dir))
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return self.http.request(method, path, **kwargs)
-        except httpx.ConnectError:
-            raise NotRunning(f"no supervisor is running at {self.where}") from None
+    def request(self, method: str, path: str, params: Mapping[str, Any] | None = None,
+                timeout: float | None = None) -> Response:
+        target = quote(path, safe="/%") + (f"?{urlencode(params)}" if params else "")
+        for attempt in (1, 2):   # a kept-alive connection the server closed is tried once more
+            conn = self._connection(timeout)
+            try:
+                conn.request(method, target, headers=self.headers)
+                answer = conn.getresponse()
+                body = answer.read()
+            except ConnectionRefusedError:
+                self.close()
+                raise NotRunning(f"no supervisor is running at {self.where}") from None
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            except NETWORK_ERRORS:
+                self.close()
+                raise
+            if answer.will_close:
+                self.close()
+            return Response(answer.status, body, dict(answer.getheaders()))
+        raise AssertionError("unreachable")
+
+    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        if self._conn.sock is not None:
+            self._conn.sock.settimeout(timeout or self.timeout)
+        else:
+            self._conn.timeout = timeout or self.timeout
+        return self._conn
 
     def close(self) -> None:
-        self.http.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
-def error_of(response: httpx.Response) -> str:
+def error_of(response: Response) -> str:
     try:
         return str(response.json().get("error") or response.text)
     except (ValueError, AttributeError):
@@ -107,8 +161,8 @@ def _guard(fn: Callable[[], int], err: TextIO, not_running: int = EXIT_FAIL) -> 
     except NotRunning as exc:
         print(str(exc), file=err)
         return not_running
-    except httpx.HTTPError as exc:
-        print(f"control API error: {exc}", file=err)
+    except NETWORK_ERRORS as exc:
+        print(f"control API error: {exc or type(exc).__name__}", file=err)
         return EXIT_FAIL
 
 
@@ -203,11 +257,10 @@ def new_lines(previous: list[str], current: list[str]) -> list[str]:
 
 
 def _segment(name: str) -> str:
-    from urllib.parse import quote
     return quote(name, safe="")
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(response: Response) -> dict[str, Any]:
     try:
         value = response.json()
         return value if isinstance(value, dict) else {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import logging.handlers
-import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,8 +16,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor
 
-SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL", re.IGNORECASE)
-REDACTED = "***"
+from unified_system.redaction import NOTHING, REDACTED, SECRET_NAME, Redactor
 
 
 @functools.lru_cache(maxsize=4096)
@@ -38,29 +36,33 @@ def redact(value: Any, name: str = "") -> Any:
     return value
 
 
-# Secret values known to the supervisor (the API's scrubber sets them): hidden wherever
-# they appear in a record's text, such as a config error quoting an interpolated value.
-_hidden: tuple[str, ...] = ()
+# Secret values known to the supervisor (the runtime sets them at start, the API's scrubber
+# after each reload): hidden wherever they appear in a record's text, such as a config
+# error quoting an interpolated value, and in the console's echo of children's output.
+_hidden: Redactor = NOTHING
 
 
 def hide_values(values: tuple[str, ...]) -> None:
-    """Longest first (as api.auth.Scrubber orders them), so a secret containing another is
-    hidden whole."""
     global _hidden
-    _hidden = values
+    _hidden = Redactor(values)
+
+
+def hidden() -> Redactor:
+    """The redactor in force now (replaced whole, so a reader needs no lock)."""
+    return _hidden
 
 
 def replace_values(text: str, values: tuple[str, ...]) -> str:
-    """`text` with each of `values` replaced by REDACTED."""
-    for secret in values:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+    """`text` with each of `values` replaced by REDACTED (the rules of redaction.Redactor)."""
+    return Redactor(values).text(text)
 
 
 def hide(value: Any) -> Any:
+    redactor = _hidden
+    if not redactor:
+        return value
     if isinstance(value, str):
-        return replace_values(value, _hidden)
+        return redactor.text(value)
     if isinstance(value, dict):
         return {k: hide(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -72,6 +74,14 @@ def _redact_processor(_logger: Any, _name: str, event: EventDict) -> EventDict:
     if _hidden:
         return {k: hide(redact(v, k)) for k, v in event.items()}
     return {k: redact(v, k) for k, v in event.items()}
+
+
+def _hide_processor(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    # After format_exc_info: a traceback's text (rendered after _redact_processor) can
+    # quote a secret too.
+    if _hidden and isinstance(event.get("exception"), str):
+        event["exception"] = _hidden.text(event["exception"])
+    return event
 
 
 def _drop_none(_logger: Any, _name: str, event: EventDict) -> EventDict:
@@ -154,7 +164,8 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
 
     json_fmt = structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+                    structlog.processors.format_exc_info, _hide_processor,
+                    structlog.processors.JSONRenderer()],
         foreign_pre_chain=_SHARED)
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +182,7 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty(), pad_event_to=14)
         console_fmt = structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _drop_none,
-                        renderer],
+                        structlog.processors.format_exc_info, _hide_processor, renderer],
             foreign_pre_chain=_SHARED)
     console = logging.StreamHandler(stream)
     console.setFormatter(console_fmt)

@@ -19,6 +19,7 @@ from prometheus_client import (
 
 from unified_system.api.exposition import header, num, render
 from unified_system.api.live import ALIVE_STATES, LiveStats
+from unified_system.core.policy import EXIT_REASONS
 from unified_system.core.states import State
 
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
@@ -39,6 +40,7 @@ SERIES = (
     ("unified_service_cpu_seconds_total", "counter", "user+system CPU seconds of the live process tree"),
     ("unified_service_heartbeat_age_seconds", "gauge", "seconds since the last heartbeat"),
     ("unified_service_circuit_open", "gauge", "1 when the restart circuit is open"),
+    ("unified_service_memory_limit_bytes", "gauge", "limits.max_memory, for services that set it"),
 )
 
 
@@ -55,7 +57,8 @@ class SnapshotCollector:
         figures = self.live.figures(snapshot)
         now = time.time()
         lines: dict[str, list[str]] = {name: [] for name, _t, _h in SERIES}
-        up, ready, state, uptime, rss, cpu, beat, circuit = lines.values()
+        up, ready, state, uptime, rss, cpu, beat, circuit, limit = lines.values()
+        services = self.sup.config.services
         for svc in snapshot:
             name, current = svc["name"], svc["state"]   # names are [A-Za-z0-9_.-]: no escaping
             alive = current in ALIVE_STATES
@@ -77,6 +80,11 @@ class SnapshotCollector:
                             f'{num(max(0.0, now - svc["heartbeat_at"]))}\n')
             circuit.append(f'unified_service_circuit_open{{service="{name}"}} '
                            f'{1 if svc.get("circuit") == "open" else 0}\n')
+            spec = services.get(name)
+            limits = spec.limits if spec is not None else None   # None where none is set
+            if limits is not None and limits.max_memory:          # alert rules compare RSS to it
+                limit.append(f'unified_service_memory_limit_bytes{{service="{name}"}} '
+                             f'{limits.max_memory}\n')
         for name, kind, doc in SERIES:
             header(out, name, kind, doc)
             out.extend(lines[name])
@@ -107,12 +115,20 @@ class Metrics:
                                 ["result"], registry=r)
         self._probes = Histogram("unified_probe_duration_seconds", "probe attempt duration",
                                  ["service", "probe"], buckets=PROBE_BUCKETS, registry=r)
-        # Present from the first scrape, so rate()/increase() see the first event too.
         for name in sup.config.services:
-            for kind in ("soft", "hard"):
-                self._freezes.labels(name, kind)
+            self.define(name)
         for result in ("success", "failure"):
             self._reloads.labels(result)
+
+    def define(self, service: str) -> None:
+        """A service was defined (at start or by a reload): its counters start at 0 for every
+        label value. Created only at the first event, a series' first sample is already 1, and
+        Prometheus' increase() and rate() cannot see that first step (2 restarts read 1.04)."""
+        for kind in ("soft", "hard"):
+            self._freezes.labels(service, kind)
+        for reason in EXIT_REASONS:
+            self._restarts.labels(service, reason)
+        self._generation += 1
 
     def restart(self, service: str, reason: str) -> None:
         """A process of `service` was restarted for `reason` (SPEC §4 reasons)."""

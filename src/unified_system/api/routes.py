@@ -167,8 +167,9 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(redact(body), default=str).encode()
-        data = self.plane.scrubber.text(data.decode()).encode()
+        # Redacted before encoding: json.dumps escapes `"`, `\\`, control characters and
+        # non-ASCII, and a secret containing one would no longer match in the encoded text.
+        data = json.dumps(self.plane.scrubber.tree(redact(body)), default=str).encode()
         self.send_bytes(status, data, "application/json", headers)
 
     def send_bytes(self, status: int, data: bytes, ctype: str,
@@ -219,6 +220,8 @@ class Handler(BaseHTTPRequestHandler):
             value = json.loads(body)
         except ValueError as exc:
             raise ApiError(422, f"body is not valid JSON: {exc}") from None
+        except RecursionError:   # [[[[... within MAX_BODY: the parser's recursion runs out
+            raise ApiError(422, "body is nested too deeply") from None
         if not isinstance(value, dict):
             raise ApiError(422, "body must be a JSON object")
         return value

@@ -50,7 +50,7 @@ class ControlPlane:
         self.host, self.port = cfg.host, cfg.port
         self.api_key: str = cfg.api_key or load_or_create_key(sup.runtime.state_dir)
         self._scrubber = self._rescrub()
-        self.hub = EventHub(self.scrub)
+        self.hub = EventHub(lambda data: self.scrubber.tree(data))
         self.history = History()
         self.alerts = Alerts(cfg.notify.webhooks, cfg.notify.events, scrub=self.scrub)
         self.metrics = sup.runtime.metrics
@@ -222,8 +222,7 @@ class ControlPlane:
     def _events(self, h: Handler) -> None:
         # Subscribe before reading the snapshot, so no event falls between the two.
         sub = self.hub.subscribe(h.connection)
-        first = frame("snapshot", {"services": self.services()})
-        first = self.scrubber.text(first.decode()).encode()
+        first = frame("snapshot", self.scrubber.tree({"services": self.services()}))
         h.close_connection = True
         try:
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SSE_SNDBUF)

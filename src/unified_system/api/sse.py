@@ -41,7 +41,9 @@ class Subscriber:
 
 
 class EventHub:
-    def __init__(self, scrub: Callable[[str], str] = lambda s: s, size: int = QUEUE_SIZE) -> None:
+    def __init__(self, scrub: Callable[[Any], Any] = lambda data: data,
+                 size: int = QUEUE_SIZE) -> None:
+        """`scrub` redacts an event's data before it is encoded (Redactor.tree)."""
         self._subs: set[Subscriber] = set()
         self._lock = threading.Lock()   # held only for set updates, never during I/O
         self.size = size
@@ -68,8 +70,7 @@ class EventHub:
         subs = self._subs   # replaced whole on change, so iterating it needs no lock
         if not subs:
             return
-        data = frame(str(event.get("type", "message")), redact(dict(event)))
-        data = self.scrub(data.decode()).encode()
+        data = frame(str(event.get("type", "message")), self.scrub(redact(dict(event))))
         for sub in subs:
             try:
                 sub.queue.put_nowait(data)

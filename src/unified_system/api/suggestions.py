@@ -65,7 +65,7 @@ def last_error_line(log: Path, scrub: Callable[[str], str]) -> str | None:
     lines = [ln for ln in tail(log, 200) if ln.strip()]
     hits = [ln for ln in lines if ERRORISH.search(ln)]
     picked = hits or lines
-    return scrub(picked[-1][:500]) if picked else None
+    return scrub(picked[-1])[:500] if picked else None   # cut after: a cut secret matches nowhere
 
 
 def latest_dump(directory: Path, name: str) -> str | None:

@@ -67,13 +67,24 @@ def detached(loaded: LoadedConfig) -> LoadedConfig:
 
 # --- reload: a fresh interpreter --------------------------------------------------------
 
+# `-I` (isolated): neither the working directory nor PYTHONPATH nor the user's site
+# directory is searched, so a `select.py` lying in the supervisor's working directory is
+# never imported on a reload (`-m` would put the working directory first on sys.path).
+# This package is found by the one directory named in argv[1].
+_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+         "from unified_system.config.apart import _main; raise SystemExit(_main(sys.argv[2:]))")
+HELPER_CWD = "/"    # and nothing it does depends on where the supervisor was started
+
+
 def helper_argv(path: Path, env_name: str | None) -> list[str]:
-    return [sys.executable, "-m", "unified_system.config.apart", str(path),
+    here = str(Path(__file__).resolve().parents[2])
+    return [sys.executable, "-I", "-c", _BOOT, here, os.path.abspath(path),
             *(["--env", env_name] if env_name else [])]
 
 
 def helper_env() -> dict[str, str]:
-    """This environment, with this package importable even when run from a source tree."""
+    """This environment (the config interpolates it), with this package on PYTHONPATH for
+    whoever runs the helper without -I."""
     here = str(Path(__file__).resolve().parents[2])
     search = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": here + (os.pathsep + search if search else "")}

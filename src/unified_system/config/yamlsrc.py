@@ -72,6 +72,25 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 MAX_DEPTH = 64
+# Values built again through aliases, beyond their first build. A merge key (<<: *defaults)
+# per service costs a few dozen; a "billion laughs" (nine aliases of nine aliases of ...)
+# costs 9**9, and a 415-byte file once took `check` to 1.6 GB. Composing the node graph is
+# linear in the text (libyaml keeps one node per anchor): only the expansion is capped.
+MAX_ALIAS_VALUES = 10_000
+
+
+class _AliasBomb(Exception):
+    def __init__(self, mark: Mark) -> None:
+        super().__init__(mark)
+        self.mark = mark
+
+
+@dataclass
+class _Expansion:
+    """The nodes built once, and how many values aliases have built again."""
+
+    built: set[int] = field(default_factory=set)
+    again: int = 0
 
 
 def _mark(mark: yaml.Mark) -> Mark:
@@ -86,8 +105,14 @@ def load_yaml(text: str, file: str) -> Source:
         source = Source(None)
         if node is not None:
             source.value_marks[()] = _mark(node.start_mark)
-            source.data = _build(loader, node, (), source, set())
+            source.data = _build(loader, node, (), source, set(), _Expansion())
         return source
+    except _AliasBomb as bomb:
+        line, col = bomb.mark
+        raise ConfigErrors([ConfigError(
+            file, line, col, "", f"YAML aliases here expand to more than {MAX_ALIAS_VALUES} "
+            "values: refused (a 'billion laughs'?); write the values out, or use fewer "
+            "nested aliases")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _mark(mark) if mark else (0, 0)
@@ -121,8 +146,23 @@ def _number(value: Any, text: str) -> Any:
     return number
 
 
+def _where(loc: Loc, src: Source, node: yaml.Node) -> Mark:
+    """The deepest mapping key on the way: an aliased node's own mark (and so a list item's)
+    is its anchor's, wherever the alias was written."""
+    for end in range(len(loc), 0, -1):
+        if isinstance(loc[end - 1], str) and loc[:end] in src.key_marks:
+            return src.key_marks[loc[:end]]
+    return _mark(node.start_mark)
+
+
 def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, src: Source,
-           active: set[int]) -> Any:
+           active: set[int], expansion: _Expansion) -> Any:
+    if id(node) in expansion.built:   # reached again, through an alias
+        expansion.again += 1
+        if expansion.again > MAX_ALIAS_VALUES:
+            raise _AliasBomb(_where(loc, src, node))
+    else:
+        expansion.built.add(id(node))
     if id(node) in active:  # an alias of its own ancestor would recurse forever
         src.problems.append((loc, _mark(node.start_mark), "recursive YAML alias"))
         return None
@@ -137,7 +177,7 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, src: Source,
         items = []
         for i, item in enumerate(node.value):
             src.key_marks[loc + (i,)] = src.value_marks[loc + (i,)] = _mark(item.start_mark)
-            items.append(_build(loader, item, loc + (i,), src, active))
+            items.append(_build(loader, item, loc + (i,), src, active, expansion))
         return items
     if not isinstance(node, yaml.MappingNode):  # scalar, sequence and mapping are all there are
         raise TypeError(f"unexpected YAML node {type(node).__name__}")
@@ -160,7 +200,7 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, src: Source,
         key = key_node.value
         src.key_marks[loc + (key,)] = _mark(key_node.start_mark)
         src.value_marks[loc + (key,)] = _mark(value_node.start_mark)
-        out[key] = _build(loader, value_node, loc + (key,), src, active)
+        out[key] = _build(loader, value_node, loc + (key,), src, active, expansion)
     return out
 
 

@@ -46,6 +46,9 @@ NOT_STARTABLE = frozenset({126, 127})
 #: restart reasons that are no failure: no backoff, and a service with sockets or instances
 #: rolls (the new process first); liveness, freeze, memory and notify back off instead
 PLANNED = frozenset({"manual", "reload", "watch", "dependency"})
+#: every reason a process ends with (SPEC §4 `last_exit.reason`), which a restart carries
+EXIT_REASONS = ("crash", "liveness", "freeze", "memory", "watch", "reload", "dependency", "manual",
+                "notify", "stop")
 
 
 def should_restart(policy: str, status: ExitStatus) -> bool:

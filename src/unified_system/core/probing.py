@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from unified_system import logsetup
 from unified_system.core.events import Notify, ProbeResult
 from unified_system.core.owner import Owner
 from unified_system.core.states import State
@@ -70,7 +71,8 @@ class ProbingMixin(Owner):
             return
         fields = dict(ev.fields)
         if "STATUS" in fields:
-            unit.status_text, self._dirty = fields["STATUS"][:200], True
+            # Redacted before it is cut: a secret cut in two would match nowhere later.
+            unit.status_text, self._dirty = logsetup.hidden().text(fields["STATUS"])[:200], True
         if fields.get("READY") == "1":
             readiness = unit.spec.readiness
             if readiness is not None and readiness.kind == "notify" and not unit.ready:

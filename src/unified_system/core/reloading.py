@@ -82,12 +82,12 @@ class ReloadMixin(Owner):
         held = self.runtime.held_ports()
 
         def parse() -> None:  # on the worker, in a helper process (config/apart.py)
-            from unified_system.config.apart import helper_argv, helper_env, read_answer
+            from unified_system.config.apart import HELPER_CWD, helper_argv, helper_env, read_answer
             from unified_system.config.checks import not_held
             from unified_system.config.errors import ConfigErrors
             try:
                 done = self.runtime.seam.run(helper_argv(path, env_name), env=helper_env(),
-                                             timeout=RELOAD_PARSE_TIMEOUT)
+                                             cwd=HELPER_CWD, timeout=RELOAD_PARSE_TIMEOUT)
                 loaded, busy = read_answer(done.returncode, done.stdout, done.stderr)
                 busy = not_held(busy, loaded.config, held)
                 if busy:
@@ -139,9 +139,11 @@ class ReloadMixin(Owner):
                                      state=S.PENDING if spec.enabled else S.DISABLED)
                                 for i in range(spec.instances)]
             self.runtime.add_service(name)
+            self.runtime.metrics.define(name)
         for name in diff.changed:
             self._respec(name, self.config.services[name], "reload")
         self._watch_services([*diff.added, *diff.changed, *diff.removed])
+        self.runtime.hide_secrets()   # before the new services' first line reaches the console
         self.log.info("config reloaded", **diff.as_dict())
         self._publish({"type": "reload", "service": None, "result": "applied", **diff.as_dict()})
         self.runtime.metrics.reload("success")

@@ -27,6 +27,7 @@ from unified_system.proc.logfile import tail
 from unified_system.proc.notify import NotifyListener
 from unified_system.proc.output import ServiceOutput
 from unified_system.proc.seam import ProcessSeam, Spawned, SpawnError
+from unified_system.redaction import secret_values
 
 if TYPE_CHECKING:
     from unified_system.api.metrics import Metrics
@@ -98,6 +99,7 @@ class Runtime:
         cfg = self.sup.config.supervisor
         logsetup.configure(self.log_dir, cfg.log.level, cfg.log.format, cfg.log.max_bytes,
                            cfg.log.backups)
+        self.hide_secrets()
         if self.console is None:
             self.console = Console()
         width = self.label_width()
@@ -123,6 +125,13 @@ class Runtime:
         self.metrics = _Recorder()  # prometheus_client loads after the first spawns
         if cfg.watch_config or any(s.watch for s in self.sup.config.services.values()):
             self.open_watcher()  # before the first spawn: no change made meanwhile is missed
+
+    def hide_secrets(self) -> None:
+        """The config's secrets, hidden from the log and the console's echo of children's
+        output from the first line on (the control plane adds a generated API key)."""
+        control = self.control
+        api_key = control.api_key if control is not None else self.sup.config.supervisor.api_key
+        logsetup.hide_values(tuple(secret_values(self.sup, api_key or "")))
 
     def open_watcher(self) -> None:
         """At start when something is watched; else when a reload adds the first watch."""

@@ -47,17 +47,20 @@ def render(kind: str, loaded: LoadedConfig, image: str | None = None) -> dict[st
         from unified_system.export.kubernetes import DEFAULT_IMAGE, leaked_secrets, manifests
 
         env = f" --env {loaded.env_name}" if loaded.env_name else ""
+        documents = manifests(loaded, image or DEFAULT_IMAGE)
+        # name secrets.example.yaml only when it is written
+        apply = ("Apply: kubectl apply -f <this directory> after creating the Secrets "
+                 "(secrets.example.yaml)." if "secrets.example.yaml" in documents
+                 else "Apply: kubectl apply -f <this directory>.")
         header = [f"Written by `unified-system export kubernetes{env}` from {loaded.path}.",
-                  "Apply: kubectl apply -f <this directory> after creating the Secrets "
-                  "(secrets.example.yaml).",
-                  "In a pod, services must listen on 0.0.0.0, not 127.0.0.1 "
-                  "(docs/deploy.md).",
+                  apply,
+                  "In a pod, services must listen on 0.0.0.0, not 127.0.0.1: loopback binds and "
+                  "--fd/fd:// arguments are rewritten (docs/deploy.md).",
                   "What has no Kubernetes equivalent: the unified-system.io/notes annotation.",
                   ""]
         secrets_header = ["Example Secrets: fill in the values and apply, or create them with",
                           "  kubectl create secret generic NAME --from-literal=KEY=value",
                           "Never commit a filled-in copy.", ""]
-        documents = manifests(loaded, image or DEFAULT_IMAGE)
         files = {name: _yaml_file(secrets_header if name == "secrets.example.yaml" else header,
                                   docs)
                  for name, docs in documents.items()}

@@ -15,6 +15,7 @@ from typing import Any
 from unified_system.config.loader import LoadedConfig
 from unified_system.config.schema import Service
 from unified_system.export.common import ExportError, dns1123, is_secret, project_name, service_ports
+from unified_system.export.k8s_args import rewrite_args, rewrite_host_env
 from unified_system.export.k8s_probes import WAIT_IMAGE, map_probe, wait_container
 
 DEFAULT_IMAGE = "unified-system:latest"
@@ -70,14 +71,14 @@ def _env(svc: str, spec: Service, owners: dict[int, str]) -> tuple[list[dict], l
             return f"{owner}:{match.group(2)}" if owner and owner != dns1123(svc) \
                 else match.group(0)
 
-        new = _LOOPBACK_ADDR.sub(to_service, value)
+        new = _LOOPBACK_ADDR.sub(to_service, rewrite_host_env(name, value))
         if new != value:
             rewritten.append(name)
         env.append({"name": name, "value": _k8s_literal(new)})
     if spec.checkpoint is not None and "CHECKPOINT_DIR" not in spec.env:
         env += [{"name": "CHECKPOINT_DIR", "value": CHECKPOINT_MOUNT},
                 {"name": "CHECKPOINT_KEEP", "value": str(spec.checkpoint.keep)}]
-    notes = [f"env {', '.join(rewritten)}: loopback address rewritten to the Service"] \
+    notes = [f"env {', '.join(rewritten)}: loopback address rewritten to the Service or 0.0.0.0"] \
         if rewritten else []
     return env, notes
 
@@ -141,7 +142,8 @@ def service_docs(loaded: LoadedConfig, svc: str, hosts: dict[str, str],
     spec = loaded.config.services[svc]
     name = hosts[svc]
     env, notes = _env(svc, spec, owners)
-    argv = _argv(spec)
+    argv, notes_args = rewrite_args(svc, spec, _argv(spec))
+    notes += notes_args
     used: set[str] = set()
     ports = [(port, _port_name(pname, port, used)) for port, pname in service_ports(spec)]
     container: dict[str, Any] = {

@@ -82,6 +82,27 @@ def writable_paths(loaded: LoadedConfig) -> list[str]:
     return [str(p) for p in kept]
 
 
+PRIVATE_TMP_DIRS = (Path("/tmp"), Path("/var/tmp"))
+
+
+def hidden_by_private_tmp(loaded: LoadedConfig, python: str) -> list[str]:
+    """Paths the unit needs that lie under /tmp or /var/tmp. PrivateTmp=yes mounts an empty
+    /tmp and /var/tmp for the unit, so the supervisor would find no project, interpreter,
+    state_dir or working directory there, and fail at start."""
+    sup = loaded.config.supervisor
+    needed = [loaded.base_dir, loaded.path, Path(sup.state_dir), Path(python),
+              *(Path(a) for a in entry_argv(loaded, python)[1:2]),
+              *(Path(spec.cwd) for spec in loaded.config.enabled().values()),
+              *(Path(f) for spec in loaded.config.enabled().values() for f in spec.env_file),
+              *(Path(d) for d in search_path(loaded, python) if d not in SYSTEM_PATH)]
+    hidden: list[str] = []
+    for path in needed:
+        forms = {Path(os.path.abspath(path)), Path(path).resolve()}
+        if any(d == f or d in f.parents for d in PRIVATE_TMP_DIRS for f in forms):
+            hidden.append(str(path))
+    return list(dict.fromkeys(hidden))
+
+
 def render_unit(loaded: LoadedConfig, python: str | None = None,
                 watchdog_sec: int = WATCHDOG_SEC) -> str:
     """The unit file's text."""
@@ -94,6 +115,12 @@ def render_unit(loaded: LoadedConfig, python: str | None = None,
     base = str(loaded.base_dir.resolve())
     rw = " ".join(_quote(p) for p in writable_paths(loaded))
     path_env = _quote("PATH=" + ":".join(search_path(loaded, python)))
+    hidden = hidden_by_private_tmp(loaded, python)
+    private_tmp = ["PrivateTmp=yes"] if not hidden else [
+        "# not PrivateTmp=yes: the unit's own /tmp and /var/tmp would be empty, and these would",
+        "# be missing: " + _escape(", ".join(hidden[:4])) + (" ..." if len(hidden) > 4 else ""),
+        "# (move the project out of /tmp to get PrivateTmp=yes back)",
+        "PrivateTmp=no"]
     lines = [
         "# Written by `unified-system export systemd`. Install:",
         f"#   sudo cp {UNIT_NAME} /etc/systemd/system/ && sudo systemctl daemon-reload",
@@ -129,7 +156,7 @@ def render_unit(loaded: LoadedConfig, python: str | None = None,
         "#User=unified",
         "#Group=unified",
         "NoNewPrivileges=yes",
-        "PrivateTmp=yes",
+        *private_tmp,
         "UMask=0027",
         "# kernel and host settings no service of a process supervisor needs to change",
         "ProtectKernelTunables=yes",

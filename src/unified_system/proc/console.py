@@ -9,6 +9,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+from collections.abc import Callable
 from typing import BinaryIO
 
 _COLOURS = (36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91)
@@ -61,12 +62,16 @@ class Console:
 
 
 class LineFramer:
-    """Turns a pipe's chunks into complete prefixed lines, so services never interleave mid-line."""
+    """Turns a pipe's chunks into complete prefixed lines, so services never interleave mid-line.
+
+    `redact` sees whole lines only (a secret is never cut in two by a chunk boundary), and
+    never the prefix."""
 
     MAX_PARTIAL = 64 * 1024
 
-    def __init__(self, prefix: bytes) -> None:
+    def __init__(self, prefix: bytes, redact: Callable[[bytes], bytes] = lambda b: b) -> None:
         self.prefix = prefix
+        self.redact = redact
         self._partial = b""
 
     def frame(self, chunk: bytes) -> bytes:
@@ -76,15 +81,15 @@ class LineFramer:
             if len(data) < self.MAX_PARTIAL:
                 self._partial = data
                 return b""
-            cut = len(data)
             data += b"\n"
+            cut = len(data)
             self._partial = b""
         else:
             self._partial = data[cut:]
-        body = data[:cut]
+        body = self.redact(data[:cut - 1])   # without the last newline, which stays whatever
         # One C-level replace instead of a Python loop per line: keeps up with floods.
-        return self.prefix + body[:-1].replace(b"\n", b"\n" + self.prefix) + b"\n"
+        return self.prefix + body.replace(b"\n", b"\n" + self.prefix) + b"\n"
 
     def flush(self) -> bytes:
         rest, self._partial = self._partial, b""
-        return self.prefix + rest + b"\n" if rest else b""
+        return self.prefix + self.redact(rest) + b"\n" if rest else b""

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from unified_system import logsetup
 from unified_system.logsetup import redact
 from unified_system.proc.logfile import tail
 
@@ -48,7 +49,8 @@ class CrashDumps:
         path = self.dir / f"{service}-{stamp}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            json.dump(redact(record), fh, indent=2, default=str)
+            # Redacted before encoding, last lines included: a child's output quotes secrets.
+            json.dump(logsetup.hidden().tree(redact(record)), fh, indent=2, default=str)
         self.history[service].append({k: record.get(k) for k in ("at", "reason", "exit", "uptime_seconds")})
         self._prune(service)
         return path

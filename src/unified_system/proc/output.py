@@ -5,12 +5,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from unified_system import logsetup
 from unified_system.proc.console import Console, LineFramer
 from unified_system.proc.iothread import PipeReader
 from unified_system.proc.logfile import RotatingLog
 
 CONSOLE_RATE = 1_000_000     # bytes/s of one service's output echoed to the console
 CONSOLE_BURST = 4_000_000
+
+
+def _redact(lines: bytes) -> bytes:
+    """The secrets in force now (a reload may have changed them since the framer was made)."""
+    return logsetup.hidden().raw(lines)
 
 
 class ServiceOutput:
@@ -39,7 +45,7 @@ class ServiceOutput:
         self._refilled = now
         framer = reader.state.get("framer")
         if framer is None:
-            framer = reader.state["framer"] = LineFramer(self.prefix)
+            framer = reader.state["framer"] = LineFramer(self.prefix, _redact)
         if self._tokens < len(chunk):
             self._skipped += len(chunk)
             if self._skipped and now - reader.state.get("noted", 0.0) >= 1.0:

@@ -99,12 +99,12 @@ class ProcessSeam:
         if self._lifeline is not None:
             self._lifeline.remove(pgid)
 
-    def run(self, argv: Sequence[str], *, timeout: float,
-            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    def run(self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
+            cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
         """A short helper program (config parse, py-spy) with its output captured, waited for
         by the calling thread; the orphan sweep leaves it alone. Killed after `timeout`."""
         with self._io.spawn_lock:
-            proc = subprocess.Popen(list(argv), env=None if env is None else dict(env),
+            proc = subprocess.Popen(list(argv), env=None if env is None else dict(env), cwd=cwd,
                                     stdin=self._devnull, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, close_fds=True)
             self._io.helpers.add(proc.pid)
