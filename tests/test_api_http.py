@@ -400,11 +400,12 @@ def test_api_port_taken_keeps_supervising(tmp_path):
         holder.close()
 
 
-def test_key_file_is_reused_and_tightened(tmp_path):
+def test_a_private_key_file_is_reused(tmp_path):
+    # (one that others could read is replaced: tests/security/test_api_key_file.py)
     state = tmp_path / "state"
     state.mkdir()
     (state / "api_key").write_text("a-key-the-operator-already-had\n")
-    os.chmod(state / "api_key", 0o644)
+    os.chmod(state / "api_key", 0o600)
     with SupervisorProcess(tmp_path, """
         services:
           web: {command: ["{py}", "{children}/sleeper.py"]}
