@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="supervise in the foreground (default)")
     run.add_argument("--only", help="comma-separated services to run (with their dependencies)")
     sub.add_parser("check", parents=[common], help="validate the config and print the start order")
+    sub.add_parser("schema", help="print the JSON Schema of services.yaml (docs/services.schema.json)")
     status = sub.add_parser("status", parents=[common], help="services of the running supervisor")
     status.add_argument("--json", action="store_true", help="print GET /api/services as JSON")
     for verb in ("start", "stop", "restart"):
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     env_name = getattr(args, "env", None)
     if command == "check":
         return cmd_check(config, env_name)
+    if command == "schema":
+        return cmd_schema()
     if command in CLIENT_COMMANDS:
         return cmd_client(command, args, config, env_name)
     if command == "top":
@@ -163,6 +166,14 @@ def cmd_export(kind: str, config: str | None, env_name: str | None, output: str 
         return EXIT_CONFIG
     for path in paths:
         print(path)
+    return EXIT_OK
+
+
+def cmd_schema() -> int:
+    """The JSON Schema, generated from the models: what editors check services.yaml with."""
+    from unified_system.config.jsonschema import dumps, services_schema
+
+    sys.stdout.write(dumps(services_schema()))
     return EXIT_OK
 
 

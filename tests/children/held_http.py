@@ -50,6 +50,9 @@ server.daemon_threads = False
 signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
 time.sleep(float(os.environ.get("READY_DELAY", "0")))  # a slow start, for rolling-restart tests
 notify.ready()
+if os.environ.get("EXIT_AFTER_READY"):  # a broken release that says READY=1 first (as gunicorn does)
+    time.sleep(float(os.environ["EXIT_AFTER_READY"]))
+    sys.exit(1)
 print(f"serving on fd {socks[0].fileno()} pid={os.getpid()} LISTEN_PID={os.environ['LISTEN_PID']}", flush=True)
 server.serve_forever()
 server.server_close = lambda: None  # never close the shared listening socket ourselves

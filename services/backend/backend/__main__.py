@@ -21,6 +21,7 @@ import uvicorn
 from unified_system.child import notify
 
 from .app import create_app
+from .drain import Drain
 from .settings import from_env
 
 log = logging.getLogger("backend")
@@ -36,13 +37,20 @@ class QuietHealthChecks(logging.Filter):
         return not (isinstance(args, tuple) and len(args) >= 3 and args[2] == "/health")
 
 
-SHUTDOWN_DRAIN = float(os.environ.get("SHUTDOWN_DRAIN_SECONDS", "0.3"))
+# The drain deadline (drain.py): how long open keep-alive connections get to send their next
+# request, answered with `Connection: close`. uvicorn's own keep-alive timeout is 5 s.
+SHUTDOWN_DRAIN = float(os.environ.get("SHUTDOWN_DRAIN_SECONDS", "5"))
 
 
 class NotifyingServer(uvicorn.Server):
-    """uvicorn.Server that reports readiness after binding and heartbeats from its loop."""
+    """uvicorn.Server that reports readiness after binding, heartbeats from its loop, and
+    drains its connections on SIGTERM (drain.py)."""
 
     _heartbeats: asyncio.Task[None] | None = None
+
+    def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
+        super().__init__(config)
+        self.drain = drain
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -62,12 +70,10 @@ class NotifyingServer(uvicorn.Server):
         notify.stopping()
         if self._heartbeats:
             self._heartbeats.cancel()
-        # Stop accepting first, then let connections accepted a moment ago deliver their
-        # request: uvicorn closes connections it sees idle, and on a socket shared with the
-        # next incarnation (a rolling restart) a just-accepted one is not idle, only early.
-        for server in self.servers:
-            server.close()
-        await asyncio.sleep(SHUTDOWN_DRAIN)
+        # Stop accepting, and close each open connection after its next answer, before
+        # uvicorn closes what is left: its own shutdown closes idle keep-alive connections
+        # at once, and a client sending on one at that moment gets a read error.
+        await self.drain.run(self.servers, self.server_state.connections, SHUTDOWN_DRAIN)
         await super().shutdown(sockets=sockets)
 
 
@@ -87,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, port=args.port)
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
-    app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+    drain = Drain()
+    config = uvicorn.Config(drain.wrap(create_app(settings)), host=settings.host, port=settings.port,
                             log_level=settings.log_level, timeout_graceful_shutdown=5)
     logging.getLogger("uvicorn.access").addFilter(QuietHealthChecks())
-    server = NotifyingServer(config)
+    server = NotifyingServer(config, drain)
     inherited = notify.listen_sockets()
     if inherited:
         # Socket activation: the supervisor holds the port across our restarts.

@@ -37,34 +37,31 @@ class ApiError(Exception):
         self.headers: dict[str, str] = {}
 
 
+# The routing table: path template, route id, methods. docs/openapi.yaml describes each
+# entry, and tests/test_contract_openapi.py holds the two to each other both ways.
+ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("/health", "health", ("GET",)),
+    ("/metrics", "metrics", ("GET",)),
+    ("/api/services", "services", ("GET",)),
+    ("/api/reload", "reload", ("POST",)),
+    ("/api/events", "events", ("GET",)),
+    ("/api/diagnostics", "diagnostics", ("GET",)),
+    ("/api/suggestions", "suggestions", ("GET",)),
+    ("/api/services/{name}", "service", ("GET",)),
+    *((f"/api/services/{{name}}/{action}", f"action:{action}", ("POST",))
+      for action in SERVICE_ACTIONS),
+    ("/api/services/{name}/heartbeat", "heartbeat", ("POST",)),
+    ("/api/services/{name}/logs", "logs", ("GET",)),
+)
+_TEMPLATES = tuple((tuple(path.split("/")[1:]), rid, methods) for path, rid, methods in ROUTES)
+
+
 def route(parts: list[str]) -> tuple[str, tuple[str, ...], str | None] | None:
     """(route id, allowed methods, service name) for decoded path segments, or None."""
-    if parts == ["health"]:
-        return "health", ("GET",), None
-    if parts == ["metrics"]:
-        return "metrics", ("GET",), None
-    if len(parts) < 2 or parts[0] != "api":
-        return None
-    rest = parts[1:]
-    simple: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {
-        ("services",): ("services", ("GET",)), ("reload",): ("reload", ("POST",)),
-        ("events",): ("events", ("GET",)), ("diagnostics",): ("diagnostics", ("GET",)),
-        ("suggestions",): ("suggestions", ("GET",))}
-    if tuple(rest) in simple:
-        rid, methods = simple[tuple(rest)]
-        return rid, methods, None
-    if rest[0] != "services" or len(rest) not in (2, 3):
-        return None
-    name = rest[1]
-    if len(rest) == 2:
-        return "service", ("GET",), name
-    action = rest[2]
-    if action in SERVICE_ACTIONS:
-        return f"action:{action}", ("POST",), name
-    if action == "heartbeat":
-        return "heartbeat", ("POST",), name
-    if action == "logs":
-        return "logs", ("GET",), name
+    for template, rid, methods in _TEMPLATES:
+        if len(template) == len(parts) and all(t in (p, "{name}") for t, p in zip(template, parts, strict=True)):
+            name = parts[template.index("{name}")] if "{name}" in template else None
+            return rid, methods, name
     return None
 
 

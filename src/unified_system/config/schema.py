@@ -307,6 +307,15 @@ class Listen(Model):
         return value
 
 
+class Rollout(Model):
+    """A rolling restart (held sockets or instances) proves the new incarnation before the old
+    one is signalled: with a held socket an http or tcp probe may be answered by the OLD
+    process, and some servers (gunicorn) send READY=1 before their app has loaded."""
+
+    min_ready: Duration = 2.0                  # alive and ready this long (minReadySeconds)
+    timeout: PositiveDuration | None = None    # to be proven; None: the reload start window
+
+
 # --- service ----------------------------------------------------------------------------
 
 class Service(Model):
@@ -330,6 +339,7 @@ class Service(Model):
     checkpoint: Checkpoint | None = None
     listen: tuple[Listen, ...] = ()
     instances: Annotated[int, Field(ge=1)] = 1
+    rollout: Rollout = Rollout()
     # Names of secrets generated once into <state_dir>/secrets/NAME and given to the child
     # as env variables of that name: services listing one name share one value.
     secrets: tuple[str, ...] = ()

@@ -8,9 +8,14 @@ import math
 import re
 import shlex
 import signal as _signal
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
+
+if TYPE_CHECKING:
+    from pydantic import GetJsonSchemaHandler
+    from pydantic_core import CoreSchema
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
@@ -21,6 +26,38 @@ _SIZE_UNITS = {
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
 }
 _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)")
+
+
+# --- JSON Schema: what a user may write, which is more than the type validated into ------
+
+def any_case(word: str) -> str:
+    """A regex matching `word` in any case (JSON Schema patterns take no flags)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+_NUMBER_TEXT = r"\+?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"
+_AMOUNT = r"(\d+(\.\d*)?|\.\d+)"
+_DURATION_UNIT = "|".join(map(any_case, sorted(_DURATION_UNITS, key=len, reverse=True)))
+DURATION_PATTERN = rf"^\s*({_NUMBER_TEXT}|({_AMOUNT}({_DURATION_UNIT}))+)\s*$"
+SIZE_PATTERN = (rf"^\s*({_NUMBER_TEXT}|{_AMOUNT}\s*({'|'.join(map(any_case, _SIZE_UNITS))}))\s*$")
+SIGNAL_NAMES = tuple(sorted({s.name for s in _signal.Signals}))
+SIGNAL_PATTERN = (rf"^\s*(\d+|({any_case('SIG')})?"
+                  rf"({'|'.join(any_case(n[3:]) for n in SIGNAL_NAMES)}))\s*$")
+
+
+class JsonForms:
+    """The JSON Schema of a value: `kind` names it (config/jsonschema.py makes it a $defs
+    entry), and `forms` turns the validated type's own schema into every spelling a user
+    may write."""
+
+    def __init__(self, kind: str, forms: Callable[[dict[str, Any]], list[dict[str, Any]]],
+                 description: str) -> None:
+        self.kind, self.forms, self.description = kind, forms, description
+
+    def __get_pydantic_json_schema__(self, core: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return {"anyOf": self.forms(handler(core)), "x-kind": self.kind,
+                "x-kind-description": self.description}
 
 
 def _number(value: Any) -> float | None:
@@ -100,7 +137,11 @@ def _non_empty_argv0(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 Argv = Annotated[tuple[str, ...], BeforeValidator(_argv), Field(min_length=1),
-                 AfterValidator(_non_empty_argv0)]
+                 AfterValidator(_non_empty_argv0), JsonForms(
+    "Argv", lambda s: [{"type": "array", "minItems": 1, "items": {"type": ["string", "number"]}},
+                       {"type": "string", "pattern": r"\S"}],
+    "the program and its arguments: a list, or a string split as a shell would split it "
+    "(never run by a shell)")]
 
 
 def _signal_name(value: Any) -> Any:
@@ -132,9 +173,18 @@ def _env_value(value: Any) -> Any:
     return as_written(value)
 
 
-EnvValue = Annotated[str, BeforeValidator(_env_value)]
+EnvValue = Annotated[str, BeforeValidator(_env_value), JsonForms(
+    "EnvValue", lambda s: [s, {"type": "number"}, {"type": "boolean"}],
+    "text; a number or a boolean is passed as written (true -> 'true')")]
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Size = Annotated[int, BeforeValidator(parse_size)]
-SignalName = Annotated[str, BeforeValidator(_signal_name)]
+Duration = Annotated[float, BeforeValidator(parse_duration), JsonForms(
+    "Duration", lambda s: [{**s, "minimum": 0}, {"type": "string", "pattern": DURATION_PATTERN}],
+    "seconds, or a number with a unit: '250ms', '10s', '5m', '1h', '1d', '1m30s'")]
+Size = Annotated[int, BeforeValidator(parse_size), JsonForms(
+    "Size", lambda s: [{**s, "minimum": 0}, {"type": "string", "pattern": SIZE_PATTERN}],
+    "bytes, or a number with a unit: '512KB', '10MB', '1GB' (x1000) or 'KiB', 'MiB', 'GiB' (x1024)")]
+SignalName = Annotated[str, BeforeValidator(_signal_name), JsonForms(
+    "Signal", lambda s: [{"enum": list(SIGNAL_NAMES)}, {"type": "string", "pattern": SIGNAL_PATTERN},
+                         {"type": "integer", "minimum": 1, "maximum": 64}],
+    "a signal name ('SIGTERM', 'TERM', 'term') or number")]

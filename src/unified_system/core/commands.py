@@ -1,10 +1,9 @@
 """Operator commands and signals, as an owner mixin: start, stop, restart (rolling when the
-service holds sockets or runs several instances), shutdown."""
+service holds sockets or runs several instances: rollout.py), shutdown."""
 
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,33 +32,6 @@ class CommandMixin(Owner):
             return
         unit.then_start = True
         self._stop(unit, reason)
-
-    def _roll(self, unit: Unit, reason: str) -> None:
-        """Rolling restart: the new incarnation starts beside the old one (they share the held
-        sockets), and the old one is stopped only once the new one is ready."""
-        if unit.successor is not None or unit.predecessor is not None:
-            return
-        new = Unit(unit.service, unit.index, unit.spec)
-        for attr in ("restarts", "failures", "circuit", "ever_spawned"):
-            setattr(new, attr, getattr(unit, attr))
-        new.restart_times.extend(unit.restart_times)
-        new.exits.extend(unit.exits)
-        new.last_exit = {"code": None, "signal": None, "reason": reason, "at": time.time(),
-                         "description": "rolling restart"}
-        new.predecessor, unit.successor, unit.roll_reason = unit, new, reason
-        self.units[unit.service].append(new)
-        self._reconcile_due = self._dirty = True  # the new unit is spawned by the next reconcile
-        self.log.info("rolling restart: starting the new incarnation first", service=unit.service,
-                      instance=unit.index, reason=reason, old_pid=unit.pid)
-
-    def _roll_over(self, new: Unit) -> None:
-        old, new.predecessor = new.predecessor, None
-        if old is None:
-            return
-        old.successor, old.retiring, old.desired_up, self._retiring = None, True, False, True
-        self.log.info("rolling restart: new incarnation ready, stopping the old one",
-                      service=new.service, instance=new.index, old_pid=old.pid, new_pid=new.pid)
-        self._stop(old, old.roll_reason or "manual")
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:

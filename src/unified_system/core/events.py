@@ -109,3 +109,19 @@ class ConfigLoaded:
 @dataclass(frozen=True)
 class LateImported:
     """The API, metrics, sampler and watcher modules are loaded, off the owner: open them."""
+
+
+@dataclass(frozen=True)
+class Barrier:
+    """sd_notify BARRIER=1: close `fd` once what came before it is handled (end of the turn)."""
+
+    fd: int
+
+
+@dataclass(frozen=True)
+class NotifyRefused:
+    """A notify datagram from a sender in no service's tree (reported once per sender)."""
+
+    pid: int
+    keys: tuple[str, ...]     # the message's keys only: a value may be a secret
+    last: bool = False        # too many refused senders: later ones go unreported

@@ -35,7 +35,7 @@ class LifecycleMixin(Owner):
         if restarted:
             unit.restarts += 1
         unit.ever_spawned = True
-        unit.inc, unit.pid, unit.pgid = inc, spawned.pid, spawned.pgid
+        unit.inc, unit.pid, unit.pgid, unit.run_spec = inc, spawned.pid, spawned.pgid, unit.spec
         unit.spawned_at, unit.spawned_wall = now, time.time()
         unit.ready, unit.health, unit.status_text = False, "unknown", None
         unit.stop_reason, unit.probes = None, {}
@@ -45,7 +45,9 @@ class LifecycleMixin(Owner):
         self._watch_memory(unit)
         self._transition(unit, S.STARTING, None)
         if restarted:
-            reason = (unit.last_exit or {}).get("reason") or "crash"
+            # a rollout's new incarnation shows the old one's last exit; its reason is the roll's
+            reason = (unit.roll_reason if unit.predecessor is not None else None) \
+                or (unit.last_exit or {}).get("reason") or "crash"
             self.runtime.metrics.restart(unit.service, reason)
             self._publish({"type": "restart", "service": unit.service, "instance": unit.index,
                            "reason": reason, "restarts": unit.restarts, "pid": unit.pid})
@@ -68,7 +70,7 @@ class LifecycleMixin(Owner):
             self._transition(unit, S.RUNNING, None)
         self._arm_heartbeat(unit)  # the heartbeat deadline starts at readiness at the latest
         if unit.predecessor is not None:
-            self._roll_over(unit)
+            self._prove(unit)   # rollout.py: the old one is signalled once this one is proven
 
     def _cascade_restart(self, name: str) -> None:
         """depends_on {x: {restart: true}}: when x restarts, its dependents follow (rest_for_one)."""
@@ -153,11 +155,15 @@ class LifecycleMixin(Owner):
         self._crash_dump(unit, ev.status, reason, uptime, unit.pid, classification)
         unit.last_uptime = uptime
         respawn = unit.then_start and unit.desired_up and not self._shutting_down
-        if unit.predecessor is not None and not respawn:  # the new incarnation of a roll died
-            self.log.warning("rolling restart aborted: the new incarnation failed; the old one "
-                             "keeps serving", service=unit.service, instance=unit.index)
-            unit.predecessor.successor, unit.predecessor = None, None
-            unit.retiring, unit.desired_up, self._retiring = True, False, True
+        if unit.handed_to is not None:   # a rollout's old incarnation: the service shows its exit
+            unit.handed_to.last_exit = unit.last_exit
+            unit.handed_to.exits.append(unit.exits[-1])
+            unit.handed_to = None
+        if unit.predecessor is not None and not respawn:  # the new incarnation of a roll ended
+            if unit.stop_reason is None:   # on its own: the rollout failed
+                self._abort_rollout(unit, f"exited ({classification}) before it was proven", unit.last_exit)
+            else:                          # stopped (shutdown, an operator's stop): no failure
+                self._end_rollout(unit)
         elif unit.successor is not None:   # the old one died while its successor was starting
             unit.successor.predecessor, unit.successor = None, None
             unit.retiring, unit.desired_up, self._retiring = True, False, True

@@ -9,6 +9,7 @@ from unified_system.core.events import Notify, ProbeResult
 from unified_system.core.owner import Owner
 from unified_system.core.states import State
 from unified_system.core.unit import ProbeTrack, Unit
+from unified_system.proc.notify import MAX_EXTEND, usec_seconds
 
 S = State
 PROBE_GRID = 0.05
@@ -54,6 +55,9 @@ class ProbingMixin(Owner):
                 self._became_ready(unit)
             elif not ev.ok and track.failures >= probe.failure_threshold and unit.ready:
                 unit.ready, unit.health, self._dirty = False, "unhealthy", True
+                if unit.predecessor is not None:   # a rollout's new incarnation, not yet proven
+                    self._abort_rollout(unit, f"failed its readiness probe ({ev.detail})")
+                    return
         elif not ev.ok and track.failures >= probe.failure_threshold:
             self.log.warning("probe failed", service=unit.service, probe=ev.kind, detail=ev.detail)
             self._restart(unit, "liveness")
@@ -90,9 +94,9 @@ class ProbingMixin(Owner):
             self._restart(unit, "notify")
 
     def _extend(self, unit: Unit, usec: str) -> None:
-        try:
-            extra = int(usec) / 1_000_000
-        except ValueError:
+        # Clamped: a child's 1e17 once put a timer past what queue.get can wait for.
+        extra = usec_seconds(usec, MAX_EXTEND)
+        if extra is None:
             return
         if unit.state is S.STOPPING and "kill" in unit.timers:
             inc = unit.inc

@@ -217,12 +217,18 @@ class ReloadMixin(Owner):
         now = self.clock()
         for name, deadline in list(pending.deadlines.items()):
             units = self.units.get(name, [])
-            if units and all(u.state is S.RUNNING and u.ready for u in units):
+            # a rollout in progress is judged when it is proven or has failed (rollout.py)
+            if units and all(u.state is S.RUNNING and u.ready and u.predecessor is None for u in units):
                 del pending.deadlines[name]
             elif any(u.state in (S.BACKOFF, S.FATAL) or (u.state is S.EXITED and
                      (u.last_exit or {}).get("code") != 0) for u in units) or now > deadline:
                 why = "did not become ready within its start window" if now > deadline else \
                     f"failed to start ({', '.join(sorted({u.state.value for u in units}))})"
+                rolling = [u for u in units if u.predecessor is not None]
+                if rolling:   # the old incarnations still serve: stop the new ones, keep them
+                    for unit in rolling:
+                        self._abort_rollout(unit, why)
+                    continue
                 del pending.deadlines[name]
                 pending.rolled_back[name] = why
                 self.log.error("reload: rolling back a changed service", service=name, reason=why)

@@ -116,7 +116,7 @@ class Runtime:
         subreaper = cfg.subreaper if cfg.subreaper is not None else os.getpid() == 1
         if subreaper:
             self.seam.become_subreaper()
-        self.notify = NotifyListener(self.sup.on_notify_datagrams)
+        self.notify = NotifyListener(self.sup.on_notify_datagrams, lambda: self.sup._pid_map)
         self.notify.start()
         if any(s.readiness or s.liveness or s.startup for s in self.sup.config.services.values()):
             from unified_system.probes.runner import ProbeRunner

@@ -21,6 +21,7 @@ from unified_system import graph, logsetup
 from unified_system.core.builds import BuildMixin, BuildRun
 from unified_system.core.commands import CommandMixin
 from unified_system.core.events import (
+    Barrier,
     Batch,
     BuildDone,
     Command,
@@ -31,6 +32,7 @@ from unified_system.core.events import (
     HostAlert,
     LateImported,
     Notify,
+    NotifyRefused,
     ProbeResult,
     Samples,
     Signal,
@@ -39,14 +41,15 @@ from unified_system.core.lifecycle import LifecycleMixin
 from unified_system.core.persistence import PersistenceMixin, Written
 from unified_system.core.probing import ProbingMixin
 from unified_system.core.reloading import ReloadMixin
+from unified_system.core.rollout import RolloutMixin
 from unified_system.core.runtime import Runtime
 from unified_system.core.snapshot import overall, service_object
 from unified_system.core.states import ALIVE, AT_REST, State, check_transition
-from unified_system.core.timers import TimerHeap
+from unified_system.core.timers import TimerHeap, wait_seconds
 from unified_system.core.unit import Unit, meets
 from unified_system.core.watchdog import WatchdogMixin
 from unified_system.logsetup import get_logger
-from unified_system.proc.notify import owner_of
+from unified_system.proc.notify import Datagram
 
 if TYPE_CHECKING:
     from unified_system.config import LoadedConfig
@@ -55,7 +58,7 @@ S = State
 
 
 class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, WatchdogMixin,
-                 BuildMixin, ReloadMixin):
+                 BuildMixin, ReloadMixin, RolloutMixin):
     """The owner. Its duties are cut by concern into mixins (lifecycle, probing, commands,
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
 
@@ -121,15 +124,19 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
     def post(self, event: object) -> None:
         self._queue.put(event)
 
-    def on_notify_datagrams(self, batch: list[tuple[int, dict[str, str], float]]) -> None:
-        """Called on the notify thread: attribute each sender, then hand over to the owner."""
-        events = []
-        for pid, fields, at in batch:
-            found = owner_of(pid, self._pid_map)
-            if found is not None:
-                events.append(Notify(found[1], pid, tuple(fields.items()), at))
-        if events:
-            self.post(Batch(tuple(events)) if len(events) > 1 else events[0])
+    def on_notify_datagrams(self, batch: list[tuple[Datagram, tuple[int, int] | None]]) -> None:
+        """Called on the notify thread with each datagram's sender already attributed (at
+        arrival, from its kernel credentials): hand them over to the owner, in order."""
+        events: list[object] = []
+        for datagram, found in batch:
+            if found is None:
+                events.append(NotifyRefused(datagram.pid, tuple(k[:64] for k, _ in datagram.fields)[:8],
+                                            self.runtime.notify.senders.refusals_capped))
+            elif datagram.barrier is not None:
+                events.append(Barrier(datagram.barrier))
+            else:
+                events.append(Notify(found[1], datagram.pid, datagram.fields, datagram.at))
+        self.post(Batch(tuple(events)) if len(events) > 1 else events[0])
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -162,8 +169,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
 
     def _loop(self) -> None:
         while not self._finished():
-            deadline = self._timers.next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            timeout = wait_seconds(self._timers.next_deadline(), self.clock())
             try:
                 first = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -258,7 +264,8 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             for inner in event.events:
                 self._dispatch(inner)
             return
-        if not isinstance(event, (Notify, ProbeResult, Samples, HostAlert, LateImported)):
+        if not isinstance(event, (Notify, ProbeResult, Samples, HostAlert, LateImported, Barrier,
+                                  NotifyRefused)):
             self._reconcile_due = True  # commands, exits, signals, builds, config: always
         if isinstance(event, Exited):
             self._on_exit(event)
@@ -284,6 +291,15 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             self._on_config_loaded(event)
         elif isinstance(event, LateImported):
             self._on_late_imported()
+        elif isinstance(event, Barrier):
+            # Closed after the turn, once its snapshot is published: what the sender said
+            # before the barrier is then visible to anyone who asks (systemd's promise).
+            fd = event.fd
+            self._after_turn.append(lambda: self.runtime.notify.release(fd))
+        elif isinstance(event, NotifyRefused):
+            self.log.warning("notify datagram refused: its sender is in no service's process tree",
+                             pid=event.pid, keys=list(event.keys),
+                             note="later refused senders are not logged" if event.last else None)
 
     def _on_late_imported(self) -> None:
         self.runtime.open_api()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,3 +48,16 @@ class TimerHeap:
 
     def __len__(self) -> int:
         return sum(1 for t in self._heap if not t.cancelled)
+
+
+def wait_seconds(deadline: float | None, now: float) -> float | None:
+    """How long the loop may wait for an event before `deadline`: None for ever.
+
+    Clamped to threading.TIMEOUT_MAX: a longer wait makes queue.get raise OverflowError,
+    outside every handler's guard (a child's EXTEND_TIMEOUT_USEC of 1e17 once did that)."""
+    if deadline is None:
+        return None
+    wait = deadline - now
+    if not math.isfinite(wait):   # a NaN deadline never comes due: wait the longest
+        return threading.TIMEOUT_MAX if wait != -math.inf else 0.0
+    return min(max(0.0, wait), threading.TIMEOUT_MAX)

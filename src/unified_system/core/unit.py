@@ -71,6 +71,8 @@ class Unit:
     predecessor: Unit | None = None      # rolling restart: the unit this one replaces
     successor: Unit | None = None
     roll_reason: str | None = None
+    handed_to: Unit | None = None        # rolling restart: who shows this one's exit once it ends
+    run_spec: Service | None = None      # the definition the current process was spawned with
     timers: dict[str, Timer] = field(default_factory=dict)
     probes: dict[str, ProbeTrack] = field(default_factory=dict)
     version: int = field(default=0, repr=False)  # bumped by every attribute write

@@ -1,25 +1,41 @@
 """The NOTIFY_SOCKET listener: sd_notify datagrams from children, sender checked by kernel creds.
 
-SO_PASSCRED makes the kernel attach the sender's real pid to each datagram, so a message
-is attributed by walking that pid's ancestry up to a service's main process: a child cannot
-speak for another service.
+SO_PASSCRED makes the kernel attach the sender's real pid to each datagram. Its ancestry is
+read from /proc the moment the datagram is received: a short-lived sender (`systemd-notify`
+as an ordinary user, a helper that sends and exits) is still there then, or a zombie, and
+its parent chain proves which service it belongs to. Read 20 ms later it was gone, and its
+READY=1 was dropped. Attribution itself is `senders.Senders`, at the batch's hand-off.
+
+`BARRIER=1` (sd_notify_barrier, which `systemd-notify` 252 sends after each message) carries
+one fd: it is held until the owner has handled what came before it, then closed; the
+sender waits for that close.
 """
 
 from __future__ import annotations
 
+import array
+import os
 import shutil
 import socket
 import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from unified_system.proc.senders import Senders
 
 _CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 COALESCE = 0.02               # seconds a batch may wait for company; stamps are taken on arrival
 MAX_BATCH = 256
 _MAX_DEPTH = 32
+NOTIFY_BUFFER_MAX = 4096      # systemd's limit: a longer datagram is refused whole, not cut
+MAX_FDS = 16                  # fds one datagram may bring; the kernel closes any beyond
+_ANCILLARY = socket.CMSG_SPACE(_CREDS.size) + socket.CMSG_SPACE(MAX_FDS * 4)
+MAX_BARRIERS = 64             # barrier fds held at once; past it one is closed at arrival
+MAX_EXTEND = 86400.0          # seconds: the most a child's EXTEND_TIMEOUT_USEC may add
 
 
 def parse(datagram: bytes) -> dict[str, str]:
@@ -31,25 +47,61 @@ def parse(datagram: bytes) -> dict[str, str]:
     return fields
 
 
-def owner_of(pid: int, mains: Mapping[int, int]) -> tuple[int, int] | None:
-    """(main pid, incarnation) of the service process tree that contains `pid`."""
-    import psutil  # imported on the first datagram: off the start-up path
+def usec_seconds(text: str, ceiling: float) -> float | None:
+    """A child's microsecond count in seconds, at most `ceiling`; None if it is not one.
 
+    Digits only, as systemd's safe_atou64 reads them: no sign, no exponent, no nan or inf."""
+    text = text.strip()
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    if len(text) > 18:           # beyond any ceiling; int() of 4,000 digits is wasted work
+        return ceiling
+    return min(int(text) / 1_000_000, ceiling)
+
+
+def lineage(pid: int, known: Container[int] = ()) -> tuple[int, ...]:
+    """`pid` then its ancestors, nearest first, read from /proc now; () if `pid` is gone.
+
+    The walk stops at a pid in `known` (a main process: nothing above it matters), so a main
+    process's own datagram costs no read at all. A zombie still has its stat, so a sender
+    that exited but is not yet reaped counts."""
+    chain = [pid]
     current = pid
     for _ in range(_MAX_DEPTH):
-        if current in mains:
-            return current, mains[current]
-        if current <= 1:
-            return None
+        if current in known:
+            break
         try:
-            current = psutil.Process(current).ppid()
-        except psutil.Error:
-            return None
-    return None
+            with open(f"/proc/{current}/stat", "rb") as fh:
+                stat = fh.read()
+            # comm may hold spaces and parentheses: the fields after it start past the last ')'
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            return () if current == pid else tuple(chain)
+        if ppid <= 0:
+            break
+        chain.append(ppid)
+        if ppid == 1:
+            break
+        current = ppid
+    return tuple(chain)
+
+
+@dataclass(frozen=True)
+class Datagram:
+    pid: int                          # the sender, from SCM_CREDENTIALS
+    lineage: tuple[int, ...]          # it and its ancestors at arrival; () if already gone
+    fields: tuple[tuple[str, str], ...]
+    at: float                         # monotonic arrival time: heartbeats are stamped here
+    barrier: int | None = None        # BARRIER=1's fd: close once what came before is handled
+
+
+#: A batch's hand-off: each accepted datagram with its (main pid, incarnation), and each
+#: refusal worth logging (the first from its sender) with None.
+Handoff = Callable[[list[tuple[Datagram, tuple[int, int] | None]]], None]
 
 
 class NotifyListener(threading.Thread):
-    def __init__(self, on_batch: Callable[[list[tuple[int, dict[str, str], float]]], None]) -> None:
+    def __init__(self, on_batch: Handoff, mains: Callable[[], Mapping[int, int]]) -> None:
         super().__init__(name="notify", daemon=True)
         # sun_path is limited to 108 bytes, so the socket lives in a short private dir.
         self._dir = Path(tempfile.mkdtemp(prefix="unified-"))
@@ -58,38 +110,91 @@ class NotifyListener(threading.Thread):
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self._sock.bind(self.path)
         self._on_batch = on_batch
+        self._mains = mains
+        self.senders = Senders()      # touched on this thread only
+        self._barriers = threading.BoundedSemaphore(MAX_BARRIERS)
         self._closing = False
 
     def run(self) -> None:
-        space = socket.CMSG_SPACE(_CREDS.size)
         while not self._closing:
-            batch: list[tuple[int, dict[str, str], float]] = []
+            batch: list[Datagram] = []
             self._sock.settimeout(None)
             deadline = None
             while len(batch) < MAX_BATCH:
                 try:
-                    data, ancdata, _flags, _addr = self._sock.recvmsg(4096, space)
+                    data, ancdata, flags, _addr = self._sock.recvmsg(
+                        NOTIFY_BUFFER_MAX, _ANCILLARY, socket.MSG_CMSG_CLOEXEC)
                 except TimeoutError:
                     break
                 except OSError:
                     if self._closing:
                         return
                     continue
-                now = time.monotonic()  # heartbeats are stamped on arrival, by our clock
-                pid = next((_CREDS.unpack_from(cdata)[0] for level, kind, cdata in ancdata
-                            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS), 0)
-                if pid > 0 and data:
-                    batch.append((pid, parse(data), now))
+                got = self._receive(data, ancdata, flags)
+                if got is not None:
+                    batch.append(got)
                 if self._closing:
                     break
                 # Keep listening a moment: what arrives meanwhile goes over in one hand-off.
+                now = time.monotonic()
                 deadline = deadline or now + COALESCE
-                remaining = deadline - time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
                     break
                 self._sock.settimeout(remaining)
             if batch:
-                self._on_batch(batch)
+                self._hand_off(batch)
+
+    def _receive(self, data: bytes, ancdata: list, flags: int) -> Datagram | None:
+        now = time.monotonic()  # heartbeats are stamped on arrival, by our clock
+        pid, fds = 0, array.array("i")
+        for level, kind, cdata in ancdata:
+            if level != socket.SOL_SOCKET:
+                continue
+            if kind == socket.SCM_CREDENTIALS and len(cdata) >= _CREDS.size:
+                pid = _CREDS.unpack_from(cdata)[0]
+            elif kind == socket.SCM_RIGHTS:
+                fds.frombytes(cdata[:len(cdata) - len(cdata) % fds.itemsize])
+        if pid <= 0 or not data or flags & socket.MSG_TRUNC:
+            self._close_all(fds)   # empty (our own wake-up), over 4 KiB, or no sender
+            return None
+        chain = lineage(pid, self._mains())   # first: a short-lived sender is gone a moment later
+        barrier = None
+        if data.strip() == b"BARRIER=1" and len(fds) == 1 and self._barriers.acquire(blocking=False):
+            barrier = fds.pop()
+        self._close_all(fds)  # no fd store here: any other fd goes back at once
+        return Datagram(pid, chain, tuple(parse(data).items()), now, barrier)
+
+    def _hand_off(self, batch: list[Datagram]) -> None:
+        mains = self._mains()
+        out: list[tuple[Datagram, tuple[int, int] | None]] = []
+        for datagram in batch:
+            found = self.senders.attribute(datagram, mains)
+            if found is not None:
+                out.append((datagram, found))
+                continue
+            if datagram.barrier is not None:
+                self.release(datagram.barrier)
+            if self.senders.first_refusal(datagram.pid):
+                out.append((datagram, None))
+        if out:
+            self._on_batch(out)
+
+    def release(self, fd: int) -> None:
+        """Close a barrier's fd: its sender's sd_notify_barrier() returns."""
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        self._barriers.release()
+
+    @staticmethod
+    def _close_all(fds: array.array) -> None:
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self._closing = True
