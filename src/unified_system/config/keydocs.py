@@ -58,6 +58,9 @@ KEYS: dict[str, str] = {
     "SupervisorConfig.exit_on_critical_failure": "true: a critical service reaching `fatal` stops "
                                                  "all, and the supervisor exits 1.",
     "SupervisorConfig.watch_config": "true: a change of services.yaml reloads it, as `reload` does.",
+    "SupervisorConfig.open_reads": "true: a GET from a loopback peer that names a loopback Host "
+                                   "needs no `X-API-Key`. false (default): every route but "
+                                   "/health and /metrics needs the key, whoever asks.",
     "SupervisorConfig.subreaper": "Adopt and reap orphaned grandchildren "
                                   "(`PR_SET_CHILD_SUBREAPER`). Unset: only as PID 1.",
     "SupervisorConfig.parent_death_signal": "Sent to every service's process group by a guard "
@@ -98,6 +101,9 @@ KEYS: dict[str, str] = {
     "Service.checkpoint": "Gives the child `CHECKPOINT_DIR`, kept across restarts.",
     "Service.listen": "Sockets the supervisor binds and passes as fd 3, 4, …; a restart is then "
                       "rolling, so no connection is refused.",
+    "Service.secrets": "Names of secrets generated once into <state_dir>/secrets/NAME (0600) and "
+                       "given to the child as env variables of those names; services listing one "
+                       "name share its value. Always redacted.",
     "Service.instances": "Copies of the process (`UNIFIED_INSTANCE` 0..n-1); with `listen` they "
                          "share the sockets.",
     "Dependency.condition": "started: spawned; healthy: running and ready; completed: exited 0.",
