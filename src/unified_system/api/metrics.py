@@ -96,6 +96,7 @@ class Metrics:
     def __init__(self, sup: Any) -> None:
         self.sup = sup
         self.live = LiveStats()
+        self.last_probe: dict[str, float] = {}
         self.registry = CollectorRegistry(auto_describe=False)      # fed by the owner's hooks
         self.process = CollectorRegistry(auto_describe=False)       # the supervisor itself
         ProcessCollector(registry=self.process)
@@ -138,6 +139,7 @@ class Metrics:
     def probe(self, service: str, kind: str, duration: float) -> None:
         """One probe attempt finished."""
         self._probes.labels(service, kind).observe(duration)
+        self.last_probe[service] = duration   # for the history's probe latency column
         self._generation += 1
 
     def freeze(self, service: str, kind: str) -> None:

@@ -65,6 +65,8 @@ def route(parts: list[str]) -> tuple[str, tuple[str, ...], str | None] | None:
         return "heartbeat", ("POST",), name
     if action == "logs":
         return "logs", ("GET",), name
+    if action == "history":
+        return "history", ("GET",), name
     return None
 
 
