@@ -20,13 +20,13 @@ def test_ring_keeps_the_newest_samples_oldest_first_in_a_fixed_size():
     ring = Ring(4)
     before = ring.nbytes
     for t in range(10):
-        ring.add({"t": float(t), "cpu_percent": t * 1.5, "memory_rss_bytes": t * 1000,
+        ring.add({"t": float(t), "cpu_percent": t * 1.5, "memory_rss_bytes": t * 1024,
                   "restarts": t, "probe_ms": None, "ready": t % 2 == 0})
     assert ring.nbytes == before == 4 * SAMPLE_BYTES   # allocated whole, never grows
     cols = ring.columns()
     assert cols["t"] == [6.0, 7.0, 8.0, 9.0]
     assert cols["cpu_percent"] == [9.0, 10.5, 12.0, 13.5]
-    assert cols["memory_rss_bytes"] == [6000, 7000, 8000, 9000]
+    assert cols["memory_rss_bytes"] == [6144, 7168, 8192, 9216]
     assert cols["probe_ms"] == [None] * 4
     assert cols["ready"] == [True, False, True, False]
     assert ring.columns(since=8.0)["restarts"] == [8, 9]
@@ -47,7 +47,7 @@ def test_one_hour_for_100_services_fits_the_budget():
     size = capacity(5.0, 3600.0)
     assert size * 5.0 >= 3600.0
     total = sum(Ring(size).nbytes for _ in range(100))
-    assert total <= 2_100_000, total   # 29 bytes x 721 samples x 100
+    assert total <= 1_600_000, total   # 21 bytes x 721 samples x 100
 
 
 def _history(sup: SupervisorProcess, key: str, name: str, query: str = "") -> httpx.Response:

@@ -2,7 +2,7 @@
 
 An observer (STYLE principle 12): the sampler reads the published snapshot and the live
 figures of api/live.py, never owner state, and posts nothing to the owner. Each ring is
-allocated whole when its service is first seen, as `array` columns (29 bytes a sample), so
+allocated whole when its service is first seen, as `array` columns (21 bytes a sample), so
 its memory is fixed however long the supervisor runs; a service that a reload removed is
 dropped at the next tick.
 """
@@ -20,9 +20,9 @@ from unified_system.api.live import ALIVE_STATES, Figures
 
 # column name -> array typecode. NaN (floats) and -1 (ints) stand for "no value" (JSON null).
 COLUMNS: dict[str, str] = {
-    "t": "d",                  # unix time of the sample
+    "t": "I",                  # tenths of a second since the ring's epoch (13 years fit)
     "cpu_percent": "f",        # of one core, the whole process tree
-    "memory_rss_bytes": "q",   # the whole process tree
+    "memory_rss_bytes": "i",   # KiB (2 TiB fit), the whole process tree; served in bytes
     "restarts": "i",
     "probe_ms": "f",           # the latest probe's duration, any kind
     "ready": "b",              # 1 ready, 0 not
@@ -44,6 +44,7 @@ class Ring:
         self._cols: dict[str, array[Any]] = {name: array(code, [0]) * size for name, code in COLUMNS.items()}
         self._next = 0      # where the next sample goes
         self._count = 0
+        self._epoch: int | None = None   # unix second of the first sample
         self._lock = threading.Lock()
 
     @property
@@ -56,6 +57,12 @@ class Ring:
     def add(self, sample: Mapping[str, float | int | None]) -> None:
         with self._lock:
             i = self._next
+            t = float(sample["t"] or 0.0)
+            if self._epoch is None:
+                self._epoch = int(t)
+            rss = sample.get("memory_rss_bytes")
+            sample = {**sample, "t": max(0, round((t - self._epoch) * 10)),
+                      "memory_rss_bytes": None if rss is None else int(rss) // 1024}
             for name, col in self._cols.items():
                 value = sample.get(name)
                 if value is None:
@@ -70,14 +77,17 @@ class Ring:
         with self._lock:
             start = (self._next - self._count) % self.size
             order = [(start + k) % self.size for k in range(self._count)]
-            times = self._cols["t"]
-            order = [i for i in order if times[i] >= since]
+            epoch, times = self._epoch or 0, self._cols["t"]
+            order = [i for i in order if round(epoch + times[i] / 10, 1) >= since]
             out: dict[str, list[Any]] = {}
             for name, col in self._cols.items():
                 values = [col[i] for i in order]
-                if col.typecode in "fd":
-                    precision = 3 if name == "t" else 2
-                    out[name] = [None if math.isnan(v) else round(v, precision) for v in values]
+                if name == "t":
+                    out[name] = [round(epoch + v / 10, 1) for v in values]
+                elif name == "memory_rss_bytes":
+                    out[name] = [None if v < 0 else v * 1024 for v in values]
+                elif col.typecode in "fd":
+                    out[name] = [None if math.isnan(v) else round(v, 2) for v in values]
                 elif name == "ready":
                     out[name] = [None if v < 0 else bool(v) for v in values]
                 else:
@@ -90,7 +100,7 @@ def sample_of(obj: Mapping[str, Any], fig: Figures | None, probe: float | None,
     """One service's sample from its published object and live figures."""
     alive = obj.get("state") in ALIVE_STATES
     return {
-        "t": round(now, 3),   # as served: `?since=` a served time finds that very sample
+        "t": now,
         "cpu_percent": fig.cpu_percent if fig and alive else None,
         "memory_rss_bytes": fig.rss_bytes if fig and alive else None,
         "restarts": obj.get("restarts"),
@@ -156,8 +166,8 @@ class HistoryStore:
             name = obj["name"]
             sample = sample_of(obj, figures.get(name), probes.get(name), now)
             rings[name].add(sample)
-            t = sample.pop("t")
-            self._publish({"type": "sample", "service": name, "at": t, **sample})
+            del sample["t"]
+            self._publish({"type": "sample", "service": name, "at": round(now, 1), **sample})
 
 
 def empty_columns() -> dict[str, list[Any]]:
