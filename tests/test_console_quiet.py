@@ -4,8 +4,8 @@ counts a chatty service's info lines; logs/<service>.log keeps everything; --ver
 from __future__ import annotations
 
 import pytest
-from harness import SupervisorProcess, wait_until
 
+from harness import SupervisorProcess, wait_until
 from unified_system.proc.quiet import INFO, SHOW, UNMARKED, level_of
 
 
