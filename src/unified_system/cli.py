@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", parents=[common], help="supervise in the foreground (default)")
     run.add_argument("--only", help="comma-separated services to run (with their dependencies)")
+    run.add_argument("--verbose", action="store_true",
+                     help="echo every line of every service and build (default: warnings, errors "
+                          "and a count of the rest; all of it is in logs/<service>.log)")
     sub.add_parser("check", parents=[common], help="validate the config and print the start order")
     sub.add_parser("schema", help="print the JSON Schema of services.yaml (docs/services.schema.json)")
     status = sub.add_parser("status", parents=[common], help="services of the running supervisor")
@@ -64,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_top(config, env_name, args.url, args.key)
     if command == "export":
         return cmd_export(args.kind, config, env_name, args.output, args.image)
-    return cmd_run(config, env_name, getattr(args, "only", None))
+    return cmd_run(config, env_name, getattr(args, "only", None),
+                   getattr(args, "verbose", False))
 
 
 def _load(config: str | None, env_name: str | None, supervisor_only: bool = False
@@ -199,7 +203,8 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
     return EXIT_CONFIG if failed else EXIT_OK
 
 
-def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
+def cmd_run(config: str | None, env_name: str | None, only: str | None,
+            verbose: bool = False) -> int:
     from unified_system.config.apart import forked
     from unified_system.proc.fdlimit import raise_nofile
     from unified_system.proc.malloc import limit_arenas
@@ -219,7 +224,9 @@ def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
 
     selected = _only(only)
     try:
-        return Supervisor(loaded, only=selected).run()
+        sup = Supervisor(loaded, only=selected)
+        sup.runtime.verbose = verbose   # read when run() opens the runtime
+        return sup.run()
     except AlreadyRunning as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG

@@ -96,6 +96,7 @@ class Metrics:
     def __init__(self, sup: Any) -> None:
         self.sup = sup
         self.live = LiveStats()
+        self.last_probe: dict[str, float] = {}
         self.registry = CollectorRegistry(auto_describe=False)      # fed by the owner's hooks
         self.process = CollectorRegistry(auto_describe=False)       # the supervisor itself
         ProcessCollector(registry=self.process)
@@ -140,6 +141,7 @@ class Metrics:
     def probe(self, service: str, kind: str, duration: float) -> None:
         """One probe attempt finished."""
         self._labelled(self._probes, service, kind).observe(duration)
+        self.last_probe[service] = duration   # for the history's probe latency column
         self._generation += 1
 
     def freeze(self, service: str, kind: str) -> None:
@@ -153,6 +155,7 @@ class Metrics:
 
     def forget(self, service: str) -> None:
         """A reload removed the service: its series leave the exposition."""
+        self.last_probe.pop(service, None)
         for metric, labels in self._series.pop(service, ()):
             try:
                 metric.remove(*labels)

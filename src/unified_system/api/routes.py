@@ -55,6 +55,7 @@ ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
       for action in SERVICE_ACTIONS),
     ("/api/services/{name}/heartbeat", "heartbeat", ("POST",)),
     ("/api/services/{name}/logs", "logs", ("GET",)),
+    ("/api/services/{name}/history", "history", ("GET",)),
 )
 _TEMPLATES = tuple((tuple(path.split("/")[1:]), rid, methods) for path, rid, methods in ROUTES)
 

@@ -19,6 +19,7 @@ from unified_system.api.alerts import Alerts
 from unified_system.api.auth import Scrubber, load_or_create_key, same
 from unified_system.api.diagnostics import diagnostics
 from unified_system.api.front import REQUEST_QUEUE_SIZE, Front, Reader, limits_for
+from unified_system.api.history import HistoryStore, empty_columns, since_query
 from unified_system.api.live import with_live
 from unified_system.api.metrics import CONTENT_TYPE
 from unified_system.api.routes import ApiError, Handler, command, int_query
@@ -51,6 +52,9 @@ class ControlPlane:
         self._thread: threading.Thread | None = None
         self._closing = False
         self.log = get_logger(component="api")
+        self.histories = HistoryStore(cfg.history.period, cfg.history.keep,
+                                      lambda: self.sup.snapshot, self.metrics.live.figures,
+                                      lambda: self.metrics.last_probe, self.hub.on_event)
         self._listeners = [self._guarded(f) for f in
                            (self.hub.on_event, self.history.on_event, self.alerts.on_event)]
 
@@ -85,6 +89,7 @@ class ControlPlane:
     def start(self) -> None:
         self.sup.listeners.extend(self._listeners)
         self.alerts.start()
+        self.histories.start()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         try:
             self._listener = socket.create_server((self.host, self.port), family=family,
@@ -115,6 +120,7 @@ class ControlPlane:
         for listener in self._listeners:
             if listener in self.sup.listeners:
                 self.sup.listeners.remove(listener)
+        self.histories.close()
         self.hub.close()
         if self.front is not None:
             self.front.close()
@@ -184,8 +190,17 @@ class ControlPlane:
             h.send_json(200, {"service": service,
                               "lines": [self.scrubber.text(ln) for ln in tail(log, lines)]})
             return 200
+        if rid == "history":
+            service = h.require_service(name)
+            ring = self.histories.ring(service)
+            h.send_json(200, {"service": service, "period": self.histories.period,
+                              "keep": self.histories.keep,
+                              **(ring.columns(since_query(query)) if ring else empty_columns())})
+            return 200
         if rid == "diagnostics":
             extra = {"control_plane": {
+                "history": {"services": len(self.histories.rings),
+                            "bytes": self.histories.nbytes},
                 "sse_subscribers": self.hub.count, "sse_dropped": self.hub.dropped_total,
                 "connections": self._front_figures(),
                 "alerts": {"sent": self.alerts.sent, "failed": self.alerts.failed,

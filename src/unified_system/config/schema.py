@@ -112,6 +112,18 @@ class NotifyConfig(Model):
         return value
 
 
+class HistoryConfig(Model):
+    """Samples each service keeps for charts (api/history.py): one every `period`, `keep` long."""
+    period: Annotated[Duration, Field(ge=0.1, le=3600)] = 5.0
+    keep: Annotated[Duration, Field(gt=0, le=7 * 86400)] = 3600.0
+
+    @model_validator(mode="after")
+    def _bounded(self) -> HistoryConfig:
+        if self.keep / self.period > 100_000:   # the ring is allocated whole: bound its memory
+            raise ValueError("history.keep / history.period must be at most 100000 samples")
+        return self
+
+
 class SupervisorConfig(Model):
     host: Host = "127.0.0.1"
     port: Port = 8900
@@ -131,6 +143,7 @@ class SupervisorConfig(Model):
     parent_death_signal: SignalName | None = "SIGTERM"
     log: LogConfig = LogConfig()
     notify: NotifyConfig = NotifyConfig()
+    history: HistoryConfig = HistoryConfig()
 
     @field_validator("state_dir", mode="before")
     @classmethod

@@ -31,6 +31,7 @@ class BuildRun:
     pgid: int | None = None
     timer: Timer | None = None
     timed_out: bool = False
+    started: float = 0.0      # monotonic, for the console's progress line
 
     def cancel_timer(self) -> None:
         if self.timer is not None:
@@ -52,13 +53,19 @@ def inputs_digest(spec: Service) -> str:
     return digest.hexdigest()
 
 
+def _short(command: tuple[str, ...] | list[str], most: int = 60) -> str:
+    # Absolute paths shortened to their names: `python builder.py 40`, not the venv's path.
+    text = " ".join(arg.rsplit("/", 1)[-1] if arg.startswith("/") else arg for arg in command)
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
 class BuildMixin(Owner):
     def _start_build(self, name: str) -> None:
         if self._builds.get(name) == "running":
             return
         self._builds[name] = "running"
         run = next(self._incs)
-        self._build_runs[name] = BuildRun(run)
+        self._build_runs[name] = BuildRun(run, started=self.clock())
         spec = self.config.services[name]
         for unit in self.units[name]:
             if unit.state is S.PENDING:
@@ -91,7 +98,7 @@ class BuildMixin(Owner):
                 spawned = self.runtime.spawn_build(ev.service, ev.digest, ev.run)
             except (SpawnError, OSError) as exc:
                 del self._build_runs[ev.service]
-                self._build_failed(ev.service, str(exc))
+                self._build_failed(ev.service, str(exc), current)
                 return
             current.pgid = spawned.pgid
             current.timer = self._timers.call_at(self.clock() + spec.build.timeout,
@@ -102,10 +109,10 @@ class BuildMixin(Owner):
         if current.pgid is not None and self.runtime.seam.signal_group(current.pgid, 0):
             self._kill_leftovers(current.pgid)  # a build leaves nothing running behind it
         if current.timed_out:
-            self._build_failed(ev.service, f"timed out after {spec.build.timeout:g}s")
+            self._build_failed(ev.service, f"timed out after {spec.build.timeout:g}s", current)
             return
         if not ev.ok:
-            self._build_failed(ev.service, ev.detail)
+            self._build_failed(ev.service, ev.detail, current)
             return
         if not ev.skipped:
             record = self.runtime.state_dir / "builds" / f"{ev.service}.json"
@@ -113,14 +120,24 @@ class BuildMixin(Owner):
             record.write_text(json.dumps({"digest": ev.digest}))
         self._builds[ev.service] = "done"
         self.log.info("build finished", service=ev.service, detail=ev.detail)
+        output.console_line(f"building {ev.service}: " + (
+            "inputs unchanged, skipped" if ev.skipped else
+            f"{_short(spec.build.command)} … {self.clock() - current.started:.1f} s"))
         for unit in self.units[ev.service]:
             if unit.state is S.BUILDING:
                 self._transition(unit, S.PENDING, "built")
 
-    def _build_failed(self, name: str, detail: str) -> None:
+    def _build_failed(self, name: str, detail: str, run: BuildRun | None = None) -> None:
         self._builds[name] = "failed"
         last = tail(self.runtime.log_dir / f"{name}.log", 20)
         self.log.error("build failed", service=name, detail=detail, last_lines=last)
+        output = self.runtime.outputs[name]
+        took = f" after {self.clock() - run.started:.1f} s" if run is not None else ""
+        output.console_line(f"building {name}: {_short(self.config.services[name].build.command)}"
+                            f" … failed{took} ({detail}); its last lines:")
+        if output.quiet is not None:   # under --verbose they were on the console already
+            for line in last:
+                output.console_line(f"  {line}")
         for unit in self.units[name]:
             if unit.state is S.BUILDING:
                 self._transition(unit, S.FATAL, "build", note=f"build failed: {detail}; "

@@ -26,6 +26,7 @@ from unified_system.proc.console import Console
 from unified_system.proc.logfile import tail
 from unified_system.proc.notify import NotifyListener
 from unified_system.proc.output import ServiceOutput
+from unified_system.proc.quiet import Quiet, Summaries
 from unified_system.proc.seam import ProcessSeam, Spawned, SpawnError
 from unified_system.redaction import secret_values
 
@@ -71,6 +72,8 @@ class Runtime:
         self.state_dir: Path = Path(cfg.state_dir)
         self.log_dir = self.state_dir / "logs"
         self.console = console
+        self.verbose = False                 # `run --verbose`: set before open()
+        self.summaries: Summaries | None = None
         self.tokens = {name: secrets.token_urlsafe(24) for name in sup.config.services}
         self.secrets = SecretStore(self.state_dir / "secrets")
         self.environ = dict(os.environ)
@@ -102,6 +105,8 @@ class Runtime:
         self.hide_secrets()
         if self.console is None:
             self.console = Console()
+        if not self.verbose:
+            self.summaries = Summaries(self.console)
         width = self.label_width()
         for name, spec in self.sup.config.services.items():
             self.add_service(name, width)
@@ -205,6 +210,8 @@ class Runtime:
             for sock in held:
                 sock.close()
         logsetup.stop()
+        if self.summaries is not None:
+            self.summaries.close()
         if self.console is not None:
             self.console.close()
         if self._pidfile is not None:
@@ -245,9 +252,11 @@ class Runtime:
         if console is None:
             raise RuntimeError("add_service() before open()")
         if name not in self.outputs:
-            self.outputs[name] = ServiceOutput(
+            output = self.outputs[name] = ServiceOutput(
                 self.log_dir / f"{name}.log", cfg.log.max_bytes, cfg.log.backups,
                 console, console.prefix(name, len(self.outputs), width))
+            if self.summaries is not None:
+                output.quiet = Quiet(self.summaries, output.prefix, str(output.log.path))
 
     def reset_service(self, name: str) -> None:
         """A reload changed the service: its command may resolve differently now."""
@@ -427,7 +436,7 @@ class Runtime:
         if executable is None:
             raise SpawnError(f"build command {argv0!r} not found on the service's PATH")
         return self.seam.spawn(build.command, executable=executable, cwd=spec.cwd, env=env,
-                               sink=self.outputs[name], on_exit=on_exit)
+                               sink=self.outputs[name].build_sink(), on_exit=on_exit)
 
     def run_probe(self, unit: Unit, kind: str, probe: Any) -> None:
         env: dict[str, str] = {}

@@ -9,6 +9,7 @@ from unified_system import logsetup
 from unified_system.proc.console import Console, LineFramer
 from unified_system.proc.iothread import PipeReader
 from unified_system.proc.logfile import RotatingLog
+from unified_system.proc.quiet import Quiet
 
 CONSOLE_RATE = 1_000_000     # bytes/s of one service's output echoed to the console
 CONSOLE_BURST = 4_000_000
@@ -35,6 +36,7 @@ class ServiceOutput:
         self._tokens = float(CONSOLE_BURST)
         self._refilled = time.monotonic()
         self._skipped = 0
+        self.quiet: Quiet | None = None   # set unless `run --verbose`: see proc/quiet.py
 
     def feed(self, chunk: bytes | memoryview, reader: PipeReader) -> None:
         self.log.write(chunk)
@@ -56,7 +58,10 @@ class ServiceOutput:
             return
         self._tokens -= len(chunk)
         if framed := framer.frame(chunk):
-            self.console.put(framed)
+            if self.quiet is not None:
+                framed = self.quiet.filter(framed, reader.state, now)
+            if framed:
+                self.console.put(framed)
 
     def console_budget(self) -> int:
         """Bytes the console would show now. The I/O thread reads at most that much, and
@@ -85,8 +90,34 @@ class ServiceOutput:
     def eof(self, reader: PipeReader) -> None:
         framer = reader.state.get("framer")
         if self.console is not None and framer is not None and (rest := framer.flush()):
-            self.console.put(rest)
+            if self.quiet is not None:
+                rest = self.quiet.filter(rest, reader.state, time.monotonic())
+            if rest:
+                self.console.put(rest)
 
     def write_line(self, text: str) -> None:
         """A line from the supervisor itself (build progress, markers) into the service log."""
         self.log.write(text.encode() + b"\n")
+
+    def build_sink(self) -> ServiceOutput | BuildSink:
+        """Where a build's output goes: the log, and the console only under `--verbose`."""
+        return self if self.quiet is None else BuildSink(self)
+
+    def console_line(self, text: str) -> None:
+        """A line of the supervisor's about this service on the console (build progress)."""
+        if self.console is not None:
+            self.console.put(self.prefix + logsetup.hidden().raw(text.encode()) + b"\n")
+
+
+class BuildSink:
+    """A build's output (npm's, say) into the service's log only: the console gets one
+    progress line instead (core/builds.py), and the last lines if the build fails."""
+
+    def __init__(self, output: ServiceOutput) -> None:
+        self.output = output
+
+    def feed(self, chunk: bytes, reader: PipeReader) -> None:
+        self.output.log.write(chunk)
+
+    def eof(self, reader: PipeReader) -> None:
+        pass

@@ -165,6 +165,8 @@ class Top(App[None]):
         self.say(f"{self.feed.url}: {len(services)} services")
 
     def add_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "sample":   # chart data every few seconds, not an event
+            return
         self.query_one("#events", RichLog).write(describe(event))
 
     def say(self, text: str) -> None:
