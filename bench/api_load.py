@@ -17,16 +17,17 @@ from _common import Bench, sleeper
 class Client(threading.Thread):
     """Paced GETs of /api/services, bounded in count and time."""
 
-    def __init__(self, url: str, rate: float, seconds: float) -> None:
+    def __init__(self, url: str, rate: float, seconds: float, key: str) -> None:
         super().__init__(daemon=True)
         self.url, self.rate, self.seconds = url, rate, seconds
+        self.headers = {"X-API-Key": key}   # reads need the key (SPEC §6)
         self.sent = self.errors = 0
         self.halt = threading.Event()
 
     def run(self) -> None:
         start = time.monotonic()
         limit = int(self.rate * self.seconds)
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=5, headers=self.headers) as client:
             while not self.halt.is_set() and self.sent < limit and time.monotonic() - start < self.seconds:
                 try:
                     client.get(self.url)
@@ -58,7 +59,8 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.05)
         idle = crash_latencies(bench, args.kills)
-        client = Client(url, args.rate, seconds=10.0)
+        key = (bench.state / "api_key").read_text().strip()
+        client = Client(url, args.rate, seconds=10.0, key=key)
         client.start()
         t0 = time.monotonic()
         loaded = crash_latencies(bench, args.kills)

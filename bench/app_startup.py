@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import statistics
@@ -46,9 +47,11 @@ def app_copy(dest: Path) -> None:
     os.symlink(ROOT / "src", dest / "src")
 
 
-def services(port: int) -> list[dict] | None:
+def services(port: int, key: str) -> list[dict] | None:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/services",
+                                     headers={"X-API-Key": key})   # reads need the key
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/services", timeout=2) as r:
+        with urllib.request.urlopen(request, timeout=2) as r:
             return json.load(r)
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -63,7 +66,7 @@ def one_run(directory: Path, env: dict[str, str], args: list[str], timeout: floa
     try:
         up_at: dict[str, float] = {}
         while True:
-            listed = services(port) or []
+            listed = services(port, env["SUPERVISOR_API_KEY"]) or []
             now = time.perf_counter() - started
             for s in listed:
                 if s["state"] == "running" and s["ready"]:
@@ -103,7 +106,7 @@ def main() -> None:
     try:
         app_copy(directory)
         env = {**os.environ, **{v: str(free_port()) for v in PORT_VARS},
-               "SUPERVISOR_API_KEY": "", "LOG_LEVEL": "INFO"}
+               "SUPERVISOR_API_KEY": secrets.token_urlsafe(32), "LOG_LEVEL": "INFO"}
         env.pop("NODE_ENV", None)
         args = ["--env", opts.env] if opts.env else []  # `python start_system.py` is `run`
         warm, *_ = one_run(directory, env, args)  # fills the build cache

@@ -162,10 +162,23 @@ class SupervisorProcess:
         host, port = self.api_address()
         return f"http://{host}:{port}"
 
+    def configured_key(self) -> str:
+        import yaml
+        sup = (yaml.safe_load(self.config_path.read_text()) or {}).get("supervisor") or {}
+        key = str(sup.get("api_key") or "")
+        return "" if "$" in key else key   # ${SUPERVISOR_API_KEY:-}: the key file decides
+
     def api_key(self, timeout: float = 10.0) -> str:
+        """The key the API asks of every call but /health and /metrics (SPEC §6)."""
+        if configured := self.configured_key():
+            return configured
         path = self.state_dir / "api_key"
         wait_until(lambda: path.exists() and path.read_text().strip(), timeout, "the api_key file")
         return path.read_text().strip()
+
+    def auth(self) -> dict[str, str]:
+        """Headers for a read: reads need the key too, unless supervisor.open_reads."""
+        return {"X-API-Key": self.api_key()}
 
     def wait_api(self, timeout: float = 10.0) -> None:
         """Until this supervisor's control API answers /health (any status).
@@ -181,9 +194,17 @@ class SupervisorProcess:
             try:
                 if httpx.get(self.api_url + "/health", timeout=1.0).status_code not in (200, 503):
                     return False
-                # reads are open on loopback, so no key is needed to ask whose API this is
-                answer = httpx.get(self.api_url + "/api/diagnostics", timeout=5.0)
+                key = self.configured_key() or _read(self.state_dir / "api_key")
+                answer = httpx.get(self.api_url + "/api/diagnostics", timeout=5.0,
+                                   headers={"X-API-Key": key})
                 return answer.status_code == 200 and answer.json()["supervisor"]["pid"] == self.proc.pid
             except (httpx.HTTPError, ValueError, KeyError, TypeError):  # not (yet) ours, or not JSON
                 return False
         wait_until(up, timeout, "the control API", seen=lambda: self.output()[-2000:])
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""

@@ -51,6 +51,7 @@ def key(sup):
 
 
 def get(sup, path, **kw):
+    kw.setdefault("headers", sup.auth())   # reads need the key too (SPEC §6)
     return httpx.get(sup.api_url + path, timeout=5, **kw)
 
 
@@ -67,6 +68,7 @@ def raw_get(sup, path):
     conn = http.client.HTTPConnection(host, port, timeout=5)
     try:
         conn.putrequest("GET", path, skip_accept_encoding=True)
+        conn.putheader("X-API-Key", sup.api_key())
         conn.endheaders()
         response = conn.getresponse()
         return response.status, response.read().decode(errors="replace")
@@ -175,15 +177,45 @@ def test_bad_body_is_422(sup, key, body):
     assert service(sup, "web")["restarts"] == 0
 
 
+@pytest.mark.parametrize("host", ["evil.example.com", "evil.example.com:8900", "10.0.0.1",
+                                  "localhost", "127.0.0.1:8900", "[::1]:8900", "LOCALHOST"])
+def test_reads_need_the_key_whatever_the_host(sup, host):
+    # open_reads is off by default: a loopback Host (or peer) grants nothing
+    r = httpx.get(sup.api_url + "/api/services", headers={"Host": host}, timeout=10)
+    assert r.status_code == 401, r.text
+    r = httpx.get(sup.api_url + "/api/services", headers={"Host": host, "X-API-Key": "wrong"},
+                  timeout=10)
+    assert r.status_code == 401, r.text
+    assert httpx.get(sup.api_url + "/health", headers={"Host": host}, timeout=10).status_code == 200
+    assert httpx.get(sup.api_url + "/metrics", headers={"Host": host}, timeout=10).status_code == 200
+
+
 @pytest.mark.parametrize("host, status", [
     ("evil.example.com", 401), ("evil.example.com:8900", 401), ("10.0.0.1", 401),
     ("localhost", 200), ("127.0.0.1:8900", 200), ("[::1]:8900", 200), ("LOCALHOST", 200),
 ])
-def test_open_reads_answer_only_a_loopback_host_name(sup, host, status):
+def test_open_reads_answer_only_a_loopback_host_name(open_sup, host, status):
     # DNS rebinding: a page of evil.example.com, its name rebound to 127.0.0.1, asks for it
-    r = httpx.get(sup.api_url + "/api/services", headers={"Host": host}, timeout=10)
+    r = httpx.get(open_sup.api_url + "/api/services", headers={"Host": host}, timeout=10)
     assert r.status_code == status, r.text
-    assert httpx.get(sup.api_url + "/health", headers={"Host": host}, timeout=10).status_code == 200
+    # open reads are reads: a mutation still needs the key
+    r = httpx.post(open_sup.api_url + "/api/services/web/stop", headers={"Host": host}, timeout=10)
+    assert r.status_code == 401, r.text
+
+
+@pytest.fixture(scope="module")
+def open_sup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("open-reads")
+    s = SupervisorProcess(tmp, """
+        services:
+          web: {command: ["{py}", "{children}/sleeper.py"]}
+    """, supervisor="open_reads: true")
+    s.start()
+    try:
+        s.wait_api()
+        yield s
+    finally:
+        s.close()
 
 
 def test_an_unread_body_is_never_taken_for_the_next_request(sup):

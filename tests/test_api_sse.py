@@ -16,10 +16,10 @@ from harness import SupervisorProcess, wait_until
 class EventReader:
     """Reads an SSE stream on a thread into a queue of (event, data, arrival time)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: str) -> None:
         self.events: queue.Queue = queue.Queue()
         self._client = httpx.Client(timeout=httpx.Timeout(5, read=30))
-        self._ctx = self._client.stream("GET", url)
+        self._ctx = self._client.stream("GET", url, headers={"X-API-Key": key})
         self.response = self._ctx.__enter__()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -68,7 +68,7 @@ def test_snapshot_first_then_restart_events_within_a_second(tmp_path):
         sup.wait_api()
         key = sup.api_key()
         sup.wait_state("api", "running")
-        reader = EventReader(sup.api_url + "/api/events")
+        reader = EventReader(sup.api_url + "/api/events", key)
         try:
             assert reader.response.status_code == 200
             assert reader.response.headers["content-type"].startswith("text/event-stream")
@@ -114,9 +114,9 @@ def test_a_client_that_never_reads_is_dropped(tmp_path):
         slow = socket.socket()
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.connect((host, port))
-        slow.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        slow.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: %s\r\n\r\n" % key.encode())
         try:
-            wait_until(lambda: httpx.get(sup.api_url + "/api/diagnostics", timeout=5)
+            wait_until(lambda: httpx.get(sup.api_url + "/api/diagnostics", headers={"X-API-Key": key}, timeout=5)
                        .json()["control_plane"]["sse_subscribers"] == 1, 5, "the subscriber")
             # --only web kept it down until now, so the flood starts after subscribing
             for i in range(4):
@@ -126,7 +126,7 @@ def test_a_client_that_never_reads_is_dropped(tmp_path):
             wait_until(lambda: [r for r in sup.records() if r.get("event", "").startswith(
                 "sse subscriber dropped")], 60, "the slow subscriber to be dropped")
             started = time.monotonic()
-            diag = httpx.get(sup.api_url + "/api/diagnostics", timeout=5).json()
+            diag = httpx.get(sup.api_url + "/api/diagnostics", headers={"X-API-Key": key}, timeout=5).json()
             assert time.monotonic() - started < 2.0   # the API never waited on the slow client
             assert diag["control_plane"]["sse_dropped"] >= 1
             assert diag["control_plane"]["sse_subscribers"] == 0
@@ -135,7 +135,7 @@ def test_a_client_that_never_reads_is_dropped(tmp_path):
         # Let the flood end by itself: stopping a service that exits at that very moment hit
         # an owner race (IllegalTransition running -> stopped), reported separately.
         wait_until(lambda: all(s["state"] == "fatal" for s in httpx.get(
-            sup.api_url + "/api/services", timeout=5).json() if s["name"] != "web"), 60,
+            sup.api_url + "/api/services", headers={"X-API-Key": key}, timeout=5).json() if s["name"] != "web"), 60,
             "the flapping services' circuits to open")
         code = sup.stop()
         assert code == 0, sup.output()[-3000:]

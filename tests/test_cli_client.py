@@ -21,7 +21,7 @@ def cli(sup, *args, timeout=30):
 
 
 def api(sup, path):
-    return httpx.get(sup.api_url + path, timeout=5).json()
+    return httpx.get(sup.api_url + path, headers=sup.auth(), timeout=5).json()
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ def test_liveness_failure_restarts_and_readiness_failure_does_not(tmp_path):
         live_flag.unlink()
 
         def ready_service():
-            return httpx.get(sup.api_url + "/api/services/ready", timeout=5).json()
+            return httpx.get(sup.api_url + "/api/services/ready", headers=sup.auth(), timeout=5).json()
         # the readiness probe did fail (the liveness restart alone proves nothing about it) ...
         wait_until(lambda: (s := ready_service())["ready"] is False and s["health"] == "unhealthy",
                    10, "ready marked not ready and unhealthy", seen=ready_service)

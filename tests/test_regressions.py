@@ -54,7 +54,8 @@ def test_heartbeat_age_keeps_moving_between_snapshots(tmp_path):
         pause.touch()   # heartbeats stop: nothing changes in the snapshot from here on
 
         def age():
-            return httpx.get(f"{sup.api_url}/api/services/beat", timeout=5).json()["heartbeat_age_seconds"]
+            answer = httpx.get(f"{sup.api_url}/api/services/beat", headers=sup.auth(), timeout=5)
+            return answer.json()["heartbeat_age_seconds"]
 
         first = wait_until(lambda: age() is not None and age(), 10, "an age")
         wait_until(lambda: age() > first + 0.5, 10, "the age to grow")

@@ -1,4 +1,4 @@
-import { useCallback, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { loadApiKey, serviceAction, storeApiKey } from './api.js';
 import useServices from './hooks/useServices.js';
 import StatusBanner from './components/StatusBanner.jsx';
@@ -7,10 +7,12 @@ import ApiKeyForm from './components/ApiKeyForm.jsx';
 import LogView from './components/LogView.jsx';
 import Trades from './components/Trades.jsx';
 
+export const KEY_NEEDED = 'Enter the supervisor\'s API key to see the services and their logs.';
+
 export default function App() {
-  const { services, error, live, refetch } = useServices();
   const [apiKey, setApiKey] = useState(loadApiKey);
-  const [keyMessage, setKeyMessage] = useState('');
+  const { services, error, live, refetch } = useServices({ apiKey });
+  const [keyMessage, setKeyMessage] = useState(() => (loadApiKey() ? '' : KEY_NEEDED));
   const [pending, setPending] = useState(null); // the action waiting for a key
   const [busy, setBusy] = useState(() => new Set());
   const [notice, setNotice] = useState(null);
@@ -29,6 +31,11 @@ export default function App() {
     setKeyMessage(message);
     setPending(action);
   };
+
+  // Reads need the key too: a refused one is forgotten and asked for again.
+  useEffect(() => {
+    if (error && error.status === 401 && apiKey) askForKey('The API key was refused. Enter it again.', null);
+  }, [error, apiKey]);
 
   const runAction = useCallback(async (name, action, key) => {
     if (!key) {
@@ -64,6 +71,7 @@ export default function App() {
   const forgetKey = () => {
     storeApiKey('');
     setApiKey('');
+    setKeyMessage(KEY_NEEDED);
   };
 
   return (
@@ -91,7 +99,7 @@ export default function App() {
       <section className="panel">
         <header>
           <h2>Services</h2>
-          {error && <span className="error">supervisor: {error.message}</span>}
+          {error && error.status !== 401 && <span className="error">supervisor: {error.message}</span>}
         </header>
         <ServiceTable
           services={services}
@@ -102,7 +110,7 @@ export default function App() {
         />
       </section>
 
-      {logsOf && <LogView name={logsOf} onClose={() => setLogsOf(null)} />}
+      {logsOf && apiKey && <LogView name={logsOf} apiKey={apiKey} onClose={() => setLogsOf(null)} />}
 
       <Trades />
     </div>

@@ -165,6 +165,10 @@ def secret_values(sup: Any, api_key: str) -> list[str]:
     value of a secret-named variable (SECRET_NAME) in its own environment, the .env beside
     services.yaml, each service's `env` and `env_file`, whatever the value's length."""
     values = [api_key, *sup.runtime.tokens.values()]
+    store = getattr(sup.runtime, "secrets", None)
+    if store is not None:   # generated `secrets:` values, whatever their variable's name
+        values += [store.get(n) for svc in sup.config.services.values()
+                   for n in getattr(svc, "secrets", ())]
     loaded = getattr(sup, "loaded", None)
     environs: list[Mapping[str, str | None]] = [getattr(sup.runtime, "environ", os.environ)]
     if loaded is not None:

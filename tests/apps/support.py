@@ -32,6 +32,8 @@ for _path in (BACKEND_DIR, BOT_DIR):
         sys.path.insert(0, str(_path))
 
 T = TypeVar("T")
+# The backend's write token (LEDGER_TOKEN), which the supervisor gives backend and bot.
+LEDGER_TOKEN = "test-ledger-token-0123456789"
 
 
 def free_port() -> int:
@@ -59,10 +61,13 @@ def wait_for(check: Callable[[], T], timeout: float = 10.0, what: str = "conditi
         time.sleep(interval)
 
 
-def http(method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
+def http(method: str, url: str, body: Any = None, timeout: float = 5.0,
+         token: str | None = LEDGER_TOKEN) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")

@@ -11,7 +11,7 @@ from backend.ai_manager import AIManager, TokenBucket, Worker, backoff_delay  # 
 
 from harness import refused_port
 
-from .support import FDEXEC, NotifyListener, Procs, free_port, get, http, wait_for
+from .support import FDEXEC, LEDGER_TOKEN, NotifyListener, Procs, free_port, get, http, wait_for
 
 
 class FakeClock:
@@ -32,7 +32,8 @@ def listener():
 def start_backend(procs: Procs, listener: NotifyListener, tmp_path, **env: str):
     port = free_port()
     base_env = {"PYTHON_PORT": str(port), "DATA_DIR": str(tmp_path / "data"),
-                "NOTIFY_SOCKET": listener.address, "LOG_LEVEL": "warning"}
+                "NOTIFY_SOCKET": listener.address, "LOG_LEVEL": "warning",
+                "LEDGER_TOKEN": LEDGER_TOKEN}
     proc = procs.backend({**base_env, **env})
     listener.wait_for("READY=1", timeout=20)  # sent only once uvicorn is listening
     return proc, f"http://127.0.0.1:{port}"
@@ -62,6 +63,13 @@ def test_trades_are_idempotent_on_fill_id(procs, listener, tmp_path):
     sell = {"fill_id": "42-9", "side": "sell", "quantity": 10, "price": 103.0, "realized_pnl": 15.0}
     assert http("POST", f"{url}/api/trades", sell)[0] == 201
     assert http("POST", f"{url}/api/trades", {"fill_id": "x", "side": "hold"})[0] == 422
+    # the model bounds every number: one forged figure cannot swamp the summary
+    for bad in ({"realized_pnl": -1e15}, {"quantity": 1e300}, {"price": 1e10}, {"tick": -1},
+                {"fill_id": "a b"}, {"fill_id": "x" * 201}):
+        assert http("POST", f"{url}/api/trades", {**sell, "fill_id": "42-10", **bad})[0] == 422, bad
+    # writes need the token: none is 401, another one 403, and neither changes anything
+    assert http("POST", f"{url}/api/trades", {**fill, "fill_id": "f-1"}, token=None)[0] == 401
+    assert http("POST", f"{url}/api/trades", {**fill, "fill_id": "f-2"}, token="forged")[0] == 403
 
     trades = get(f"{url}/api/trades?limit=10")["trades"]
     assert [t["fill_id"] for t in trades] == ["42-9", "42-7"]  # newest first

@@ -12,17 +12,21 @@ from trading_bot.market import next_price, normal  # noqa: E402
 
 from unified_system.child.checkpoint import Checkpoint
 
-from .support import BOT_DIR, NotifyListener, Procs, free_port, get, third_party_imports, wait_for
+from .support import BOT_DIR, LEDGER_TOKEN, NotifyListener, Procs, free_port, get, third_party_imports, wait_for
 
 TICK = "0.005"  # seconds: fast enough for dozens of fills in a couple of seconds
 
 
 # -- the engine, in process ------------------------------------------------------------------
 def test_same_seed_same_fills_and_a_different_seed_differs():
-    first = simulate(StrategyConfig(seed=42), 600)
-    assert first == simulate(StrategyConfig(seed=42), 600)
+    first = simulate(StrategyConfig(seed=42), 600, id_key="k")
+    assert first == simulate(StrategyConfig(seed=42), 600, id_key="k")
     assert len(first) >= 20  # the strategy trades regularly
-    assert [f["fill_id"] for f in first][:2] == ["42-25", "42-48"]
+    assert [f["fill_id"].rsplit("-", 1)[0] for f in first][:2] == ["42-25", "42-48"]
+    # the ids of another run (another id_key) cannot be told from these: unguessable
+    unkeyed = simulate(StrategyConfig(seed=42), 600)
+    assert [f["price"] for f in unkeyed] == [f["price"] for f in first]
+    assert not {f["fill_id"] for f in unkeyed} & {f["fill_id"] for f in first}
     assert {f["side"] for f in first} == {"buy", "sell"}
     other = simulate(StrategyConfig(seed=7), 600)
     assert [f["price"] for f in other] != [f["price"] for f in first]
@@ -32,8 +36,8 @@ def test_same_seed_same_fills_and_a_different_seed_differs():
 
 def test_resuming_from_a_json_checkpoint_gives_the_uninterrupted_run():
     cfg = StrategyConfig(seed=3)
-    whole = simulate(cfg, 500)
-    engine = Engine(cfg)
+    whole = simulate(cfg, 500, id_key="k")
+    engine = Engine(cfg, id_key="k")
     fills = []
     while engine.state["tick"] < 500:
         if engine.state["tick"] in (123, 321):  # "restart": only what a checkpoint keeps
@@ -109,7 +113,8 @@ class Stack:
         lis = self.listeners()
         backend = self.procs.backend({"PYTHON_PORT": str(self.backend_port),
                                       "DATA_DIR": str(self.tmp / "backend"),
-                                      "NOTIFY_SOCKET": lis.address, "LOG_LEVEL": "warning"})
+                                      "NOTIFY_SOCKET": lis.address, "LOG_LEVEL": "warning",
+                                      "LEDGER_TOKEN": LEDGER_TOKEN})
         lis.wait_for("READY=1", timeout=20)
         return backend
 
@@ -117,7 +122,8 @@ class Stack:
         lis = self.listeners()
         bot = self.procs.bot({"PYTHON_PORT": str(self.backend_port), "BOT_PORT": str(self.bot_port),
                               "BOT_TICK_INTERVAL": TICK, "CHECKPOINT_DIR": str(self.checkpoint_dir),
-                              "NOTIFY_SOCKET": lis.address, "WATCHDOG_USEC": "100000", **env})
+                              "NOTIFY_SOCKET": lis.address, "WATCHDOG_USEC": "100000",
+                              "LEDGER_TOKEN": LEDGER_TOKEN, **env})
         lis.wait_for("READY=1", timeout=20)
         return bot, lis
 
@@ -133,7 +139,8 @@ class Stack:
         assert state["outbox"] == [], "a clean stop delivers everything it can"
         ids = self.backend_fill_ids()
         assert len(ids) == len(set(ids)), "duplicate fills at the backend"
-        expected = [f["fill_id"] for f in simulate(StrategyConfig(seed=42), state["tick"])]
+        expected = [f["fill_id"] for f in simulate(StrategyConfig(seed=42), state["tick"],
+                                                   id_key=state["id_key"])]
         assert sorted(ids) == sorted(expected), "lost or extra fills"  # no gaps, no extras
         assert len(ids) == state["fills_count"]
         return state

@@ -40,7 +40,8 @@ def browser():
 def test_dashboard_lists_the_services_and_restarts_the_bot(tmp_path, browser):
     from playwright.sync_api import expect
 
-    with AppStack(tmp_path, args=("--env", "production")) as app:
+    # A slow liveness period: on a loaded machine the backend may take seconds to listen.
+    with AppStack(tmp_path, args=("--env", "production"), env={"HEALTH_CHECK_INTERVAL": "10"}) as app:
         app.wait_healthy()
         app.settled_fills(at_least=2)  # so the trades panel has something to show
         key = app.api_key()
@@ -49,6 +50,14 @@ def test_dashboard_lists_the_services_and_restarts_the_bot(tmp_path, browser):
         page = browser.new_page(viewport={"width": 1280, "height": 680})
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(app.gateway + "/")
+
+        # Nothing of the supervisor is shown before the operator enters its key (from
+        # <state_dir>/api_key); the dashboard then reads, streams and acts with it.
+        expect(page.get_by_text("Enter the supervisor's API key")).to_be_visible()
+        expect(page.get_by_test_id("service-row-backend")).to_have_count(0)
+        page.get_by_test_id("api-key-input").fill(key)
+        page.get_by_test_id("api-key-save").click()
+        expect(page.get_by_text("API key set")).to_be_visible()
 
         # Every service of services.yaml is listed; production disables the Vite frontend.
         expect(page.get_by_test_id("services-table")).to_be_visible()
@@ -60,10 +69,7 @@ def test_dashboard_lists_the_services_and_restarts_the_bot(tmp_path, browser):
         restarts = page.get_by_test_id("restarts-trading-bot")
         expect(restarts).to_have_text(str(restarts_before))
 
-        # The API key from <state_dir>/api_key, then Restart on the bot's row.
-        page.get_by_test_id("api-key-input").fill(key)
-        page.get_by_test_id("api-key-save").click()
-        expect(page.get_by_text("API key set")).to_be_visible()
+        # Restart on the bot's row, with the key entered above.
         page.get_by_test_id("restart-trading-bot").click()
 
         expect(restarts).to_have_text(str(restarts_before + 1))

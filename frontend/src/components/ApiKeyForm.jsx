@@ -1,6 +1,7 @@
 import { useState } from 'react';
 
-// Asks for the supervisor's API key (needed for start / stop / restart).
+// Asks for the supervisor's API key, needed for every supervisor call but its health: the
+// service list, the event stream, logs, and start / stop / restart. Kept in sessionStorage.
 export default function ApiKeyForm({ message, onSave }) {
   const [value, setValue] = useState('');
   const submit = (event) => {

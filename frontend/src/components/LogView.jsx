@@ -7,8 +7,9 @@ export const LOG_REFRESH_MS = 2000;
 
 // The tail of one service's log, refreshed while open; it follows the end unless the
 // reader has scrolled up.
-export default function LogView({ name, onClose }) {
-  const { data, error } = usePolling(() => fetchLogs(name, LOG_LINES), LOG_REFRESH_MS, { key: name });
+export default function LogView({ name, apiKey, onClose }) {
+  const { data, error } = usePolling(() => fetchLogs(name, LOG_LINES, apiKey), LOG_REFRESH_MS,
+    { key: `${name}\n${apiKey}` });
   const pre = useRef(null);
   const follow = useRef(true);
 

@@ -1,21 +1,27 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { EVENTS_URL, fetchServices } from '../api.js';
+import { fetchServices, readEventStream } from '../api.js';
 
 export const CHANGE_EVENTS = ['state', 'restart', 'freeze', 'probe', 'reload'];
 export const POLL_MS = 5000;
+export const RETRY_MS = 1000;
+const RETRY_MAX_MS = 10000;
 
-// The live service list. The supervisor's event stream first sends
+// The live service list, read with the operator's key (`apiKey`; nothing is asked without
+// one). The supervisor's event stream first sends
 //   event: snapshot / data: {"services": [...]}
 // and then change events (state, restart, freeze, probe, reload) carrying
 //   data: {"type", "service", "at", ...}.
 // A change event triggers a refetch of /supervisor/api/services: simple and always right.
 // Refetches are coalesced (one in flight, at most one queued), and while the stream is down
-// the list is polled every `pollMs` (POLL_MS).
-export default function useServices({ pollMs = POLL_MS } = {}) {
+// the list is polled every `pollMs` and the stream retried after `retryMs` (doubling to 10 s).
+// A 401 from either is reported as `error` (status 401) and stops the stream.
+export default function useServices({ apiKey = '', pollMs = POLL_MS, retryMs = RETRY_MS } = {}) {
   const [services, setServices] = useState(null);
   const [error, setError] = useState(null);
   const [live, setLive] = useState(false);
   const liveRef = useRef(false);
+  const keyRef = useRef(apiKey);
+  keyRef.current = apiKey;
   const inFlight = useRef(false);
   const queued = useRef(false);
   const mounted = useRef(true);
@@ -24,6 +30,7 @@ export default function useServices({ pollMs = POLL_MS } = {}) {
   const snapshotSeq = useRef(0);
 
   const refetch = useCallback(async () => {
+    if (!keyRef.current) return;
     if (inFlight.current) {
       queued.current = true;
       return;
@@ -34,7 +41,7 @@ export default function useServices({ pollMs = POLL_MS } = {}) {
         queued.current = false;
         const seq = snapshotSeq.current;
         try {
-          const list = await fetchServices();
+          const list = await fetchServices(keyRef.current);
           if (mounted.current && seq === snapshotSeq.current) {
             setServices(list);
             setError(null);
@@ -54,42 +61,63 @@ export default function useServices({ pollMs = POLL_MS } = {}) {
       liveRef.current = value;
       setLive(value);
     };
+    setLiveBoth(false);
+    setError(null);
+    if (!apiKey) {
+      setServices(null);
+      return () => { mounted.current = false; };
+    }
     const applySnapshot = (list) => {
       snapshotSeq.current += 1;
       setServices(list);
       setError(null);
     };
-
-    let source = null;
-    if (typeof EventSource !== 'undefined') {
-      source = new EventSource(EVENTS_URL);
-      source.onopen = () => setLiveBoth(true);
-      // EventSource reconnects by itself; until it does, the poll below takes over.
-      source.onerror = () => setLiveBoth(false);
-      source.addEventListener('snapshot', (event) => {
-        setLiveBoth(true);
-        try {
-          const data = JSON.parse(event.data);
-          applySnapshot(Array.isArray(data) ? data : data.services || []);
-        } catch {
-          refetch();
-        }
-      });
-      for (const type of CHANGE_EVENTS) source.addEventListener(type, () => refetch());
-      // An unnamed event: a snapshot if it carries services, otherwise a change.
-      source.onmessage = (event) => {
-        try {
-          const data = JSON.parse(event.data);
-          if (data && Array.isArray(data.services)) {
-            applySnapshot(data.services);
-            return;
-          }
-        } catch {
-          // fall through to a refetch
-        }
+    const onEvent = (type, text) => {
+      let data = null;
+      try {
+        data = JSON.parse(text);
+      } catch {
         refetch();
-      };
-    }
+        return;
+      }
+      if (type === 'snapshot' || (type === 'message' && data && Array.isArray(data.services))) {
+        setLiveBoth(true);
+        applySnapshot(Array.isArray(data) ? data : data.services || []);
+      } else if (type === 'message' || CHANGE_EVENTS.includes(type)) {
+        refetch();
+      }
+    };
+
+    const abort = new AbortController();
+    let stopped = false;
+    let wake = null;
+    const pause = (ms) => new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => { clearTimeout(timer); resolve(); };
+    });
+    (async () => {
+      let delay = retryMs;
+      while (!stopped) {
+        try {
+          await readEventStream(apiKey, {
+            signal: abort.signal,
+            onOpen: () => { setLiveBoth(true); delay = retryMs; },
+            onEvent,
+          });
+        } catch (err) {
+          if (stopped) return;
+          if (err && err.status === 401) {
+            setLiveBoth(false);
+            if (mounted.current) setError(err);
+            return; // a refused key is not retried: the operator must enter it again
+          }
+        }
+        if (stopped) return;
+        setLiveBoth(false); // until the stream is back, the poll below takes over
+        await pause(delay);
+        delay = Math.min(RETRY_MAX_MS, delay * 2);
+      }
+    })();
 
     refetch();
     const timer = setInterval(() => {
@@ -98,10 +126,12 @@ export default function useServices({ pollMs = POLL_MS } = {}) {
 
     return () => {
       mounted.current = false;
+      stopped = true;
+      abort.abort();
+      if (wake) wake();
       clearInterval(timer);
-      if (source) source.close();
     };
-  }, [refetch, pollMs]);
+  }, [refetch, pollMs, retryMs, apiKey]);
 
   return { services, error, live, refetch };
 }

@@ -1,46 +1,36 @@
 import { vi } from 'vitest';
 
-// A controllable EventSource: tests push named events into it.
-export class FakeEventSource {
+// A controllable event stream, as fetch reads it: tests push named events into it. The
+// supervisor's route answers `stream.response()`.
+export class FakeStream {
   static instances = [];
 
-  constructor(url) {
-    this.url = url;
-    this.listeners = {};
-    this.onopen = null;
-    this.onerror = null;
-    this.onmessage = null;
+  constructor() {
     this.closed = false;
-    FakeEventSource.instances.push(this);
+    this.body = new ReadableStream({
+      start: (controller) => { this.controller = controller; },
+      cancel: () => { this.closed = true; },
+    });
+    FakeStream.instances.push(this);
   }
 
-  addEventListener(type, fn) {
-    (this.listeners[type] ||= []).push(fn);
-  }
-
-  close() {
-    this.closed = true;
-  }
-
-  open() {
-    if (this.onopen) this.onopen({});
-  }
-
-  fail() {
-    if (this.onerror) this.onerror({});
+  response() {
+    return new Response(this.body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
   }
 
   emit(type, data) {
-    const event = { type, data: JSON.stringify(data) };
-    if (type === 'message') {
-      if (this.onmessage) this.onmessage(event);
-      return;
-    }
-    for (const fn of this.listeners[type] || []) fn(event);
+    const head = type === 'message' ? '' : `event: ${type}\n`;
+    this.controller.enqueue(new TextEncoder().encode(`${head}data: ${JSON.stringify(data)}\n\n`));
+  }
+
+  // The connection is cut: the reader sees an error, the hook retries.
+  fail() {
+    this.closed = true;
+    this.controller.error(new TypeError('network error'));
   }
 
   static latest() {
-    return FakeEventSource.instances[FakeEventSource.instances.length - 1];
+    return FakeStream.instances[FakeStream.instances.length - 1];
   }
 }
 
@@ -61,7 +51,9 @@ export function installFetch(routes) {
     const path = url.split('?')[0];
     const handler = routes[`${method} ${url}`] || routes[`${method} ${path}`];
     if (!handler) return jsonResponse(404, { detail: `no route for ${method} ${url}` });
-    const [status, body] = handler({ method, url, headers });
+    const answer = handler({ method, url, headers });
+    if (answer instanceof Response) return answer;
+    const [status, body] = answer;
     return jsonResponse(status, body);
   });
   vi.stubGlobal('fetch', fetchMock);

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -19,16 +20,22 @@ from .trades import TradeStore
 AI_DISABLED = "AI task processing is disabled (set AI_ENABLED=true to enable /api/tasks)"
 
 
+# Bounds well past any paper trade, so that one forged number cannot swamp the summary.
+MAX_QUANTITY = 1e9
+MAX_PRICE = 1e9
+MAX_PNL = 1e12
+
+
 class FillIn(BaseModel):
-    fill_id: str = Field(min_length=1, max_length=200)
+    fill_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")
     symbol: str = Field(default="SIM", min_length=1, max_length=32)
     side: Literal["buy", "sell"]
-    quantity: float = Field(gt=0)
-    price: float = Field(gt=0)
-    realized_pnl: float | None = None
-    tick: int | None = None
-    source: str | None = None
-    filled_at: str | None = None
+    quantity: float = Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False)
+    price: float = Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)
+    realized_pnl: float | None = Field(default=None, ge=-MAX_PNL, le=MAX_PNL, allow_inf_nan=False)
+    tick: int | None = Field(default=None, ge=0, le=2**53)
+    source: str | None = Field(default=None, max_length=64)
+    filled_at: str | None = Field(default=None, max_length=64)
 
 
 class TaskIn(BaseModel):
@@ -42,7 +49,24 @@ class TaskBatchIn(BaseModel):
     tasks: list[TaskIn] = Field(min_length=1, max_length=1000)
 
 
-def _tasks_router(manager: AIManager) -> APIRouter:
+def writer_auth(token: str | None) -> Callable[[str | None], None]:
+    """A dependency for every mutating route: `Authorization: Bearer <LEDGER_TOKEN>`.
+
+    The gateway is public and forwards /api/* here, so a write must prove it comes from the
+    bot (the supervisor hands LEDGER_TOKEN to both). Without a token configured, nobody writes.
+    """
+    def check(authorization: str | None = Header(default=None)) -> None:
+        if not authorization:
+            raise HTTPException(status_code=401, detail="send Authorization: Bearer <LEDGER_TOKEN>",
+                                headers={"WWW-Authenticate": "Bearer"})
+        scheme, _, given = authorization.partition(" ")
+        if not token or scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), token.encode()):
+            raise HTTPException(status_code=403, detail="this token may not write here")
+    return check
+
+
+def _tasks_router(manager: AIManager, writer: Callable[[str | None], None]) -> APIRouter:
     router = APIRouter(prefix="/api/tasks")
 
     def submit(specs: list[TaskIn]) -> list[dict[str, Any]]:
@@ -52,11 +76,11 @@ def _tasks_router(manager: AIManager) -> APIRouter:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         return [t.to_dict() for t in tasks]
 
-    @router.post("", status_code=201)
+    @router.post("", status_code=201, dependencies=[Depends(writer)])
     def create_task(spec: TaskIn) -> dict[str, Any]:
         return submit([spec])[0]
 
-    @router.post("/batch", status_code=201)
+    @router.post("/batch", status_code=201, dependencies=[Depends(writer)])
     def create_batch(batch: TaskBatchIn) -> dict[str, Any]:
         # One atomic enqueue, so the worker sees the whole batch in priority order.
         return {"tasks": submit(batch.tasks)}
@@ -117,6 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="unified-system backend", version=__version__, lifespan=lifespan)
     app.state.store, app.state.ai = store, manager
+    writer = writer_auth(settings.ledger_token)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -136,7 +161,7 @@ def create_app(settings: Settings) -> FastAPI:
             },
         }
 
-    @app.post("/api/trades", status_code=201)
+    @app.post("/api/trades", status_code=201, dependencies=[Depends(writer)])
     def record_trade(fill: FillIn, response: Response) -> dict[str, Any]:
         row, created = store.record(fill.model_dump())
         if not created:
@@ -151,5 +176,5 @@ def create_app(settings: Settings) -> FastAPI:
     def trades_summary() -> dict[str, Any]:
         return store.summary()
 
-    app.include_router(_tasks_router(manager) if manager else _disabled_router())
+    app.include_router(_tasks_router(manager, writer) if manager else _disabled_router())
     return app

@@ -40,6 +40,7 @@ class Settings:
     ai_enabled: bool
     ai: AISettings
     log_level: str
+    ledger_token: str | None = None   # writes need it (Authorization: Bearer); None: no writes
 
     @property
     def db_path(self) -> Path:
@@ -65,4 +66,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         ai_enabled=parse_bool(env.get("AI_ENABLED"), default=False),
         ai=ai,
         log_level=env.get("LOG_LEVEL", "INFO").lower(),
+        ledger_token=env.get("LEDGER_TOKEN") or None,
     )

@@ -6,6 +6,7 @@ const { createStats } = require('./stats');
 const { requestId } = require('./request-id');
 const { bodyLimit } = require('./body-limit');
 const { createGatewayProxy } = require('./proxy');
+const { requireApiKey } = require('./supervisor-auth');
 const { dashboard } = require('./static');
 
 const SSE_PATH = '/supervisor/api/events';
@@ -69,7 +70,11 @@ function createApp(config) {
     stats,
     pathFilter: (pathname) => pathname === '/api' || pathname.startsWith('/api/'),
   }));
-  app.use('/supervisor', createGatewayProxy({ name: 'supervisor', target: config.supervisorUrl, stats }));
+  // The client's Host goes through unchanged (no changeOrigin): the supervisor must never
+  // take a request from outside for one that named a loopback host.
+  app.use('/supervisor', requireApiKey, createGatewayProxy({
+    name: 'supervisor', target: config.supervisorUrl, stats, changeOrigin: false,
+  }));
 
   app.use(dashboard({ dist: config.frontendDist }));
 

@@ -7,11 +7,11 @@ const { writeBufferedBody } = require('./body-limit');
 
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNRESET']);
 
-function createGatewayProxy({ name, target, stats, pathFilter }) {
+function createGatewayProxy({ name, target, stats, pathFilter, changeOrigin = true }) {
   return createProxyMiddleware({
     target,
     pathFilter,
-    changeOrigin: true,
+    changeOrigin,
     xfwd: true,
     on: {
       proxyReq(proxyReq, req, res) {

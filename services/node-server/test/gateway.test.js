@@ -109,7 +109,7 @@ describe('gateway', () => {
   });
 
   test('X-Request-Id is kept from the request, forwarded upstream and answered', async () => {
-    const res = await request(`${gw.url}/supervisor/api/services`, { headers: { 'X-Request-Id': 'abc-123' } });
+    const res = await request(`${gw.url}/supervisor/api/services`, { headers: { 'X-Request-Id': 'abc-123', 'X-API-Key': 'k' } });
     assert.equal(res.headers['x-request-id'], 'abc-123');
     assert.equal(json(res).echo.headers['x-request-id'], 'abc-123');
   });
@@ -132,7 +132,7 @@ describe('gateway', () => {
   test('server-sent events stream through unbuffered, and a client leaving closes upstream', async () => {
     const received = [];
     let response;
-    const req = http.get(`${gw.url}/supervisor/api/events`, { agent: false }, (res) => {
+    const req = http.get(`${gw.url}/supervisor/api/events`, { agent: false, headers: { 'X-API-Key': 'k' } }, (res) => {
       response = res;
       res.setEncoding('utf8');
       res.on('data', (chunk) => received.push(chunk));
@@ -151,6 +151,29 @@ describe('gateway', () => {
       req.destroy();
     }
     await waitFor(() => sse.closed, { what: 'the upstream stream to close after the client left' });
+  });
+
+  test('/supervisor/* without X-API-Key is 401 at the gateway and never forwarded, but /supervisor/health is', async () => {
+    const before = supervisor.requests.length;
+    for (const path of ['/api/services', '/api/services/web/logs', '/api/events', '/api/diagnostics',
+      '/api/suggestions', '/metrics', '/api/services/web/restart', '/', '/anything']) {
+      for (const key of [undefined, '', '   ']) {
+        const headers = { Host: 'evil.example.com' };
+        if (key !== undefined) headers['X-API-Key'] = key;
+        const res = await request(`${gw.url}/supervisor${path}`, { headers });
+        assert.equal(res.status, 401, `${path} with key ${JSON.stringify(key)}`);
+        assert.equal(json(res).error, 'api_key_required');
+      }
+    }
+    assert.equal(supervisor.requests.length, before, 'nothing reached the supervisor');
+    const health = await request(`${gw.url}/supervisor/health`, { headers: { Host: 'evil.example.com' } });
+    assert.equal(health.status, 200);
+    assert.equal(supervisor.requests.length, before + 1);
+  });
+
+  test('the client\'s Host reaches the supervisor unchanged (never a loopback name)', async () => {
+    const res = await request(`${gw.url}/supervisor/api/services`, { headers: { Host: 'evil.example.com', 'X-API-Key': 'k' } });
+    assert.equal(json(res).echo.headers.host, 'evil.example.com');
   });
 
   test('413 past the body limit, by Content-Length and by chunked length', async () => {
@@ -214,7 +237,7 @@ describe('gateway with upstreams down', () => {
   });
 
   test('a proxied call answers 502 JSON naming the upstream', async () => {
-    const res = await request(`${gw.url}/supervisor/api/services`);
+    const res = await request(`${gw.url}/supervisor/api/services`, { headers: { 'X-API-Key': 'k' } });
     assert.equal(res.status, 502);
     assert.equal(json(res).upstream, 'supervisor');
     assert.ok(res.headers['x-request-id']);
@@ -250,11 +273,11 @@ describe('rate limit', () => {
     assert.equal(limited.status, 429);
     assert.equal(json(limited).error, 'rate_limited');
     assert.match(limited.headers['content-type'], /application\/json/);
-    assert.equal((await request(`${gw.url}/supervisor/api/services`)).status, 429);
+    assert.equal((await request(`${gw.url}/supervisor/api/services`, { headers: { 'X-API-Key': 'k' } })).status, 429);
 
     for (let i = 0; i < 5; i += 1) {
       assert.equal((await request(`${gw.url}/health`)).status, 200);
-      assert.equal((await request(`${gw.url}/supervisor/api/events`)).status, 200);
+      assert.equal((await request(`${gw.url}/supervisor/api/events`, { headers: { 'X-API-Key': 'k' } })).status, 200);
     }
     assert.equal(gw.stats.snapshot().rate_limited, 2);
   });

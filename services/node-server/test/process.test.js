@@ -60,7 +60,7 @@ describe('as a process', () => {
     try {
       const { child, listening } = await spawnServer({ PORT: '0', SUPERVISOR_URL: supervisor.url, SHUTDOWN_GRACE_MS: '200' });
       let got = '';
-      const req = http.get(`http://127.0.0.1:${listening.port}/supervisor/api/events`, { agent: false }, (res) => {
+      const req = http.get(`http://127.0.0.1:${listening.port}/supervisor/api/events`, { agent: false, headers: { 'X-API-Key': 'k' } }, (res) => {
         res.on('data', (c) => { got += c; });
         res.on('error', () => {});
       });

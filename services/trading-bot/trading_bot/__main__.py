@@ -43,7 +43,8 @@ class Bot:
         self.engine = Engine(cfg.strategy, saved)
         self.resumed = saved is not None
         self.lock = threading.Lock()
-        self.deliverer = Deliverer(cfg.backend_url, lambda: self.engine.state, self.lock)
+        self.deliverer = Deliverer(cfg.backend_url, lambda: self.engine.state, self.lock,
+                                   token=cfg.ledger_token)
         self.stop_requested = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 

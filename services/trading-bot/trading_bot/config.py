@@ -34,6 +34,7 @@ class BotConfig:
     backend_url: str
     checkpoint_dir: str | None
     strategy: StrategyConfig
+    ledger_token: str | None = None   # the backend's write token (Authorization: Bearer)
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> BotConfig:
@@ -59,4 +60,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> BotConfig:
         backend_url=backend.rstrip("/"),
         checkpoint_dir=env.get("CHECKPOINT_DIR") or None,
         strategy=strategy,
+        ledger_token=env.get("LEDGER_TOKEN") or None,
     )

@@ -18,12 +18,21 @@ from typing import Any
 log = logging.getLogger("trading_bot.delivery")
 
 
-def post_fill(backend_url: str, fill: dict[str, Any], timeout: float = 2.0) -> int:
+# Refusals of who we are, not of the fill: the token may be fixed (a backend restarted with
+# the new one), so the fill stays queued instead of being dropped.
+AUTH_REFUSED = (401, 403)
+
+
+def post_fill(backend_url: str, fill: dict[str, Any], timeout: float = 2.0,
+              token: str | None = None) -> int:
     """POST one fill; returns the HTTP status (raises OSError when unreachable)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
         f"{backend_url}/api/trades",
         data=json.dumps(fill).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=headers,
         method="POST",
     )
     try:
@@ -37,9 +46,11 @@ class Deliverer(threading.Thread):
     """Drains ``state["outbox"]`` (shared, guarded by ``lock``) with backoff on failure."""
 
     def __init__(self, backend_url: str, state: Callable[[], dict[str, Any]],
-                 lock: threading.Lock, initial_backoff: float = 0.2, max_backoff: float = 5.0):
+                 lock: threading.Lock, initial_backoff: float = 0.2, max_backoff: float = 5.0,
+                 token: str | None = None):
         super().__init__(name="fill-delivery", daemon=True)
         self.backend_url = backend_url
+        self.token = token
         self.state = state  # a getter: the engine's state dict
         self.lock = lock
         self.initial_backoff, self.max_backoff = initial_backoff, max_backoff
@@ -67,13 +78,17 @@ class Deliverer(threading.Thread):
         """Try to deliver everything now; True when the outbox is empty."""
         while (fill := self._head()) is not None:
             try:
-                status = post_fill(self.backend_url, fill)
+                status = post_fill(self.backend_url, fill, token=self.token)
             except OSError as exc:
                 log.warning("backend unreachable (%s); %s stays queued", exc, fill["fill_id"])
                 return False
             if 200 <= status < 300:
                 self.delivered += 1
                 self._remove(fill["fill_id"])
+            elif status in AUTH_REFUSED:
+                log.error("backend refused our LEDGER_TOKEN (%s); %s stays queued", status,
+                          fill["fill_id"])
+                return False
             elif 400 <= status < 500 and status not in (404, 408, 429):
                 # The backend will never accept this body; keeping it would block the queue.
                 log.error("backend rejected fill %s with %s; dropped", fill["fill_id"], status)

@@ -3,12 +3,16 @@
 ``Engine.step()`` advances the market one tick, runs the moving-average crossover and
 returns the fill it made, if any. All state lives in one JSON-able dict so that a
 checkpoint of it, reloaded, continues exactly where the run left off: same prices, same
-signals, same fills, same fill ids.
+signals, same fills, same fill ids. The one random thing is a run's `id_key`, drawn when a
+fresh state is made (or given), which makes fill ids unguessable.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
+import secrets
 from typing import Any
 
 from .config import StrategyConfig
@@ -17,10 +21,11 @@ from .market import START_PRICE, next_price
 RECENT_FILLS = 50  # fills kept in state for /status; the backend keeps them all
 
 
-def new_state(cfg: StrategyConfig) -> dict[str, Any]:
+def new_state(cfg: StrategyConfig, id_key: str | None = None) -> dict[str, Any]:
     return {
         "version": 1,
         "seed": cfg.seed,
+        "id_key": id_key or secrets.token_hex(16),  # secret: it is in no fill and no answer
         "symbol": cfg.symbol,
         "short_window": cfg.short_window,
         "long_window": cfg.long_window,
@@ -38,15 +43,20 @@ def new_state(cfg: StrategyConfig) -> dict[str, Any]:
     }
 
 
-def fill_id(seed: int, tick: int) -> str:
-    # At most one fill per tick, so (seed, tick) names it across restarts.
-    return f"{seed}-{tick}"
+def fill_id(seed: int, tick: int, id_key: str) -> str:
+    """At most one fill per tick, so (seed, tick) names it across restarts; the keyed tag
+    keeps the next id unguessable, so nobody can plant it in the ledger first."""
+    tag = hmac.new(id_key.encode(), f"{seed}-{tick}".encode(), hashlib.sha256).hexdigest()[:20]
+    return f"{seed}-{tick}-{tag}"
 
 
 class Engine:
-    def __init__(self, cfg: StrategyConfig, state: dict[str, Any] | None = None):
+    def __init__(self, cfg: StrategyConfig, state: dict[str, Any] | None = None,
+                 id_key: str | None = None):
         self.cfg = cfg
-        self.state = copy.deepcopy(state) if state is not None else new_state(cfg)
+        self.state = copy.deepcopy(state) if state is not None else new_state(cfg, id_key)
+        # A checkpoint from before id keys: its later fills get a key of their own.
+        self.state.setdefault("id_key", id_key or secrets.token_hex(16))
 
     def step(self) -> dict[str, Any] | None:
         s = self.state
@@ -90,7 +100,7 @@ class Engine:
         s["orders_count"] += 1  # paper market orders fill at once: one order, one fill
         s["fills_count"] += 1
         fill = {
-            "fill_id": fill_id(s["seed"], tick),
+            "fill_id": fill_id(s["seed"], tick, s["id_key"]),
             "order_id": s["orders_count"],
             "symbol": s["symbol"],
             "side": side,
@@ -126,9 +136,10 @@ class Engine:
         }
 
 
-def simulate(cfg: StrategyConfig, ticks: int) -> list[dict[str, Any]]:
-    """Every fill of a fresh run through ``ticks`` ticks (for tests and replays)."""
-    engine = Engine(cfg)
+def simulate(cfg: StrategyConfig, ticks: int, id_key: str | None = None) -> list[dict[str, Any]]:
+    """Every fill of a fresh run through ``ticks`` ticks (for tests and replays; the run's
+    `id_key` from its checkpoint gives the same fill ids)."""
+    engine = Engine(cfg, id_key=id_key)
     fills = []
     while engine.state["tick"] < ticks:
         fill = engine.step()

@@ -193,6 +193,14 @@ class Handler(BaseHTTPRequestHandler):
         name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
         return is_loopback(name)
 
+    def loopback_reader(self) -> bool:
+        """An open read needs both: a loopback peer (the socket says so; a header cannot)
+        and a loopback Host (a rebound page on the same machine is a loopback peer too)."""
+        peer = str(self.client_address[0]) if self.client_address else ""
+        if peer.startswith("::ffff:"):
+            peer = peer[7:]   # an IPv4 peer on a dual-stack socket
+        return is_loopback(peer) and self.names_loopback()
+
     def require_key(self) -> None:
         if not same(self.headers.get("X-API-Key"), self.plane.api_key):
             raise ApiError(401, "missing or wrong X-API-Key")

@@ -16,7 +16,7 @@ from typing import Any
 from unified_system import logsetup
 from unified_system.api import routes
 from unified_system.api.alerts import Alerts
-from unified_system.api.auth import Scrubber, is_loopback, load_or_create_key, same
+from unified_system.api.auth import Scrubber, load_or_create_key, same
 from unified_system.api.diagnostics import diagnostics
 from unified_system.api.live import with_live
 from unified_system.api.metrics import CONTENT_TYPE
@@ -54,7 +54,8 @@ class ControlPlane:
         self.history = History()
         self.alerts = Alerts(cfg.notify.webhooks, cfg.notify.events, scrub=self.scrub)
         self.metrics = sup.runtime.metrics
-        self.open_reads = is_loopback(cfg.host)   # SPEC: reads may be open on loopback only
+        # SPEC §6: reads need the key unless supervisor.open_reads lets loopback peers in.
+        self.open_reads: bool = cfg.open_reads
         self.server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -153,7 +154,7 @@ class ControlPlane:
             return self._heartbeat(h, h.require_service(name))
         if method != "GET":
             h.require_key()
-        elif not (self.open_reads and h.names_loopback()) and rid not in ("health", "metrics"):
+        elif rid not in ("health", "metrics") and not (self.open_reads and h.loopback_reader()):
             h.require_key()
         if rid == "health":
             health = self.sup.health or overall(self.sup.snapshot)

@@ -28,6 +28,12 @@ os.environ[_NO_PLUGINS] = "__all__"
 SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 SERVICE_NAME_MAX = 63
 DEFAULT_INHERIT_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# SPEC §3: set by the supervisor for every child; a secret of that name would be overwritten.
+PROTOCOL_VARS = frozenset({"UNIFIED_SERVICE", "UNIFIED_INSTANCE", "NOTIFY_SOCKET",
+                           "UNIFIED_HEARTBEAT_URL", "UNIFIED_TOKEN", "WATCHDOG_USEC",
+                           "CHECKPOINT_DIR", "CHECKPOINT_KEEP", "LISTEN_FDS", "LISTEN_PID",
+                           "LISTEN_FDNAMES"})
 
 
 def check_service_name(name: str) -> str | None:
@@ -110,6 +116,9 @@ class SupervisorConfig(Model):
     host: Host = "127.0.0.1"
     port: Port = 8900
     api_key: str = ""
+    # true: a loopback peer (socket address) naming a loopback Host reads GETs without the
+    # key. Off by default: a local gateway or proxy is a loopback peer for the whole world.
+    open_reads: bool = False
     state_dir: Path = Field(default=Path(".unified-system"), validate_default=True)
     shutdown_timeout: Duration = 60.0
     exit_on_critical_failure: bool = False
@@ -331,6 +340,28 @@ class Service(Model):
     listen: tuple[Listen, ...] = ()
     instances: Annotated[int, Field(ge=1)] = 1
     rollout: Rollout = Rollout()
+    # Names of secrets generated once into <state_dir>/secrets/NAME and given to the child
+    # as env variables of that name: services listing one name share one value.
+    secrets: tuple[str, ...] = ()
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not ENV_NAME.fullmatch(name):
+                raise ValueError(f"secret name {name!r} is not an environment variable name")
+            if name in PROTOCOL_VARS:
+                raise ValueError(f"secret name {name!r} is set by the supervisor (SPEC §3)")
+        if len(set(value)) != len(value):
+            raise ValueError("a secret is named twice")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_not_in_env(self) -> Service:
+        both = sorted(set(self.secrets) & set(self.env))
+        if both:  # which would win is a guess the config must not leave to the reader
+            raise ValueError(f"{', '.join(both)} is both in env and in secrets")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from unified_system import logsetup
 from unified_system.core.events import BuildDone, Exited
 from unified_system.core.policy import ExitStatus
+from unified_system.core.secretstore import SecretStore
 from unified_system.proc.childenv import build_env
 from unified_system.proc.console import Console
 from unified_system.proc.logfile import tail
@@ -71,6 +72,7 @@ class Runtime:
         self.log_dir = self.state_dir / "logs"
         self.console = console
         self.tokens = {name: secrets.token_urlsafe(24) for name in sup.config.services}
+        self.secrets = SecretStore(self.state_dir / "secrets")
         self.environ = dict(os.environ)
         self.outputs: dict[str, ServiceOutput] = {}
         self.sockets: dict[str, tuple[tuple, list[socket.socket]]] = {}
@@ -237,6 +239,8 @@ class Runtime:
         width = self.label_width() if width is None else width
         if name not in self.tokens:  # a service added by a reload
             self.tokens[name] = secrets.token_urlsafe(24)
+        for secret in self.sup.config.services[name].secrets:
+            self.secrets.get(secret)   # before any spawn: the scrubber knows every value
         console = self.console
         if console is None:
             raise RuntimeError("add_service() before open()")
@@ -293,7 +297,10 @@ class Runtime:
             directory.mkdir(parents=True, exist_ok=True)
             protocol["CHECKPOINT_DIR"] = str(directory)
             protocol["CHECKPOINT_KEEP"] = str(spec.checkpoint.keep)
-        return build_env(spec.inherit_env, spec.env_file if files else (), spec.env,
+        env = spec.env
+        if spec.secrets:
+            env = {**env, **{name: self.secrets.get(name) for name in spec.secrets}}
+        return build_env(spec.inherit_env, spec.env_file if files else (), env,
                          self.environ, protocol)
 
     def executable(self, unit: Unit, env: dict[str, str]) -> str:
