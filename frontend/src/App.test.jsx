@@ -98,11 +98,11 @@ test('the log tail of a selected service is shown', async () => {
   sessionStorage.setItem('unified.apiKey', KEY);
   render(<App />);
   await screen.findByTestId('service-row-backend');
-  fireEvent.click(screen.getAllByText('Logs')[0]);
+  fireEvent.click(screen.getByTestId('open-backend'));
   const view = await screen.findByTestId('log-view');
   await waitFor(() => expect(view.textContent).toBe('line one\nline two'));
   const [logs] = calls('GET', '/supervisor/api/services/backend/logs');
-  expect(logs.url).toBe('/supervisor/api/services/backend/logs?lines=200');
+  expect(logs.url).toBe('/supervisor/api/services/backend/logs?lines=500');
   expect(logs.headers.get('X-API-Key')).toBe(KEY);
 });
 
