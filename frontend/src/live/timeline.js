@@ -11,7 +11,7 @@ const KINDS = {
 // One row {id, at, kind, service, text, tone} for an event, or null for what is not shown
 // (samples, snapshots).
 export function describe(type, data) {
-  if (!data || typeof data !== 'object' || !(type in KINDS)) return null;
+  if (!data || typeof data !== 'object' || !Object.hasOwn(KINDS, type)) return null;
   const service = typeof data.service === 'string' ? data.service : '';
   const at = typeof data.at === 'number' ? data.at : Date.now() / 1000;
   let text = type;
