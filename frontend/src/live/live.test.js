@@ -38,6 +38,9 @@ test('samples are kept in time order, one per second, bounded', () => {
   expect(list.map((s) => s.t)).toEqual([6, 7, 8, 9]);
   list = addSample(list, toSample({ at: 9.5, cpu_percent: 99 }), 4);
   expect(list[list.length - 1].cpu).toBe(99);
+  expect(fromHistory({ service: 'x', t: [1, 2], cpu_percent: [0.5, null], memory_rss_bytes: [10, 20], restarts: [0, 1] }))
+    .toEqual([{ t: 1, cpu: 0.5, rss: 10, restarts: 0 }, { t: 2, cpu: null, rss: 20, restarts: 1 }]);
+  expect(fromHistory({ t: 'nope' })).toEqual([]);
   expect(fromHistory({ samples: [{ at: 1, rss_bytes: 10 }, { nope: 1 }] })).toEqual([{ t: 1, cpu: null, rss: 10, restarts: null }]);
 });
 

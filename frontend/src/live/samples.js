@@ -31,8 +31,15 @@ export function addSample(list, sample, max = SAMPLES_MAX) {
   return next.length > max ? next.slice(next.length - max) : next;
 }
 
-// A history answer as a sample list: `{samples: [...]}` or a bare list.
+// A history answer as a sample list: the supervisor's columns (`{t: [...], cpu_percent: [...],
+// memory_rss_bytes: [...], restarts: [...]}`, SPEC §6 History), or rows.
 export function fromHistory(body) {
+  if (body && Array.isArray(body.t)) {
+    const col = (k) => (Array.isArray(body[k]) ? body[k] : []);
+    return body.t.map((t, i) => toSample({ at: t, cpu_percent: col('cpu_percent')[i],
+      memory_rss_bytes: col('memory_rss_bytes')[i], restarts: col('restarts')[i] }, NaN))
+      .filter((s) => Number.isFinite(s.t));
+  }
   const rows = Array.isArray(body) ? body : (body && (body.samples || body.history)) || [];
   return rows.map((r) => toSample(r, NaN)).filter((s) => s && Number.isFinite(s.t));
 }
