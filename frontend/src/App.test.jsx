@@ -150,3 +150,19 @@ test('while the stream is down the list is polled, and the stream is retried', a
   await waitFor(() => expect(FakeStream.instances.length).toBeGreaterThan(streams));
   await waitFor(() => expect(screen.getByTestId('harness').textContent).toMatch(/^live/));
 });
+
+test('a reconnect replays the snapshot: the timeline marks it and keeps its rows', async () => {
+  sessionStorage.setItem('unified.apiKey', KEY);
+  render(<App />);
+  await waitFor(() => expect(FakeStream.latest()).toBeTruthy());
+  const first = FakeStream.latest();
+  act(() => first.emit('snapshot', { services: SERVICES }));
+  act(() => first.emit('restart', { type: 'restart', service: 'backend', at: 1700000200, reason: 'crash' }));
+  const timeline = await screen.findByTestId('timeline');
+  await waitFor(() => expect(timeline.textContent).toContain('restart: crash'));
+  act(() => first.fail()); // the supervisor went away
+  await waitFor(() => expect(FakeStream.instances.length).toBeGreaterThan(1), { timeout: 5000 });
+  act(() => FakeStream.latest().emit('snapshot', { services: SERVICES }));
+  await waitFor(() => expect(screen.getByTestId('timeline').textContent).toContain('reconnected: snapshot replayed'));
+  expect(screen.getByTestId('timeline').textContent).toContain('restart: crash');
+});
