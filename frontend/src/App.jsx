@@ -1,22 +1,105 @@
-import { useCallback, useEffect, useState } from 'react';
-import { loadApiKey, serviceAction, storeApiKey } from './api.js';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { fetchHistory, loadApiKey, serviceAction, storeApiKey } from './api.js';
 import useServices from './hooks/useServices.js';
 import StatusBanner from './components/StatusBanner.jsx';
 import ServiceTable from './components/ServiceTable.jsx';
 import ApiKeyForm from './components/ApiKeyForm.jsx';
 import LogView from './components/LogView.jsx';
 import Trades from './components/Trades.jsx';
+import Sparkline from './components/Sparkline.jsx';
+import ServiceChart from './components/ServiceChart.jsx';
+import DependencyGraph from './components/DependencyGraph.jsx';
+import Timeline from './components/Timeline.jsx';
+import CrashDumps from './components/CrashDumps.jsx';
+import { Diagnostics, Suggestions } from './components/Insights.jsx';
+import { describe, push } from './live/timeline.js';
+import { addSample, columns, fromHistory, toSample } from './live/samples.js';
+
+export const SAMPLE_MS = 5000; // how often the figures are read while the stream is quiet
+const EMPTY = [[], []];
 
 export const KEY_NEEDED = 'Enter the supervisor\'s API key to see the services and their logs.';
 
 export default function App() {
   const [apiKey, setApiKey] = useState(loadApiKey);
-  const { services, error, live, refetch } = useServices({ apiKey });
+  const [rows, setRows] = useState([]);
+  const [samples, setSamples] = useState({});
+  const [crashVersion, setCrashVersion] = useState(0);
+  const seq = useRef(0);
+  const snapshotsSeen = useRef(0);
+
+  // Every event of the stream: the timeline's rows, the charts' samples, and a nudge to the
+  // crash list when something died. A snapshot after the first is a reconnect (the
+  // supervisor restarted, or the stream was cut): it is marked, and the panels re-read.
+  const onEvent = useCallback((type, data) => {
+    if (type === 'snapshot') {
+      snapshotsSeen.current += 1;
+      if (snapshotsSeen.current > 1) {
+        seq.current += 1;
+        setRows((r) => push(r, { at: Date.now() / 1000, kind: 'reconnect', service: '',
+          text: 'reconnected: snapshot replayed', tone: 'info' }, seq.current));
+        setCrashVersion((v) => v + 1);
+      }
+      return;
+    }
+    if (type === 'sample' && data && typeof data.service === 'string') {
+      setSamples((all) => ({ ...all, [data.service]: addSample(all[data.service] || [], toSample(data)) }));
+      return;
+    }
+    seq.current += 1;
+    setRows((r) => push(r, describe(type, data), seq.current));
+    if (type === 'restart' || type === 'freeze' || (type === 'state' && data && data.state === 'backoff')) {
+      setCrashVersion((v) => v + 1);
+    }
+  }, []);
+
+  const { services, error, live, refetch } = useServices({ apiKey, onEvent });
   const [keyMessage, setKeyMessage] = useState(() => (loadApiKey() ? '' : KEY_NEEDED));
   const [pending, setPending] = useState(null); // the action waiting for a key
   const [busy, setBusy] = useState(() => new Set());
   const [notice, setNotice] = useState(null);
   const [logsOf, setLogsOf] = useState(null);
+
+  // A sample of every service's figures each time the list is read...
+  useEffect(() => {
+    if (!services) return;
+    const now = Date.now() / 1000;
+    setSamples((all) => {
+      const next = { ...all };
+      for (const svc of services) next[svc.name] = addSample(all[svc.name] || [], toSample({ ...svc, at: now }));
+      return next;
+    });
+  }, [services]);
+  // ...and it is read every SAMPLE_MS even when nothing changes, so the lines move on.
+  useEffect(() => {
+    if (!apiKey) return undefined;
+    const timer = setInterval(refetch, SAMPLE_MS);
+    return () => clearInterval(timer);
+  }, [apiKey, refetch]);
+  // An opened service's chart starts with the supervisor's own history, where it keeps one.
+  useEffect(() => {
+    if (!logsOf || !apiKey) return undefined;
+    let dead = false;
+    fetchHistory(logsOf, Date.now() / 1000 - 3600, apiKey).then((body) => {
+      const old = fromHistory(body);
+      if (dead || !old.length) return;
+      setSamples((all) => ({ ...all, [logsOf]: old.reduce((l, x) => addSample(l, x), all[logsOf] || []) }));
+    }, () => {});
+    return () => { dead = true; };
+  }, [logsOf, apiKey]);
+
+  const trend = (name) => {
+    const list = samples[name] || [];
+    return (
+      <span className="sparks">
+        {['cpu', 'rss', 'restarts'].map((field) => (
+          <Sparkline key={field} field={field} data={list.length ? columns(list, field) : EMPTY}
+            label={`${field === 'rss' ? 'memory' : field} of ${name}, last ${list.length} samples`}
+            testId={`spark-${field}-${name}`} />
+        ))}
+      </span>
+    );
+  };
 
   const mark = (name, on) => setBusy((prev) => {
     const next = new Set(prev);
@@ -75,7 +158,7 @@ export default function App() {
   };
 
   return (
-    <div className="app">
+    <main className="app">
       <header className="top">
         <h1>unified-system</h1>
         {apiKey ? (
@@ -107,12 +190,39 @@ export default function App() {
           selected={logsOf}
           onAction={(name, action) => runAction(name, action, apiKey)}
           onShowLogs={setLogsOf}
+          trend={apiKey ? trend : undefined}
         />
       </section>
 
-      {logsOf && apiKey && <LogView name={logsOf} apiKey={apiKey} onClose={() => setLogsOf(null)} />}
+      {logsOf && apiKey && (
+        <section className="panel detail" aria-labelledby="detail-title" data-testid="service-detail">
+          <header>
+            <h2 id="detail-title">{logsOf}</h2>
+            <button type="button" onClick={() => setLogsOf(null)}>Close</button>
+          </header>
+          <ServiceChart name={logsOf} samples={samples[logsOf] || []} />
+          <LogView name={logsOf} apiKey={apiKey} />
+        </section>
+      )}
+
+      {apiKey && (
+        <>
+          <div className="grid">
+            <section className="panel" aria-labelledby="graph-title">
+              <header><h2 id="graph-title">Dependencies</h2><span className="muted">arrows point at the dependent service</span></header>
+              <DependencyGraph services={services} onOpen={setLogsOf} selected={logsOf} />
+            </section>
+            <Timeline rows={rows} />
+          </div>
+          <CrashDumps apiKey={apiKey} version={crashVersion} />
+          <div className="grid">
+            <Suggestions apiKey={apiKey} version={crashVersion} />
+            <Diagnostics apiKey={apiKey} version={crashVersion} />
+          </div>
+        </>
+      )}
 
       <Trades />
-    </div>
+    </main>
   );
 }

@@ -98,11 +98,11 @@ test('the log tail of a selected service is shown', async () => {
   sessionStorage.setItem('unified.apiKey', KEY);
   render(<App />);
   await screen.findByTestId('service-row-backend');
-  fireEvent.click(screen.getAllByText('Logs')[0]);
+  fireEvent.click(screen.getByTestId('open-backend'));
   const view = await screen.findByTestId('log-view');
   await waitFor(() => expect(view.textContent).toBe('line one\nline two'));
   const [logs] = calls('GET', '/supervisor/api/services/backend/logs');
-  expect(logs.url).toBe('/supervisor/api/services/backend/logs?lines=200');
+  expect(logs.url).toBe('/supervisor/api/services/backend/logs?lines=500');
   expect(logs.headers.get('X-API-Key')).toBe(KEY);
 });
 
@@ -149,4 +149,20 @@ test('while the stream is down the list is polled, and the stream is retried', a
   act(() => FakeStream.latest().fail());
   await waitFor(() => expect(FakeStream.instances.length).toBeGreaterThan(streams));
   await waitFor(() => expect(screen.getByTestId('harness').textContent).toMatch(/^live/));
+});
+
+test('a reconnect replays the snapshot: the timeline marks it and keeps its rows', async () => {
+  sessionStorage.setItem('unified.apiKey', KEY);
+  render(<App />);
+  await waitFor(() => expect(FakeStream.latest()).toBeTruthy());
+  const first = FakeStream.latest();
+  act(() => first.emit('snapshot', { services: SERVICES }));
+  act(() => first.emit('restart', { type: 'restart', service: 'backend', at: 1700000200, reason: 'crash' }));
+  const timeline = await screen.findByTestId('timeline');
+  await waitFor(() => expect(timeline.textContent).toContain('restart: crash'));
+  act(() => first.fail()); // the supervisor went away
+  await waitFor(() => expect(FakeStream.instances.length).toBeGreaterThan(1), { timeout: 5000 });
+  act(() => FakeStream.latest().emit('snapshot', { services: SERVICES }));
+  await waitFor(() => expect(screen.getByTestId('timeline').textContent).toContain('reconnected: snapshot replayed'));
+  expect(screen.getByTestId('timeline').textContent).toContain('restart: crash');
 });

@@ -118,3 +118,14 @@ export function storeApiKey(key) {
     // storage may be disabled; the key then lives only in memory
   }
 }
+
+// Panels beyond the service list (all behind the key).
+export const fetchDiagnostics = (apiKey) => getJson('/supervisor/api/diagnostics', { apiKey });
+export const fetchSuggestions = (apiKey) => getJson('/supervisor/api/suggestions', { apiKey });
+export const fetchCrashes = (apiKey) => getJson('/supervisor/api/crashes', { apiKey });
+export const fetchCrash = (file, apiKey) =>
+  getJson(`/supervisor/api/crashes/${encodeURIComponent(file)}`, { apiKey });
+// A supervisor without the history route answers 404: the charts then start from now.
+export const fetchHistory = (name, since, apiKey) =>
+  getJson(`/supervisor/api/services/${encodeURIComponent(name)}/history?since=${Math.floor(since)}`,
+    { apiKey, okStatuses: [404] });

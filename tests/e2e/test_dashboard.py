@@ -88,3 +88,63 @@ def test_dashboard_lists_the_services_and_restarts_the_bot(tmp_path, browser):
         assert shot.stat().st_size > 10_000
         page.close()
         assert app.stop() == 0
+
+
+def test_every_panel_follows_a_killed_child_a_crash_dump_and_a_log(tmp_path, browser):
+    """Kill the bot for real: the restart shows in the timeline and in its chart, its crash
+    dump opens, its log tail follows and filters; graph, suggestions and diagnostics show."""
+    import signal
+
+    from playwright.sync_api import expect
+
+    with AppStack(tmp_path, args=("--env", "production"), env={"HEALTH_CHECK_INTERVAL": "10"}) as app:
+        app.wait_healthy()
+        key = app.api_key()
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(app.gateway + "/")
+        page.get_by_test_id("api-key-input").fill(key)
+        page.get_by_test_id("api-key-save").click()
+        expect(page.get_by_test_id("state-trading-bot")).to_have_text("running")
+
+        # The graph: dagre-placed nodes coloured by state, edges labelled with the condition.
+        graph = page.get_by_test_id("dependency-graph")
+        expect(graph.get_by_test_id("node-backend")).to_have_attribute("data-state", "running")
+        expect(graph.locator(".edge text").first).to_be_visible()
+        expect(page.get_by_test_id("diagnostics").locator(".checks tr").first).to_be_visible()
+        expect(page.get_by_test_id("suggestions")).to_be_visible()
+
+        # Open the bot from the graph with the keyboard: its chart and log tail appear.
+        graph.get_by_test_id("node-trading-bot").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_test_id("service-detail")).to_be_visible()
+        before = app.service("trading-bot")
+        os.kill(before["pid"], signal.SIGKILL)
+
+        timeline = page.get_by_test_id("timeline")
+        expect(timeline.locator("li[data-kind=restart][data-service=trading-bot]").first).to_be_visible()
+        expect(page.get_by_test_id("chart-restarts")).to_contain_text(f"restarts {before['restarts'] + 1}")
+        expect(page.get_by_test_id("service-chart").locator("canvas")).to_have_count(1)
+
+        # The crash dump of the kill opens, its exit shown.
+        crash = page.get_by_test_id("crash-list").locator("button", has_text="trading-bot").first
+        crash.click()
+        dump = page.get_by_test_id("crash-dump")
+        expect(dump).to_contain_text("SIGKILL")
+        assert key not in dump.inner_text()
+
+        # The log tail follows: the restarted bot's new lines arrive; a filter narrows them.
+        logs = page.get_by_test_id("log-view")
+        expect(page.get_by_test_id("log-follow")).to_be_checked()
+        wait_until(lambda: logs.evaluate("e => e.scrollHeight - e.scrollTop - e.clientHeight") < 30
+                   and logs.inner_text().strip() not in ("", "Loading…"), 30, "the tail followed",
+                   seen=lambda: logs.inner_text()[-300:])
+        page.get_by_test_id("log-filter").fill("/no line says this 0xdeadbeef/")
+        expect(logs).to_have_text("(no line matches)")
+        page.get_by_test_id("log-filter").fill("")
+
+        shot = (ROOT / "docs" / "screenshot-dashboard.png" if os.environ.get("UPDATE_SCREENSHOT")
+                else tmp_path / "screenshot-dashboard-panels.png")
+        page.screenshot(path=str(shot), full_page=True)
+        page.close()
+        assert app.stop() == 0

@@ -1,39 +1,57 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { fetchLogs } from '../api.js';
 import usePolling from '../hooks/usePolling.js';
+import { lineFilter } from '../live/logs.js';
 
-export const LOG_LINES = 200;
-export const LOG_REFRESH_MS = 2000;
+export const LOG_LINES = 500;
+export const LOG_REFRESH_MS = 1000;
 
-// The tail of one service's log, refreshed while open; it follows the end unless the
-// reader has scrolled up.
+// The live tail of one service's log, with a filter. "Follow" keeps the end in view; scrolling
+// up turns it off, and ticking it (or End) turns it back on.
 export default function LogView({ name, apiKey, onClose }) {
   const { data, error } = usePolling(() => fetchLogs(name, LOG_LINES, apiKey), LOG_REFRESH_MS,
     { key: `${name}\n${apiKey}` });
   const pre = useRef(null);
-  const follow = useRef(true);
+  const [follow, setFollow] = useState(true);
+  const [filter, setFilter] = useState('');
+  const match = useMemo(() => lineFilter(filter), [filter]);
 
   const lines = (data && data.lines) || [];
-  const text = lines.join('\n');
+  const shown = lines.filter(match.test);
+  const text = shown.join('\n');
 
   useEffect(() => {
-    if (pre.current && follow.current) pre.current.scrollTop = pre.current.scrollHeight;
-  }, [text]);
+    if (pre.current && follow) pre.current.scrollTop = pre.current.scrollHeight;
+  }, [text, follow]);
 
   const onScroll = () => {
     const el = pre.current;
-    follow.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+    const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+    if (!atEnd && follow) setFollow(false);
   };
 
   return (
-    <section className="panel logs">
+    <section className="panel logs" aria-labelledby="logs-title">
       <header>
-        <h2>Logs: {name}</h2>
-        <span className="muted">last {LOG_LINES} lines, every {LOG_REFRESH_MS / 1000}s</span>
-        <button type="button" onClick={onClose}>Close</button>
+        <h2 id="logs-title">Logs: {name}</h2>
+        <label className="inline">
+          <span className="sr-only">Filter log lines</span>
+          <input type="search" placeholder="filter (text or /regex/)" value={filter}
+            onChange={(e) => setFilter(e.target.value)} data-testid="log-filter" />
+        </label>
+        <label className="inline">
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} data-testid="log-follow" />
+          follow
+        </label>
+        <span className="muted">{shown.length}/{lines.length} lines</span>
+        {onClose && <button type="button" onClick={onClose}>Close</button>}
       </header>
       {error && <p className="error">Could not read logs: {error.message}</p>}
-      <pre ref={pre} onScroll={onScroll} data-testid="log-view">{text || (data ? '(empty)' : 'Loading…')}</pre>
+      {match.error && <p className="error">Filter: {match.error}</p>}
+      <pre ref={pre} onScroll={onScroll} tabIndex={0} aria-label={`log of ${name}`} data-testid="log-view"
+        onKeyDown={(e) => { if (e.key === 'End') setFollow(true); }}>
+        {text || (data ? (lines.length ? '(no line matches)' : '(empty)') : 'Loading…')}
+      </pre>
     </section>
   );
 }

@@ -6,7 +6,8 @@ function Badge({ tone, children, testId }) {
 
 const ACTIONS = ['restart', 'stop', 'start'];
 
-export default function ServiceTable({ services, busy = new Set(), onAction, onShowLogs, selected }) {
+// `trend(name)` renders the row's sparklines (CPU, memory, restarts), when given.
+export default function ServiceTable({ services, busy = new Set(), onAction, onShowLogs, selected, trend }) {
   if (!services) return <p className="empty">Loading services…</p>;
   if (services.length === 0) return <p className="empty">No services.</p>;
   return (
@@ -22,6 +23,7 @@ export default function ServiceTable({ services, busy = new Set(), onAction, onS
           <th className="num">Uptime</th>
           <th className="num">PID</th>
           <th>Last exit</th>
+          {trend && <th>Trend (CPU, memory, restarts)</th>}
           <th aria-label="actions" />
         </tr>
       </thead>
@@ -41,6 +43,7 @@ export default function ServiceTable({ services, busy = new Set(), onAction, onS
             <td className="num">{s.state === 'running' || s.state === 'starting' ? formatDuration(s.uptime_seconds) : '—'}</td>
             <td className="num">{s.pid ?? '—'}</td>
             <td>{formatLastExit(s.last_exit)}</td>
+            {trend && <td className="trend">{trend(s.name)}</td>}
             <td className="actions">
               {ACTIONS.map((action) => (
                 <button
@@ -53,7 +56,8 @@ export default function ServiceTable({ services, busy = new Set(), onAction, onS
                   {action[0].toUpperCase() + action.slice(1)}
                 </button>
               ))}
-              <button type="button" className="link" onClick={() => onShowLogs && onShowLogs(s.name)}>Logs</button>
+              <button type="button" className="link" aria-label={`Open ${s.name}: chart and logs`} data-testid={`open-${s.name}`}
+                onClick={() => onShowLogs && onShowLogs(s.name)}>Open</button>
             </td>
           </tr>
         ))}

@@ -15,8 +15,13 @@ const RETRY_MAX_MS = 10000;
 // Refetches are coalesced (one in flight, at most one queued), and while the stream is down
 // the list is polled every `pollMs` and the stream retried after `retryMs` (doubling to 10 s).
 // A 401 from either is reported as `error` (status 401) and stops the stream.
-export default function useServices({ apiKey = '', pollMs = POLL_MS, retryMs = RETRY_MS } = {}) {
+// `onEvent(type, data)` sees every parsed event, the snapshot included (the timeline and the
+// charts listen there); `snapshots` counts snapshots, so panels refetch after a reconnect.
+export default function useServices({ apiKey = '', pollMs = POLL_MS, retryMs = RETRY_MS, onEvent: listener } = {}) {
   const [services, setServices] = useState(null);
+  const [snapshots, setSnapshots] = useState(0);
+  const listenerRef = useRef(listener);
+  listenerRef.current = listener;
   const [error, setError] = useState(null);
   const [live, setLive] = useState(false);
   const liveRef = useRef(false);
@@ -69,6 +74,7 @@ export default function useServices({ apiKey = '', pollMs = POLL_MS, retryMs = R
     }
     const applySnapshot = (list) => {
       snapshotSeq.current += 1;
+      setSnapshots((n) => n + 1);
       setServices(list);
       setError(null);
     };
@@ -80,6 +86,14 @@ export default function useServices({ apiKey = '', pollMs = POLL_MS, retryMs = R
         refetch();
         return;
       }
+      if (listenerRef.current) {
+        try {
+          listenerRef.current(type, data);
+        } catch {
+          // a panel's bug must not stop the stream
+        }
+      }
+      if (type === 'sample') return; // figures only: no refetch of the list
       if (type === 'snapshot' || (type === 'message' && data && Array.isArray(data.services))) {
         setLiveBoth(true);
         applySnapshot(Array.isArray(data) ? data : data.services || []);
@@ -133,5 +147,5 @@ export default function useServices({ apiKey = '', pollMs = POLL_MS, retryMs = R
     };
   }, [refetch, pollMs, retryMs, apiKey]);
 
-  return { services, error, live, refetch };
+  return { services, error, live, refetch, snapshots };
 }

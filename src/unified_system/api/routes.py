@@ -56,6 +56,8 @@ ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/services/{name}/heartbeat", "heartbeat", ("POST",)),
     ("/api/services/{name}/logs", "logs", ("GET",)),
     ("/api/services/{name}/history", "history", ("GET",)),
+    ("/api/crashes", "crashes", ("GET",)),
+    ("/api/crashes/{name}", "crash", ("GET",)),   # {name}: a dump's file name
 )
 _TEMPLATES = tuple((tuple(path.split("/")[1:]), rid, methods) for path, rid, methods in ROUTES)
 

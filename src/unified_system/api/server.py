@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from unified_system import logsetup
-from unified_system.api import routes
+from unified_system.api import crashes, routes
 from unified_system.api.alerts import Alerts
 from unified_system.api.auth import Scrubber, load_or_create_key, same
 from unified_system.api.diagnostics import diagnostics
@@ -213,6 +213,16 @@ class ControlPlane:
                             self.sup.runtime.log_dir, self.metrics.live.peak_rss,
                             self.scrubber.text)
             h.send_json(200, {"suggestions": rules})
+            return 200
+        if rid == "crashes":
+            dumps = crashes.listing(self.sup.runtime.state_dir / "crashes")
+            h.send_json(200, {"crashes": dumps})
+            return 200
+        if rid == "crash":
+            dump = crashes.read(self.sup.runtime.state_dir / "crashes", name or "")
+            if dump is None:
+                raise ApiError(404, "no such crash dump", file=name)
+            h.send_json(200, dump)   # send_json scrubs it with the running secrets
             return 200
         if rid == "events":
             self._events(h)

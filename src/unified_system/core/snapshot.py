@@ -39,6 +39,9 @@ def service_object(name: str, units: list[Unit], spec: Service, now: float) -> d
         "last_exit": max(exits, key=lambda e: e["at"]) if exits else None,
         "circuit": _worst((u.circuit for u in units), _CIRCUIT_ORDER),
         "depends_on": list(spec.depends_on),
+        # How each dependency gates the start: the dashboard labels its graph's edges with it.
+        "dependencies": {dep: {"condition": d.condition, "restart": d.restart}
+                         for dep, d in spec.depends_on.items()},
         "critical": spec.critical,
         "memory_rss_bytes": None,   # live figures are read from the OS by the observer
         "cpu_percent": None,

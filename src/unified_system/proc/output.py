@@ -116,7 +116,7 @@ class BuildSink:
     def __init__(self, output: ServiceOutput) -> None:
         self.output = output
 
-    def feed(self, chunk: bytes, reader: PipeReader) -> None:
+    def feed(self, chunk: bytes | memoryview, reader: PipeReader) -> None:
         self.output.log.write(chunk)
 
     def eof(self, reader: PipeReader) -> None:
