@@ -6,7 +6,9 @@ Runs a real supervisor on a generated graph of bench/children/soak_child.py serv
 `warmup + duration` seconds while injecting, at random (seeded) moments and targets:
 SIGKILL of children and of grandchildren, SIGSTOP freezes, output floods, memory hogs, valid
 and invalid reloads, start/stop/restart storms, malformed HTTP, and one SIGKILL of the
-supervisor itself (half way through the warm-up, so the measured run has one supervisor).
+supervisor itself (half way through the warm-up, so the measured run has one supervisor),
+and, run as root, a full log disk: logs/ is a small tmpfs of its own, filled to the last
+byte for a few seconds at a time.
 
 Invariants checked all along:
 - every service is running again within RECOVERY seconds of going down (storms excepted
@@ -174,6 +176,9 @@ class Soak:
         self.stderr = open(workdir / "supervisor.stderr", "ab")
         self.say = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self.services: list[dict[str, Any]] = []
+        self.logs_mounted = False            # logs/ on a tmpfs of its own: the disk can fill
+        self.filler: Path | None = None
+        self.filler_until = 0.0
 
     # ----------------------------------------------------------------- plumbing
     def now(self) -> float:
@@ -349,7 +354,7 @@ class Soak:
             self.checkpoints[name] = max(newest, self.checkpoints.get(name, 0))
 
     def check_logs(self) -> None:
-        for path in (self.state / "logs").glob("*"):
+        for path in (self.state / "logs").glob("[!.]*"):   # not the disk-full filler
             try:
                 size = path.stat().st_size
             except FileNotFoundError:
@@ -394,6 +399,45 @@ class Soak:
             self.storm()
         elif kind == "malformed_http":
             self.malformed_http()
+        elif kind == "disk_full":
+            self.fill_disk()
+
+    def mount_logs(self) -> None:
+        """logs/ on a tmpfs of its own (root only), so that a fault can fill it."""
+        logs = self.state / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            return
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m,mode=0750", "soak-logs", str(logs)],
+                              capture_output=True, text=True)
+        self.logs_mounted = done.returncode == 0
+        if not self.logs_mounted:
+            self.say(f"no full-disk faults: cannot mount a tmpfs ({done.stderr.strip()})")
+
+    def fill_disk(self) -> None:
+        """Take every free byte of the log disk for 2-8 s: children keep writing meanwhile."""
+        if not self.logs_mounted or self.filler is not None:
+            return
+        self.filler = self.state / "logs" / ".filler"
+        with open(self.filler, "wb") as fh:
+            try:
+                while True:
+                    fh.write(b"\0" * 1_048_576)
+                    fh.flush()
+            except OSError:   # ENOSPC: the disk is full
+                pass
+        self.filler_until = self.now() + self.rand.uniform(2.0, 8.0)
+
+    def release_disk(self, force: bool = False) -> None:
+        if self.filler is not None and (force or self.now() >= self.filler_until):
+            self.filler.unlink(missing_ok=True)
+            self.filler = None
+
+    def unmount_logs(self) -> None:
+        if self.logs_mounted:
+            self.release_disk(force=True)
+            subprocess.run(["umount", "-l", str(self.state / "logs")], capture_output=True)
+            self.logs_mounted = False
 
     def reload_valid(self) -> None:
         choice = self.rand.random()
@@ -532,6 +576,7 @@ class Soak:
 
     def run(self) -> Report:
         self.state.mkdir(parents=True, exist_ok=True)
+        self.mount_logs()
         self.write_config()
         if not self.start_supervisor():
             self.violate("start", "the supervisor did not start")
@@ -539,7 +584,7 @@ class Soak:
             return self.report
         kinds = (["kill_child"] * 4 + ["kill_grandchild"] * 2 + ["freeze"] * 2 + ["flood"] * 2
                  + ["hog"] * 1 + ["reload_valid"] * 2 + ["reload_invalid"] * 2 + ["storm"] * 1
-                 + ["malformed_http"] * 2)
+                 + ["malformed_http"] * 2 + ["disk_full"] * 1)
         kill_at = self.warmup / 2 if self.warmup > 0 else self.duration / 2
         killed = False
         end_warm, end = self.warmup, self.warmup + self.duration
@@ -561,6 +606,7 @@ class Soak:
             if now >= next_fault:
                 self.fault(self.rand.choice(kinds))
                 next_fault = self.now() + self.rand.uniform(0.5, 1.5) * self.fault_every
+            self.release_disk()
             self.poll_services()
             self.check_duplicates()
             if now >= next_check:
@@ -579,6 +625,7 @@ class Soak:
         return self.report
 
     def finish(self) -> None:
+        self.release_disk(force=True)
         self.quiet("end")
         self.check_logs()
         self.check_checkpoints()
@@ -618,6 +665,7 @@ class Soak:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        self.unmount_logs()
         self.stderr.close()
 
     def leftovers(self) -> list[int]:
