@@ -44,8 +44,9 @@ class Lifeline:
     """The supervisor's end. Start it from the thread that lives as long as the process
     (the main thread): a parent-death signal follows the thread that started the child."""
 
-    def __init__(self, proc: subprocess.Popen, fd: int) -> None:
+    def __init__(self, proc: subprocess.Popen, fd: int, shell: bool = False) -> None:
         self.pid, self._proc, self._fd = proc.pid, proc, fd
+        self._shell = shell  # the shell guard reads with no pause: end of file wakes it
         self._lock = threading.Lock()
         self.lost = False  # the guard is gone (killed): groups are no longer covered
 
@@ -53,13 +54,14 @@ class Lifeline:
     def start(cls, signum: int) -> Lifeline:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         try:
-            proc = subprocess.Popen(guard_argv(signum), stdin=read_fd,
+            argv = guard_argv(signum)
+            proc = subprocess.Popen(argv, stdin=read_fd,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                     close_fds=True)
         finally:
             os.close(read_fd)
         os.set_blocking(write_fd, False)
-        return cls(proc, write_fd)
+        return cls(proc, write_fd, shell=argv[0] == SHELL)
 
     def add(self, pgid: int, kill_after: float | None = None) -> None:
         """A group spawned; `kill_after`: its stop timeout, after which the guard SIGKILLs it
@@ -78,7 +80,7 @@ class Lifeline:
             fd, self._fd = self._fd, -1
         os.close(fd)
         try:
-            if self._proc.args[0] != SHELL:   # the shell guard reads with no pause: EOF wakes it
+            if not self._shell:
                 os.kill(self.pid, DEATH)  # wake it from a batching pause: it finishes at once
             os.waitpid(self.pid, 0)
         except (ChildProcessError, ProcessLookupError):  # reaped already (an orphan sweep)
