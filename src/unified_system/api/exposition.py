@@ -19,6 +19,8 @@ import platform
 import resource
 from collections.abc import Sequence
 
+from unified_system.proc.procfs import PAGE, TICKS, boot_time
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -104,18 +106,6 @@ class HistogramFamily:
             out.append(f"{self.name}_count{labels} {running}\n{self.name}_sum{labels} {num(total[0])}\n")
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _boot_time() -> float:
-    with open("/proc/stat", "rb") as fh:
-        for line in fh:
-            if line.startswith(b"btime "):
-                return float(line.split()[1])
-    return 0.0
-
-
 def render_process(out: list[str]) -> None:
     """The supervisor's own process_* and python_* series, named as prometheus_client's
     ProcessCollector, PlatformCollector and GCCollector name them."""
@@ -130,12 +120,12 @@ def render_process(out: list[str]) -> None:
             ("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
              float(fields[20])),
             ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-             float(fields[21]) * _PAGE),
+             float(fields[21]) * PAGE),
             ("process_start_time_seconds", "gauge",
              "Start time of the process since unix epoch in seconds.",
-             float(fields[19]) / _TICKS + _boot_time()),
+             float(fields[19]) / TICKS + boot_time()),
             ("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
-             (float(fields[11]) + float(fields[12])) / _TICKS),
+             (float(fields[11]) + float(fields[12])) / TICKS),
             ("process_open_fds", "gauge", "Number of open file descriptors.", float(fds)),
         )
         for name, kind, doc, value in figures:

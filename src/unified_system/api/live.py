@@ -6,14 +6,13 @@ job, so the owner never spends a /proc read. One sampler is shared by the API an
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
+from unified_system.proc.procfs import CpuMeter, cpu_rss, tree_pids
 
 # Many readers (API calls, every scraper) share one sample this fresh: with 100 services a
 # sample is a few hundred /proc reads (~10 ms), and cpu_percent needs some interval to mean
@@ -31,26 +30,11 @@ class Figures:
     cpu_seconds: float
 
 
-def tree_pids(root: int) -> list[int]:
-    """root and its descendants, via /proc/<pid>/task/<tid>/children: O(tree), not O(host)."""
-    out, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        out.append(pid)
-        try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                    stack.extend(int(p) for p in fh.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return out
-
-
 class LiveStats:
     def __init__(self, min_interval: float = MIN_INTERVAL, max_stale: float = MAX_STALE) -> None:
         self.min_interval = min_interval
         self.max_stale = max(min_interval, max_stale)
-        self._procs: dict[int, psutil.Process] = {}   # kept so cpu_percent has a previous call
+        self._cpu = CpuMeter()                          # each pid's last reading, for cpu_percent
         self._lock = threading.Lock()                  # one sampler at a time
         self._taken = -1e9
         self._figures: dict[str, Figures] = {}        # replaced whole, read without the lock
@@ -107,24 +91,15 @@ class LiveStats:
             out[svc["name"]] = Figures(rss, round(pct, 1), secs)
             if rss:
                 self.peak_rss[svc["name"]] = max(rss, self.peak_rss.get(svc["name"], 0))
-        for pid in set(self._procs) - seen:   # exited processes: forget them
-            del self._procs[pid]
+        self._cpu.forget(seen)   # exited processes
         return out
 
     def _read(self, pid: int) -> tuple[int, float, float]:
-        proc = self._procs.get(pid)
-        if proc is None:
-            try:
-                proc = self._procs[pid] = psutil.Process(pid)
-            except psutil.Error:
-                return 0, 0.0, 0.0
-        try:
-            with proc.oneshot():
-                times = proc.cpu_times()
-                return proc.memory_info().rss, proc.cpu_percent(None), times.user + times.system
-        except psutil.Error:
-            self._procs.pop(pid, None)
+        figures = cpu_rss(pid)
+        if figures is None:
             return 0, 0.0, 0.0
+        cpu, rss = figures
+        return rss, self._cpu.percent(pid, cpu, time.monotonic()), cpu
 
 
 def with_live(objects: Iterable[Mapping[str, Any]], figures: Mapping[str, Figures],

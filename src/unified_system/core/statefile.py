@@ -71,7 +71,9 @@ def read_state(path: Path, log: Any) -> dict[str, Any]:
 
 def leftovers(state: dict[str, Any]) -> list[dict[str, Any]]:
     """Incarnations recorded in state.json that still run: same pid AND same create time."""
-    import psutil  # psutil is imported on need: the first spawns do not wait for it
+    # /proc, not psutil: this runs in the resident supervisor (issue 20)
+    from unified_system.proc.procfs import create_time as started_at
+    from unified_system.proc.procfs import zombie
 
     found = []
     for name, svc in state.get("services", {}).items():
@@ -79,12 +81,9 @@ def leftovers(state: dict[str, Any]) -> list[dict[str, Any]]:
             pid, created = inst.get("pid"), inst.get("create_time")
             if not pid or created is None or pid == os.getpid():
                 continue
-            try:
-                proc = psutil.Process(pid)
-                if proc.status() != psutil.STATUS_ZOMBIE and abs(proc.create_time() - created) < 0.01:
-                    found.append({"service": name, **inst})
-            except psutil.Error:
-                continue
+            now = started_at(pid)
+            if now is not None and not zombie(pid) and abs(now - created) < 0.01:
+                found.append({"service": name, **inst})
     return found
 
 
@@ -209,9 +208,8 @@ def _signal_group(item: dict[str, Any], sig: int) -> None:
 
 
 def create_time(pid: int) -> float | None:
-    import psutil
+    # /proc, computed as psutil computes it (leftovers() compares the two): a state save
+    # must not import psutil into the resident supervisor (issue 20)
+    from unified_system.proc.procfs import create_time as from_proc
 
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
+    return from_proc(pid)
