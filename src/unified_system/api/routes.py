@@ -11,12 +11,12 @@ import socket
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from unified_system.api.auth import is_loopback, same
 from unified_system.api.front import Reader, Writer
+from unified_system.api.http1 import RequestHandler
 from unified_system.core.events import Command, Refused
 from unified_system.logsetup import get_logger, redact
 
@@ -71,7 +71,7 @@ def route(parts: list[str]) -> tuple[str, tuple[str, ...], str | None] | None:
     return None
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(RequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "unified-system"
     timeout = 30.0            # bounds a slow client's reads and writes (slowloris, stuck SSE)
@@ -89,8 +89,8 @@ class Handler(BaseHTTPRequestHandler):
         self.connection = self.request
         self.connection.settimeout(self.timeout)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rfile = Reader(self.connection, self.head)  # type: ignore[assignment]
-        self.wfile = Writer(self.connection)  # type: ignore[assignment]
+        self.rfile = Reader(self.connection, self.head)
+        self.wfile = Writer(self.connection)
 
     def handle(self) -> None:
         """One request: between requests a kept-alive connection waits on the front's
@@ -100,7 +100,7 @@ class Handler(BaseHTTPRequestHandler):
 
     @property
     def plane(self) -> ControlPlane:
-        return self.server  # type: ignore[return-value]
+        return self.server
 
     def do_GET(self) -> None:
         self._handle("GET")

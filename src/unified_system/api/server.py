@@ -112,7 +112,7 @@ class ControlPlane:
         """One request, on its own thread (the front's): keep the connection or not."""
         handler = Handler(sock, address, self, head)
         keep = not handler.close_connection and not self._closing
-        reader: Reader = handler.rfile  # type: ignore[assignment]  # Handler.setup made it
+        reader: Reader = handler.rfile  # Handler.setup made it
         return keep, bytes(reader.pending)
 
     def close(self) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import fcntl
 import importlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +28,7 @@ from unified_system.proc.output import ServiceOutput
 from unified_system.proc.quiet import Quiet, Summaries
 from unified_system.proc.seam import ProcessSeam, Spawned, SpawnError
 from unified_system.redaction import secret_values
+from unified_system.tokens import token_urlsafe
 
 if TYPE_CHECKING:
     from unified_system.api.metrics import Metrics
@@ -74,7 +74,7 @@ class Runtime:
         self.console = console
         self.verbose = False                 # `run --verbose`: set before open()
         self.summaries: Summaries | None = None
-        self.tokens = {name: secrets.token_urlsafe(24) for name in sup.config.services}
+        self.tokens = {name: token_urlsafe(24) for name in sup.config.services}
         self.secrets = SecretStore(self.state_dir / "secrets")
         self.environ = dict(os.environ)
         self.outputs: dict[str, ServiceOutput] = {}
@@ -245,7 +245,7 @@ class Runtime:
         cfg = self.sup.config.supervisor
         width = self.label_width() if width is None else width
         if name not in self.tokens:  # a service added by a reload
-            self.tokens[name] = secrets.token_urlsafe(24)
+            self.tokens[name] = token_urlsafe(24)
         for secret in self.sup.config.services[name].secrets:
             self.secrets.get(secret)   # before any spawn: the scrubber knows every value
         console = self.console
