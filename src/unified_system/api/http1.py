@@ -78,14 +78,16 @@ def read_headers(rfile: Any) -> Headers:
     """Header lines up to the blank line, as http.client.parse_headers reads them (a folded
     line continues the previous value)."""
     items: list[tuple[str, str]] = []
+    lines = 0
     while True:
         line = rfile.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise _HeadError("Line too long")
+        lines += 1
+        if lines > MAX_HEADERS:   # the blank line counts, as http.client counts it
+            raise _HeadError("Too many headers")
         if line in (b"\r\n", b"\n", b""):
             return Headers(items)
-        if len(items) >= MAX_HEADERS:
-            raise _HeadError("Too many headers")
         text = line.decode("iso-8859-1").rstrip("\r\n")
         if text[:1] in (" ", "\t") and items:   # obsolete line folding
             key, value = items[-1]
