@@ -98,8 +98,9 @@ class Logger:
         if not root.isEnabledFor(level):
             return
         # Redacted here, on the caller's thread: a dict handed in may change after the call.
+        info = sys.exc_info() if exc_info else None
         record = root.makeRecord("unified", level, "", 0, str(event), (),
-                                 sys.exc_info() if exc_info else None)
+                                 info if info and info[0] is not None else None)
         record.fields = _fields(self._bound, kw)
         root.handle(record)
 
