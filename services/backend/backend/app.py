@@ -14,7 +14,10 @@ from pydantic import BaseModel, Field
 
 from . import __version__
 from .ai_manager import AIManager, Worker
+from .bus_routes import bus_tasks_router
+from .busthread import BusThread
 from .settings import Settings
+from .taskbus import BusTasks
 from .trades import TradeStore
 
 AI_DISABLED = "AI task processing is disabled (set AI_ENABLED=true to enable /api/tasks)"
@@ -122,7 +125,11 @@ def create_app(settings: Settings) -> FastAPI:
     started = time.monotonic()
     store = TradeStore(settings.db_path)
     manager: AIManager | None = None
-    if settings.ai_enabled:
+    # With NATS_URL the task queue lives on JetStream (taskbus.py) and the trade summary is
+    # also answered by request/reply; without it, the in-memory queue as before.
+    bus_tasks = BusTasks(settings.ai) if settings.nats_url and settings.ai_enabled else None
+    bus = BusThread(settings.nats_url, store.summary, bus_tasks) if settings.nats_url else None
+    if settings.ai_enabled and bus_tasks is None:
         a = settings.ai
         manager = AIManager(a.rate_limit, a.burst, a.max_attempts,
                             a.backoff_initial, a.backoff_multiplier, a.backoff_max)
@@ -132,11 +139,15 @@ def create_app(settings: Settings) -> FastAPI:
         worker = Worker(manager) if manager else None
         if worker:
             worker.start()
+        if bus:
+            bus.start()
         try:
             yield
         finally:
             if worker:
                 worker.stop()
+            if bus:
+                bus.stop()
             store.close()
 
     app = FastAPI(title="unified-system backend", version=__version__, lifespan=lifespan)
@@ -154,7 +165,8 @@ def create_app(settings: Settings) -> FastAPI:
             "service": "backend",
             "version": __version__,
             "uptime_seconds": round(time.monotonic() - started, 3),
-            "ai_enabled": manager is not None,
+            "ai_enabled": manager is not None or bus_tasks is not None,
+            "bus": None if bus is None else {"connected": bus.connected.is_set()},
             "counts": {
                 "trades": store.count(),
                 "tasks": manager.stats()["by_state"] if manager else None,
@@ -176,5 +188,8 @@ def create_app(settings: Settings) -> FastAPI:
     def trades_summary() -> dict[str, Any]:
         return store.summary()
 
-    app.include_router(_tasks_router(manager, writer) if manager else _disabled_router())
+    if bus is not None and bus_tasks is not None:
+        app.include_router(bus_tasks_router(bus, bus_tasks, writer, TaskIn, TaskBatchIn))
+    else:
+        app.include_router(_tasks_router(manager, writer) if manager else _disabled_router())
     return app

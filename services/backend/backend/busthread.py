@@ -1,0 +1,110 @@
+"""The backend's bus thread: one asyncio loop that owns the NATS connection, the task queue
+(taskbus.py) and the request/reply responders.
+
+Only this thread touches the bus state. HTTP handlers (uvicorn's thread pool) run a
+coroutine here with ``call`` and wait for its answer; the uvicorn loop is never blocked by
+the broker, so a silent broker cannot stop the heartbeats.
+
+Request/reply: ``backend.trades.summary`` is answered in queue group ``backend``, so
+several backends share the requests and a gateway asks whichever is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from .taskbus import BusTasks
+
+log = logging.getLogger("backend.bus")
+T = TypeVar("T")
+
+SUMMARY_SUBJECT = "backend.trades.summary"
+QUEUE_GROUP = "backend"
+CONNECT_RETRY = 0.5  # seconds between first-connect attempts while the broker comes up
+
+
+class BusThread(threading.Thread):
+    def __init__(self, url: str, summary: Callable[[], dict[str, Any]],
+                 tasks: BusTasks | None) -> None:
+        super().__init__(name="bus", daemon=True)
+        self.url = url
+        self.summary = summary
+        self.tasks = tasks
+        self.loop = asyncio.new_event_loop()
+        self.connected = threading.Event()  # set once streams and responders are up
+        self._stopping: asyncio.Event | None = None
+        self._nc: NATS | None = None
+
+    # -- from other threads -------------------------------------------------------------
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        """Run ``coro`` on the bus loop and return its result (raises its error)."""
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.is_alive() and self._stopping is not None:
+            self.loop.call_soon_threadsafe(self._stopping.set)
+        self.join(timeout)
+
+    # -- on the bus loop -----------------------------------------------------------------
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        finally:
+            self.loop.close()
+
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        nc = await self._connect()
+        if nc is None:
+            return
+        self._nc = nc
+        worker: asyncio.Task[None] | None = None
+        try:
+            await nc.subscribe(SUMMARY_SUBJECT, queue=QUEUE_GROUP, cb=self._on_summary)
+            if self.tasks is not None:
+                await self.tasks.setup(nc)
+                worker = asyncio.create_task(self.tasks.run(self._stopping))
+            self.connected.set()
+            log.info("bus connected to %s (tasks on the bus: %s)", self.url, self.tasks is not None)
+            await self._stopping.wait()
+        finally:
+            if worker is not None:
+                await worker
+            await nc.drain()
+
+    async def _connect(self) -> NATS | None:
+        assert self._stopping is not None
+        while not self._stopping.is_set():
+            try:
+                # Reconnect forever once connected: the supervisor restarts the broker.
+                return await nats.connect(self.url, name="backend", connect_timeout=2,
+                                          max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+            except Exception as exc:  # noqa: BLE001 - broker not up yet: try again
+                log.info("bus not reachable yet (%s); retrying", exc)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), CONNECT_RETRY)
+                except TimeoutError:
+                    pass
+        return None
+
+    async def _on_summary(self, msg: Msg) -> None:
+        if not msg.reply:
+            return
+        try:
+            # SQLite under its own lock; quick enough to answer inline.
+            body: dict[str, Any] = self.summary()
+        except Exception as exc:  # noqa: BLE001 - answer with the error, never crash
+            body = {"error": f"{type(exc).__name__}: {exc}"}
+        await msg.respond(json.dumps(body).encode())
