@@ -34,7 +34,8 @@ BOT_ENV = {"BOT_TICK_INTERVAL": "0.001", "BOT_SHORT_WINDOW": "1", "BOT_LONG_WIND
 READINESS = "start_interval: 100ms, period: 2s, timeout: 2s, failure_threshold: 3"
 
 
-def nats_node(name: str, client: int, monitor: int, cluster: tuple[int, list[int]] | None = None) -> str:
+def nats_node(name: str, client: int, monitor: int, cluster: tuple[int, list[int]] | None = None,
+              restart_delay: float = 1.0) -> str:
     flags = ["--jetstream", "--addr", "127.0.0.1", "--port", str(client), "--http_port", str(monitor),
              "--server_name", name]
     if cluster is not None:
@@ -48,6 +49,7 @@ def nats_node(name: str, client: int, monitor: int, cluster: tuple[int, list[int
     cwd: {ROOT / "services" / "nats"}
     checkpoint: {{keep: 3}}
     stop: {{timeout: 20s}}
+    restart: {{backoff: {{initial: {restart_delay}s, jitter: 0}}}}
     readiness: {{{READINESS},
                 http: {{url: "http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"}}}}
 """
@@ -56,18 +58,21 @@ def nats_node(name: str, client: int, monitor: int, cluster: tuple[int, list[int
 class BusApp(SupervisorProcess):
     """nats (or nats-1..3), backend and trading-bot under `start_system.py run`."""
 
-    def __init__(self, tmp_path: Path, nodes: int = 1, bot_env: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp_path: Path, nodes: int = 1, bot_env: dict[str, str] | None = None,
+                 restart_delay: float = 1.0) -> None:
         self.client_ports = [free_port() for _ in range(nodes)]
         self.monitor_ports = [free_port() for _ in range(nodes)]
         route_ports = [free_port() for _ in range(nodes)]
         if nodes == 1:
             self.nodes = ["nats"]
-            brokers = nats_node("nats", self.client_ports[0], self.monitor_ports[0])
+            brokers = nats_node("nats", self.client_ports[0], self.monitor_ports[0],
+                                restart_delay=restart_delay)
         else:
             self.nodes = [f"nats-{i + 1}" for i in range(nodes)]
             brokers = "".join(
                 nats_node(name, self.client_ports[i], self.monitor_ports[i],
-                          (route_ports[i], [p for j, p in enumerate(route_ports) if j != i]))
+                          (route_ports[i], [p for j, p in enumerate(route_ports) if j != i]),
+                          restart_delay=restart_delay)
                 for i, name in enumerate(self.nodes))
         url = ",".join(f"nats://127.0.0.1:{p}" for p in self.client_ports)
         self.backend_port, self.bot_port = free_port(), free_port()
@@ -140,6 +145,9 @@ services:{brokers}
         made = {f["fill_id"] for f in simulate(STRATEGY, state["tick"], id_key=state["id_key"])}
         assert len(made) == state["fills_count"], (len(made), state["fills_count"])
         return made, {f["fill_id"] for f in state["outbox"]}
+
+    def log(self, service: str) -> str:
+        return (self.state_dir / "logs" / f"{service}.log").read_text(errors="replace")
 
     # -- the backend's ledger and the broker --------------------------------------------
     def ledger(self) -> list[str]:

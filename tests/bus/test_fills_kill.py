@@ -43,7 +43,8 @@ def settle_and_check(app: BusApp) -> None:
 
 
 def test_kill_9_of_the_broker_while_the_bot_publishes_loses_and_doubles_nothing(tmp_path):
-    with BusApp(tmp_path) as app:
+    # Down for 4 s, past the bot's 2 s publish timeout: publishes fail and are retried.
+    with BusApp(tmp_path, restart_delay=4.0) as app:
         app.wait_ready()
         wait_until(lambda: app.bot_fills() >= FILLS // 4, DEADLINE, "the bot publishing",
                    seen=app.bot_status)
@@ -57,6 +58,7 @@ def test_kill_9_of_the_broker_while_the_bot_publishes_loses_and_doubles_nothing(
         wait_until(lambda: app.bot_fills() >= FILLS, DEADLINE, f"{FILLS} fills",
                    seen=app.bot_status)
         settle_and_check(app)
+        assert "not acked" in app.log("trading-bot")   # the outage was felt, and retried
 
 
 def test_kill_9_of_the_backend_mid_consumption_loses_and_doubles_nothing(tmp_path):
