@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from . import __version__
 from .ai_manager import AIManager, Worker
 from .bus_routes import bus_tasks_router
 from .busthread import BusThread
+from .fills_consumer import FillsConsumer
 from .settings import Settings
 from .taskbus import BusTasks
 from .trades import TradeStore
@@ -134,6 +136,9 @@ def create_app(settings: Settings) -> FastAPI:
         manager = AIManager(a.rate_limit, a.burst, a.max_attempts,
                             a.backoff_initial, a.backoff_multiplier, a.backoff_max)
 
+    consumer = FillsConsumer(settings.nats_url, store, FillIn.model_validate_json) \
+        if settings.nats_url else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = Worker(manager) if manager else None
@@ -141,9 +146,14 @@ def create_app(settings: Settings) -> FastAPI:
             worker.start()
         if bus:
             bus.start()
+        # Fills from the bus (fills_consumer.py), on this event loop.
+        consuming = asyncio.create_task(consumer.run(), name="fills") if consumer else None
         try:
             yield
         finally:
+            if consumer and consuming:
+                consumer.stop()
+                await consuming
             if worker:
                 worker.stop()
             if bus:
@@ -151,7 +161,7 @@ def create_app(settings: Settings) -> FastAPI:
             store.close()
 
     app = FastAPI(title="unified-system backend", version=__version__, lifespan=lifespan)
-    app.state.store, app.state.ai = store, manager
+    app.state.store, app.state.ai, app.state.fills = store, manager, consumer
     writer = writer_auth(settings.ledger_token)
 
     @app.get("/health")

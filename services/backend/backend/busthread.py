@@ -19,10 +19,10 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from . import bus
 from .taskbus import BusTasks
 
 log = logging.getLogger("backend.bus")
@@ -30,7 +30,6 @@ T = TypeVar("T")
 
 SUMMARY_SUBJECT = "backend.trades.summary"
 QUEUE_GROUP = "backend"
-CONNECT_RETRY = 0.5  # seconds between first-connect attempts while the broker comes up
 
 
 class BusThread(threading.Thread):
@@ -86,18 +85,12 @@ class BusThread(threading.Thread):
 
     async def _connect(self) -> NATS | None:
         assert self._stopping is not None
-        while not self._stopping.is_set():
-            try:
-                # Reconnect forever once connected: the supervisor restarts the broker.
-                return await nats.connect(self.url, name="backend", connect_timeout=2,
-                                          max_reconnect_attempts=-1, reconnect_time_wait=0.5)
-            except Exception as exc:  # noqa: BLE001 - broker not up yet: try again
-                log.info("bus not reachable yet (%s); retrying", exc)
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), CONNECT_RETRY)
-                except TimeoutError:
-                    pass
-        return None
+        try:
+            # bus.py's connect: retries the first connect, then reconnects for ever (the
+            # supervisor restarts the broker); a cluster's URLs are comma-separated.
+            return await bus.connect(self.url, "backend-tasks", stop=self._stopping)
+        except asyncio.CancelledError:
+            return None
 
     async def _on_summary(self, msg: Msg) -> None:
         if not msg.reply:

@@ -41,7 +41,7 @@ class Settings:
     ai: AISettings
     log_level: str
     ledger_token: str | None = None   # writes need it (Authorization: Bearer); None: no writes
-    nats_url: str | None = None       # NATS_URL: the task queue and request/reply on the bus
+    nats_url: str | None = None       # the bus (NATS_URL): fills are consumed from it; None: HTTP only
 
     @property
     def db_path(self) -> Path:

@@ -31,10 +31,11 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
 from .ai_manager import PRIORITIES, STATES, Task, TokenBucket, backoff_delay, estimate_tokens
+from .bus import replicas
 from .handlers import HANDLERS
 from .settings import AISettings
 
@@ -94,9 +95,11 @@ class BusTasks:
         js = self._js
         await _add_or_update(js, StreamConfig(
             name=STREAM, subjects=[f"tasks.{p}" for p in ORDER],
-            retention=RetentionPolicy.WORK_QUEUE, duplicate_window=120.0))
+            retention=RetentionPolicy.WORK_QUEUE, duplicate_window=120.0,
+            storage=StorageType.FILE, num_replicas=replicas()))
         await _add_or_update(js, StreamConfig(
-            name=DLQ_STREAM, subjects=[DLQ_SUBJECT], max_msgs=100_000, duplicate_window=600.0))
+            name=DLQ_STREAM, subjects=[DLQ_SUBJECT], max_msgs=100_000, duplicate_window=600.0,
+            storage=StorageType.FILE, num_replicas=replicas()))
         delays = retry_delays(self.ai)
         for priority in ORDER:
             await js.add_consumer(STREAM, ConsumerConfig(
