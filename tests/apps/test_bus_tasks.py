@@ -13,6 +13,9 @@ from .natsd import NatsServer
 from .support import ROOT, NotifyListener, Procs, free_port, get, http, wait_for
 
 
+TASKS_TOKEN = "tasks-token-with-'quotes'-and-\"more\""
+
+
 @pytest.fixture
 def listener():
     lis = NotifyListener()
@@ -25,6 +28,7 @@ def start_backend(procs: Procs, listener: NotifyListener, tmp_path, broker: Nats
     base = {"PYTHON_PORT": str(port), "DATA_DIR": str(tmp_path / "data"),
             "NOTIFY_SOCKET": listener.address, "LOG_LEVEL": "warning",
             "LEDGER_TOKEN": "test-ledger-token-0123456789", "NATS_URL": broker.url,
+            "TASKS_TOKEN": TASKS_TOKEN,
             "AI_ENABLED": "true", "PYTHONPATH": str(ROOT / "src")}
     proc = procs.backend({**base, **env})
     listener.wait_for("READY=1", timeout=30)
@@ -93,7 +97,11 @@ def test_an_always_failing_task_lands_in_the_dlq_after_max_deliver_then_requeues
     requeue = f"{url}/api/tasks/dead-letter/{entry['dlq_seq']}/requeue"
     assert http("POST", requeue, token=None)[0] == 401
     assert http("POST", requeue, token="forged")[0] == 403
-    status, body = http("POST", requeue)
+    # TASKS_TOKEN (the gateway's) may re-queue, and may not submit tasks nor write trades.
+    assert http("POST", f"{url}/api/tasks", {"type": "echo"}, token=TASKS_TOKEN)[0] == 403
+    fill = {"fill_id": "f1", "side": "buy", "quantity": 1, "price": 1}
+    assert http("POST", f"{url}/api/trades", fill, token=TASKS_TOKEN)[0] == 403
+    status, body = http("POST", requeue, token=TASKS_TOKEN)
     assert status == 201 and body["task"]["id"] != task["id"], body
     again = body["task"]["id"]
     # The re-queued copy fails again and comes back as a new dead letter of the new task.

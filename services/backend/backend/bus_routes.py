@@ -17,7 +17,7 @@ MAX_SEQ = 2**63 - 1  # a stream sequence is a uint64; anything larger names noth
 
 
 def bus_tasks_router(bus: BusThread, tasks: BusTasks, writer: Callable[..., None],
-                     task_in: type[BaseModel], batch_in: type[BaseModel]) -> APIRouter:
+                     dlq_writer: Callable[..., None], task_in: type[BaseModel], batch_in: type[BaseModel]) -> APIRouter:
     router = APIRouter(prefix="/api/tasks")
 
     def on_bus(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -61,14 +61,15 @@ def bus_tasks_router(bus: BusThread, tasks: BusTasks, writer: Callable[..., None
     def dead_letter(limit: int = Query(200, ge=1, le=1000)) -> dict[str, Any]:
         return {"tasks": on_bus(lambda: tasks.dead_letters(limit))}
 
-    @router.post("/dead-letter/{dlq_seq}/requeue", status_code=201, dependencies=[Depends(writer)])
+    @router.post("/dead-letter/{dlq_seq}/requeue", status_code=201,
+                 dependencies=[Depends(dlq_writer)])
     def requeue(dlq_seq: int = Path(ge=1, le=MAX_SEQ)) -> dict[str, Any]:
         task = on_bus(lambda: tasks.requeue(dlq_seq))
         if task is None:
             raise HTTPException(status_code=404, detail=f"no dead-letter entry {dlq_seq}")
         return {"task": task, "requeued_from": dlq_seq}
 
-    @router.delete("/dead-letter/{dlq_seq}", status_code=204, dependencies=[Depends(writer)])
+    @router.delete("/dead-letter/{dlq_seq}", status_code=204, dependencies=[Depends(dlq_writer)])
     def drop(dlq_seq: int = Path(ge=1, le=MAX_SEQ)) -> Response:
         if not on_bus(lambda: tasks.drop(dlq_seq)):
             raise HTTPException(status_code=404, detail=f"no dead-letter entry {dlq_seq}")

@@ -1,7 +1,7 @@
 'use strict';
 // /bus/*: the dashboard's live view of the message bus, and its dead-letter buttons.
 //   GET    /bus/events            server-sent events: `fills` (batched), `task`, `depth`
-//   POST   /bus/dlq/:seq/requeue  re-queue a dead letter (backend, with the ledger token)
+//   POST   /bus/dlq/:seq/requeue  re-queue a dead letter (backend, with TASKS_TOKEN)
 //   DELETE /bus/dlq/:seq          drop one
 // All need the operator's supervisor key (X-API-Key), checked by asking the supervisor.
 const crypto = require('node:crypto');
@@ -163,13 +163,13 @@ function busRoutes({ bus, config, log = () => {} }) {
   router.get('/events', (req, res) => hub.attach(req, res));
 
   async function toBackend(req, res, method, path) {
-    if (!config.ledgerToken) {
-      return res.status(503).json({ error: 'no_ledger_token', detail: 'the gateway has no LEDGER_TOKEN to write with', request_id: req.id });
+    if (!config.tasksToken) {
+      return res.status(503).json({ error: 'no_tasks_token', detail: 'the gateway has no TASKS_TOKEN to write with', request_id: req.id });
     }
     try {
       const answer = await fetch(new URL(path, config.backendUrl), {
         method,
-        headers: { Authorization: `Bearer ${config.ledgerToken}`, 'X-Request-Id': req.id },
+        headers: { Authorization: `Bearer ${config.tasksToken}`, 'X-Request-Id': req.id },
         signal: AbortSignal.timeout(5000),
       });
       const text = await answer.text();

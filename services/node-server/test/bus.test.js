@@ -200,9 +200,9 @@ describe('the gateway on the bus', () => {
     }
   });
 
-  test('the dead-letter buttons reach the backend with the ledger token, only for a good key', async () => {
+  test('the dead-letter buttons reach the backend with TASKS_TOKEN, only for a good key', async () => {
     const gw = await startGateway({
-      NATS_URL: nats.url, SUPERVISOR_URL: supervisor.url, BACKEND_URL: backend.url, LEDGER_TOKEN: 'ledger-xyz',
+      NATS_URL: nats.url, SUPERVISOR_URL: supervisor.url, BACKEND_URL: backend.url, TASKS_TOKEN: 'tasks-xyz',
     });
     try {
       const key = { 'X-API-Key': 'sekret' };
@@ -215,8 +215,8 @@ describe('the gateway on the bus', () => {
       assert.equal((await request(`${gw.url}/bus/dlq/..%2f..%2fapi%2ftrades/requeue`, { method: 'POST', headers: key })).status, 400);
       assert.equal((await request(`${gw.url}/bus/dlq/99999999999999999999999/requeue`, { method: 'POST', headers: key })).status, 400);
       assert.deepEqual(backend.requests.map((q) => [q.method, q.url, q.headers.authorization]), [
-        ['POST', '/api/tasks/dead-letter/3/requeue', 'Bearer ledger-xyz'],
-        ['DELETE', '/api/tasks/dead-letter/3', 'Bearer ledger-xyz'],
+        ['POST', '/api/tasks/dead-letter/3/requeue', 'Bearer tasks-xyz'],
+        ['DELETE', '/api/tasks/dead-letter/3', 'Bearer tasks-xyz'],
       ]);
     } finally {
       await gw.close();
