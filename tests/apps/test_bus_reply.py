@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from .natsd import NatsServer
-from .support import ROOT, LEDGER_TOKEN, NotifyListener, Procs, free_port, http, wait_for
+from .support import LEDGER_TOKEN, ROOT, NotifyListener, Procs, free_port, http, wait_for
 
 NODE_DIR = ROOT / "services" / "node-server"
 TIMEOUT_MS = 1000

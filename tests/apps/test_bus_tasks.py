@@ -12,7 +12,6 @@ import pytest
 from .natsd import NatsServer
 from .support import ROOT, NotifyListener, Procs, free_port, get, http, wait_for
 
-
 TASKS_TOKEN = "tasks-token-with-'quotes'-and-\"more\""
 
 
