@@ -156,15 +156,23 @@ services:{brokers}
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
             return [row[0] for row in db.execute("SELECT fill_id FROM trades")]
 
-    def stream_messages(self, node: int = 0) -> int | None:
-        """FILLS's message count as one broker's monitoring endpoint reports it."""
+    def stream_leader(self) -> str | None:
+        """The server_name of FILLS's leader (a service name here), as node 1 sees it."""
+        return (self._stream(0) or {}).get("cluster", {}).get("leader")
+
+    def _stream(self, node: int) -> dict[str, Any] | None:
         try:
-            jsz = httpx.get(f"http://127.0.0.1:{self.monitor_ports[node]}/jsz?streams=1",
+            jsz = httpx.get(f"http://127.0.0.1:{self.monitor_ports[node]}/jsz?streams=1&config=1",
                             timeout=5).json()
         except (httpx.HTTPError, ValueError):
             return None
         for account in jsz.get("account_details") or []:
             for stream in account.get("stream_detail") or []:
                 if stream["name"] == "FILLS":
-                    return int(stream["state"]["messages"])
+                    return stream
         return None
+
+    def stream_messages(self, node: int = 0) -> int | None:
+        """FILLS's message count as one broker's monitoring endpoint reports it."""
+        stream = self._stream(node)
+        return None if stream is None else int(stream["state"]["messages"])
