@@ -127,3 +127,31 @@ def test_a_garbage_message_on_the_queue_is_dead_lettered_not_a_crash(procs, list
     status, ok = http("POST", f"{url}/api/tasks", {"type": "echo", "payload": 1})
     wait_for(lambda: get(f"{url}/api/tasks/{ok['id']}")["state"] == "succeeded", 30, "echo")
     assert proc.popen.poll() is None
+
+
+@pytest.mark.slow
+def test_a_task_whose_deliveries_run_out_without_a_verdict_is_moved_by_the_advisory(
+        procs, listener, tmp_path):
+    """A worker that took a task and died (here: a client that pulls and never acks) leaves
+    no error behind; the server's MAX_DELIVERIES advisory still gets the task to the DLQ."""
+    broker = NatsServer(procs, tmp_path / "nats")
+    proc, _ = start_backend(procs, listener, tmp_path, broker, AI_MAX_ATTEMPTS="1")
+    assert proc.stop() == 0
+    (seq,) = publish(broker.url, [("tasks.normal", {"type": "echo", "payload": "lost"})])
+
+    async def take_and_vanish() -> int:
+        nc = await nats.connect(broker.url)
+        try:
+            sub = await nc.jetstream().pull_subscribe_bind("tasks-normal", stream="TASKS")
+            (msg,) = await sub.fetch(1, timeout=10)
+            return msg.metadata.sequence.stream
+        finally:
+            await nc.close()  # no ack: the delivery's ack wait (10 s) must run out
+
+    assert asyncio.run(take_and_vanish()) == seq
+    _, url = start_backend(procs, listener, tmp_path, broker, AI_MAX_ATTEMPTS="1")
+    (entry,) = wait_for(lambda: get(f"{url}/api/tasks/dead-letter")["tasks"], 60,
+                        "the advisory to move the task")
+    assert entry["task_id"] == seq and entry["deliveries"] == 1
+    assert entry["error"].startswith("no verdict") and entry["payload"] == "lost"
+    assert get(f"{url}/api/tasks/stats")["dead_letter"] == 1
