@@ -25,7 +25,7 @@ from . import bus
 
 log = logging.getLogger("trading_bot.bus")
 
-WINDOW = 64            # publishes awaiting their ack at once
+WINDOW = 512           # publishes awaiting their ack at once
 STOP_FLUSH = 2.0       # seconds a stop spends publishing what is still queued
 
 
