@@ -155,3 +155,36 @@ def test_a_task_whose_deliveries_run_out_without_a_verdict_is_moved_by_the_advis
     assert entry["task_id"] == seq and entry["deliveries"] == 1
     assert entry["error"].startswith("no verdict") and entry["payload"] == "lost"
     assert get(f"{url}/api/tasks/stats")["dead_letter"] == 1
+
+
+def test_forged_max_deliveries_advisories_that_do_not_fit_move_nothing(procs, listener, tmp_path):
+    broker = NatsServer(procs, tmp_path / "nats")
+    # One token and a refill of once in 1000 s: the second task stays queued on TASKS.
+    proc, url = start_backend(procs, listener, tmp_path, broker, AI_RATE_LIMIT="0.001",
+                              AI_BURST="1", AI_MAX_ATTEMPTS="3")
+    first = http("POST", f"{url}/api/tasks", {"type": "echo", "payload": 1})[1]
+    wait_for(lambda: get(f"{url}/api/tasks/{first['id']}")["state"] == "succeeded", 30, "the first")
+    queued = http("POST", f"{url}/api/tasks", {"type": "echo", "payload": 2})[1]["id"]
+    subject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.TASKS.tasks-normal"
+    forged = [b"not json", b"[]", b'{"stream_seq": "x"}', b"{" * 100_000,
+              json.dumps({"consumer": "someone-else", "stream_seq": queued, "deliveries": 99}).encode(),
+              json.dumps({"consumer": "tasks-normal", "stream_seq": queued, "deliveries": 1}).encode(),
+              json.dumps({"consumer": "tasks-normal", "stream_seq": 2**80, "deliveries": 9}).encode()]
+
+    async def forge() -> bool:
+        nc = await nats.connect(broker.url)
+        try:
+            for body in forged:
+                await nc.publish(subject, body)
+            await nc.flush()
+            # A round trip through the backend (the summary request): the server delivered the
+            # advisories to it before the request. Then the task must still be on TASKS.
+            await nc.request("backend.trades.summary", b"", timeout=10)
+            return (await nc.jetstream().get_msg("TASKS", queued)).seq == queued
+        finally:
+            await nc.close()
+
+    assert asyncio.run(forge())
+    assert get(f"{url}/api/tasks/dead-letter")["tasks"] == []
+    assert get(f"{url}/api/tasks/{queued}")["state"] == "queued"
+    assert proc.popen.poll() is None

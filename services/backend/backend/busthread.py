@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 SUMMARY_SUBJECT = "backend.trades.summary"
 QUEUE_GROUP = "backend"
+SETUP_RETRY = 1.0  # seconds between attempts to create the task streams
 
 
 class BusThread(threading.Thread):
@@ -73,7 +74,8 @@ class BusThread(threading.Thread):
         try:
             await nc.subscribe(SUMMARY_SUBJECT, queue=QUEUE_GROUP, cb=self._on_summary)
             if self.tasks is not None:
-                await self.tasks.setup(nc)
+                if not await self._setup_tasks(nc):
+                    return
                 worker = asyncio.create_task(self.tasks.run(self._stopping))
             self.connected.set()
             log.info("bus connected to %s (tasks on the bus: %s)", self.url, self.tasks is not None)
@@ -91,6 +93,22 @@ class BusThread(threading.Thread):
             return await bus.connect(self.url, "backend-tasks", stop=self._stopping)
         except asyncio.CancelledError:
             return None
+
+    async def _setup_tasks(self, nc: NATS) -> bool:
+        """Streams and consumers, retried until they exist (JetStream may still be starting,
+        or the broker restarting); False if told to stop first."""
+        assert self._stopping is not None and self.tasks is not None
+        while not self._stopping.is_set():
+            try:
+                await self.tasks.setup(nc)
+                return True
+            except Exception as exc:  # noqa: BLE001 - never give up while we run
+                log.warning("task streams not set up yet: %s", exc)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), SETUP_RETRY)
+                except TimeoutError:
+                    pass
+        return False
 
     async def _on_summary(self, msg: Msg) -> None:
         if not msg.reply:

@@ -46,6 +46,7 @@ DLQ_STREAM = "TASKS_DLQ"
 DLQ_SUBJECT = "dlq.tasks"
 EVENTS_PREFIX = "events.tasks"  # core NATS: events.tasks.<state>, for the gateway's live view
 ORDER = ("high", "normal", "low")  # the pull order: always the most urgent first
+CONSUMERS = frozenset(f"tasks-{p}" for p in ORDER)
 MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{STREAM}.*"
 NO_VERDICT = "no verdict: deliveries ran out without an ack (worker died or overran its ack wait)"
 IDLE_WAKE = 1.0  # seconds: the longest the worker sleeps with nothing to pull
@@ -165,6 +166,7 @@ class BusTasks:
                 msg = await self._next()
             except Exception as exc:  # noqa: BLE001 - the broker away: retry, never crash
                 log.warning("pulling tasks failed: %s", exc)
+                await self._new_inbox()
                 await _wait(stopping, IDLE_WAKE)
                 continue
             if msg is None:
@@ -208,6 +210,17 @@ class BusTasks:
             if _status(reply) is None:
                 return reply
         return None
+
+    async def _new_inbox(self) -> None:
+        """After a pull went unanswered: a late reply would answer the *next* pull (another
+        priority's), and every later one would be off by one, so start a fresh inbox. A
+        message that lands in the old one is redelivered after its ack wait."""
+        pulls, self._pulls, self._pull_inbox = self._pulls, None, None
+        if pulls is not None:
+            try:
+                await pulls.unsubscribe()
+            except Exception as exc:  # noqa: BLE001 - closed with the connection already
+                log.debug("old pull inbox: %s", exc)
 
     async def _attempt(self, msg: Msg) -> None:
         meta = msg.metadata
@@ -285,11 +298,19 @@ class BusTasks:
         try:
             advisory = json.loads(msg.data)
             seq, deliveries = int(advisory["stream_seq"]), int(advisory["deliveries"])
+            # The bus has no authorization (loopback, like the children themselves; SPEC §6
+            # "Security model"): at least drop what the server could never have sent.
+            if advisory.get("consumer") not in CONSUMERS or deliveries < self.ai.max_attempts:
+                log.warning("ignored a MAX_DELIVERIES advisory that does not fit: %.200s", msg.data)
+                return
             raw = await self._js.get_msg(STREAM, seq)
         except APIError as exc:
             if not _missing(exc):
                 log.warning("MAX_DELIVERIES advisory: task %s not read: %s", seq, exc)
             return  # already settled (acked or moved)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("MAX_DELIVERIES advisory not understood: %s", exc)
+            return
         except Exception as exc:  # noqa: BLE001 - a bad advisory must not stop the loop
             log.warning("MAX_DELIVERIES advisory not handled: %s", exc)
             return
