@@ -11,6 +11,7 @@ export default function Bus({ apiKey }) {
   const [fills, setFills] = useState([]);
   const [depth, setDepth] = useState(null);
   const [live, setLive] = useState(false);
+  const [noBus, setNoBus] = useState(false);
   const [dlq, setDlq] = useState({ entries: [], disabled: false, error: null });
   const [busy, setBusy] = useState(null);
   const lastDlqDepth = useRef(null);
@@ -42,11 +43,18 @@ export default function Bus({ apiKey }) {
       } else if (type === 'task' && data && data.state === 'dead') readDlq();
     };
     const run = () => {
+      let again = true;
       readEventStream(apiKey, { url: BUS_EVENTS_URL, signal: controller.signal, onOpen: () => setLive(true), onEvent })
-        .catch(() => {})
+        .catch((err) => {
+          // 404: this gateway runs without NATS_URL; asking again would not change that.
+          if (err && err.status === 404) {
+            again = false;
+            setNoBus(true);
+          }
+        })
         .finally(() => {
           setLive(false);
-          if (!controller.signal.aborted) timer = setTimeout(run, RETRY_MS);
+          if (again && !controller.signal.aborted) timer = setTimeout(run, RETRY_MS);
         });
     };
     run();
@@ -74,7 +82,7 @@ export default function Bus({ apiKey }) {
     <section className="panel" aria-labelledby="bus-title" data-testid="bus-panel">
       <header>
         <h2 id="bus-title">Message bus</h2>
-        <span className={live ? 'badge badge-good' : 'badge'} data-testid="bus-live">{live ? 'live' : 'offline'}</span>
+        <span className={live ? 'badge badge-good' : 'badge'} data-testid="bus-live">{live ? 'live' : noBus ? 'no bus' : 'offline'}</span>
       </header>
       <div className="grid">
         <div>

@@ -98,6 +98,13 @@ test('a refused re-queue shows the error and keeps the row', async () => {
   expect(screen.getByTestId('dlq-4')).toBeTruthy();
 });
 
+test('a gateway without the bus (404) is said so, and not asked again', async () => {
+  routes['GET /bus/events'] = () => [404, { error: 'not_found' }];
+  render(<Bus apiKey={KEY} />);
+  await waitFor(() => expect(screen.getByTestId('bus-live').textContent).toBe('no bus'));
+  expect(http.calls.filter((c) => c.url === '/bus/events')).toHaveLength(1);
+});
+
 test('the trade summary served stale by the gateway is marked stale with its age', async () => {
   routes['GET /api/trades'] = () => [200, { trades: [] }];
   routes['GET /api/trades/summary'] = () => [200, { count: 3, buys: 2, sells: 1, realized_pnl: 1.5, stale: true, stale_age_seconds: 12.3 }];
