@@ -3,11 +3,13 @@
 // reconnects forever: the supervisor restarts the broker, and the gateway must serve HTTP
 // (and its stale answers) meanwhile. Without NATS_URL there is no bus and the routes that
 // would use it fall back to the plain HTTP proxy.
-const { connect } = require('nats');
 
 const RETRY_MS = 500;
 
 function createBus({ url, name = 'node-server', log = () => {} }) {
+  // Loaded here, not at the top: a gateway without NATS_URL never pays for the client.
+  // eslint-disable-next-line global-require
+  const { connect } = require('nats');
   let nc = null;
   let closed = false;
   const waiting = new Set(); // callbacks run once connected (subscriptions of the live view)
