@@ -129,6 +129,7 @@ class ControlPlane:
         if self._listener is not None:
             self._listener.close()
         self.alerts.close()
+        self.metrics.live.close()   # the held /proc files
 
     def forget(self, name: str) -> None:
         """Owner thread: a reload removed the service; its history and dedup stamps go."""
