@@ -11,7 +11,8 @@ sample costs one `pread` of `/proc/<pid>/stat` per member (utime, stime, rss, al
   changed: a new root, a member gone, or a member whose stat line changed since the last
   sample (a process that forks has run: its CPU ticks, minor faults (copy-on-write after a
   fork), thread count or last CPU moved). An unchanged line is not even parsed. A sleeping
-  tree is walked again every REWALK seconds for what slipped by.
+  tree is walked again every REWALK seconds for what slipped by (a process that ran too
+  briefly to change its line: under a clock tick, no page fault, on the same CPU).
 
 One thread at a time (LiveStats' lock).
 """
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-REWALK = 60.0        # seconds: the longest a sleeping tree goes unwalked
+REWALK = 300.0       # seconds: the longest a sleeping tree goes unwalked (100 walks: ~10 ms)
+REMEASURE = 60.0     # seconds: the longest the RSS of a process that has not run goes unread
 MAX_HELD = 1024      # open /proc files at most (and an eighth of the descriptor limit)
 _STAT_BYTES = 4096   # a stat line is ~300 bytes; 52 numbers of 20 digits would still fit
 _FILES = ("stat", "statm")
@@ -69,12 +71,14 @@ class _Tree:
 
 
 class TreeStats:
-    def __init__(self, held: int | None = None, rewalk: float = REWALK) -> None:
+    def __init__(self, held: int | None = None, rewalk: float = REWALK,
+                 remeasure: float = REMEASURE) -> None:
         self.held = held_limit() if held is None else held
-        self.rewalk = rewalk
+        self.rewalk, self.remeasure = rewalk, remeasure
         self._trees: dict[int, _Tree] = {}       # root pid -> its members
         self._members: dict[int, _Member] = {}   # pid -> its open stat file and last reading
         self._open = 0
+        self._roots: set[int] | None = None      # of the last retain()
         self.walks = 0                           # for tests and the bench: walks done
 
     def sample(self, root: int, now: float) -> tuple[int, float, float]:
@@ -110,6 +114,9 @@ class TreeStats:
 
     def retain(self, roots: set[int]) -> None:
         """Forget the trees of other roots, closing the files of members no tree holds."""
+        if roots == self._roots:   # as last time: walks and failed reads kept the rest right
+            return
+        self._roots = set(roots)
         for root in set(self._trees) - roots:
             del self._trees[root]
         kept: set[int] = set()
@@ -120,6 +127,7 @@ class TreeStats:
 
     def close(self) -> None:
         self._trees.clear()
+        self._roots = None
         for pid in list(self._members):
             self._forget(pid)
         self.held = 0
@@ -141,9 +149,9 @@ class TreeStats:
             member = self._members[pid] = _Member(self._open_files(pid))
         try:
             raw = self._pread(pid, member, 0)
-            if raw == member.raw and now - member.measured < self.rewalk:
+            if raw == member.raw and now - member.measured < self.remeasure:
                 # The same line: it has not run. Its RSS is as last read, give or take what
-                # the kernel reclaimed from it meanwhile (read again within `rewalk`).
+                # the kernel reclaimed from it meanwhile (read again within `remeasure`).
                 member.at = now
                 return member.rss, 0.0, member.ticks, False
             member.rss = int(self._pread(pid, member, 1).split(None, 2)[1]) * PAGE_SIZE
