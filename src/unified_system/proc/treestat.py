@@ -2,7 +2,9 @@
 
 psutil read 100 sleeping trees in ~22 ms of CPU (a Process object, several /proc files and
 a children walk per tree): every 5 s that was 0.5 % of a core for an idle supervisor. Here a
-sample costs one `pread` of `/proc/<pid>/stat` per member (utime, stime, rss, all at once):
+sample costs one `pread` of `/proc/<pid>/stat` per member (its CPU ticks), and one of `statm`
+(its RSS) only when the stat line changed (the rss in `stat` is the kernel's rough per-CPU
+sum, hundreds of KB off even on 2 cores; `statm` is exact, as psutil and `ps` read it):
 
 - The files stay open between samples. An open /proc file belongs to its process, not to its
   number: once the process is reaped, the read fails (ESRCH) instead of reading a newcomer
