@@ -16,6 +16,7 @@ from unified_system.config.loader import LoadedConfig
 from unified_system.config.schema import Service
 from unified_system.export.common import ExportError, dns1123, is_secret, project_name, service_ports
 from unified_system.export.k8s_args import rewrite_args, rewrite_host_env
+from unified_system.export.k8s_nats import is_nats, nats_args, nats_ports
 from unified_system.export.k8s_probes import WAIT_IMAGE, map_probe, wait_container
 
 DEFAULT_IMAGE = "unified-system:latest"
@@ -55,7 +56,12 @@ def _k8s_literal(value: str) -> str:
     return value.replace("$(", "$$(")
 
 
-def _env(svc: str, spec: Service, owners: dict[int, str]) -> tuple[list[dict], list[str]]:
+def generated_secret_name(project: str) -> str:
+    return dns1123(f"{project}-generated")
+
+
+def _env(svc: str, spec: Service, owners: dict[int, str],
+         loaded_project: str) -> tuple[list[dict], list[str]]:
     """Container env: secret-named variables as secretKeyRef, never values; loopback
     addresses of another service's port rewritten to that service's DNS name."""
     env: list[dict[str, Any]] = [{"name": "UNIFIED_SERVICE", "value": svc}]
@@ -75,6 +81,10 @@ def _env(svc: str, spec: Service, owners: dict[int, str]) -> tuple[list[dict], l
         if new != value:
             rewritten.append(name)
         env.append({"name": name, "value": _k8s_literal(new)})
+    # a generated secret (SPEC §9) is one value shared by every service that names it
+    for name in spec.secrets:
+        env.append({"name": name, "valueFrom": {"secretKeyRef": {
+            "name": generated_secret_name(loaded_project), "key": name}}})
     if spec.checkpoint is not None and "CHECKPOINT_DIR" not in spec.env:
         env += [{"name": "CHECKPOINT_DIR", "value": CHECKPOINT_MOUNT},
                 {"name": "CHECKPOINT_KEEP", "value": str(spec.checkpoint.keep)}]
@@ -95,6 +105,13 @@ def _argv(spec: Service) -> list[str]:
             arg = arg.replace(value, f"$({name})")
         argv.append(arg)
     return argv
+
+
+def _ports(spec: Service) -> list[tuple[int, str | None]]:
+    """service_ports(), and a NATS broker's ports from its flags (k8s_nats.py)."""
+    ports = dict(nats_ports(list(spec.command))) if is_nats(list(spec.command)) else {}
+    named = {port: ports.get(port, name) for port, name in service_ports(spec)}
+    return [(port, name) for port, name in ports.items() if port not in named] + list(named.items())
 
 
 def _workdir(loaded: LoadedConfig, svc: str, spec: Service, app_root: str) -> str:
@@ -141,11 +158,14 @@ def service_docs(loaded: LoadedConfig, svc: str, hosts: dict[str, str],
     """The Deployment and (when the service has ports) the Service of one service."""
     spec = loaded.config.services[svc]
     name = hosts[svc]
-    env, notes = _env(svc, spec, owners)
+    env, notes = _env(svc, spec, owners, project_name(loaded.base_dir))
     argv, notes_args = rewrite_args(svc, spec, _argv(spec))
     notes += notes_args
+    if is_nats(argv):
+        argv, notes_nats = nats_args(argv)
+        notes += notes_nats
     used: set[str] = set()
-    ports = [(port, _port_name(pname, port, used)) for port, pname in service_ports(spec)]
+    ports = [(port, _port_name(pname, port, used)) for port, pname in _ports(spec)]
     container: dict[str, Any] = {
         "name": name, "image": image, "command": argv[:1], "args": argv[1:],
         "workingDir": _workdir(loaded, svc, spec, app_root), "env": env,
@@ -189,7 +209,12 @@ def service_docs(loaded: LoadedConfig, svc: str, hosts: dict[str, str],
         meta["annotations"] = {NOTES: "; ".join(notes)}
     docs: list[dict[str, Any]] = [{
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+        # the rollout proof (SPEC §5): ready this long before the old pod goes, within the deadline
         "spec": {"replicas": spec.instances,
+                 "minReadySeconds": math.ceil(spec.rollout.min_ready),
+                 **({"progressDeadlineSeconds": max(math.ceil(spec.rollout.timeout),
+                                                    math.ceil(spec.rollout.min_ready) + 1)}
+                    if spec.rollout.timeout is not None else {}),
                  "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
                  "template": {"metadata": {"labels": labels}, "spec": pod}},
     }]
@@ -203,7 +228,8 @@ def service_docs(loaded: LoadedConfig, svc: str, hosts: dict[str, str],
 
 
 def secret_docs(loaded: LoadedConfig, hosts: dict[str, str]) -> list[dict[str, Any]]:
-    """One example Secret per service with secret-named env: keys only, values empty."""
+    """One example Secret per service with secret-named env, and one for the generated
+    `secrets:` the services share: keys only, values empty."""
     docs = []
     for svc, host in hosts.items():
         keys = sorted(k for k in loaded.config.services[svc].env if is_secret(k))
@@ -211,6 +237,14 @@ def secret_docs(loaded: LoadedConfig, hosts: dict[str, str]) -> list[dict[str, A
             docs.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                          "metadata": {"name": f"{host}-secrets", "labels": _labels(loaded, host)},
                          "stringData": {k: "" for k in keys}})
+    generated = sorted({name for svc in hosts for name in loaded.config.services[svc].secrets})
+    if generated:
+        project = project_name(loaded.base_dir)
+        docs.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                     "metadata": {"name": generated_secret_name(project),
+                                  "labels": {"app.kubernetes.io/part-of": dns1123(project),
+                                             "app.kubernetes.io/managed-by": "unified-system"}},
+                     "stringData": {k: "" for k in generated}})
     return docs
 
 
@@ -230,7 +264,7 @@ def manifests(loaded: LoadedConfig, image: str = DEFAULT_IMAGE, app_root: str = 
         hosts[svc] = host
     owners: dict[int, str] = {}
     for svc, spec in enabled.items():
-        for port, _ in service_ports(spec):
+        for port, _ in _ports(spec):
             owners.setdefault(port, hosts[svc])
     files = {f"{hosts[svc]}.yaml": service_docs(loaded, svc, hosts, owners, image, app_root,
                                                 wait_image) for svc in enabled}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from unified_system.proc.treestat import tree_pids as tree_pids  # the one walk, shared
+
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -21,21 +23,6 @@ def cpu_rss(pid: int) -> tuple[float, int] | None:
         return (int(fields[11]) + int(fields[12])) / TICKS, int(fields[21]) * PAGE
     except (OSError, IndexError, ValueError):
         return None
-
-
-def tree_pids(root: int) -> list[int]:
-    """root and its descendants, via /proc/<pid>/task/<tid>/children: O(tree), not O(host)."""
-    out, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        out.append(pid)
-        try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                    stack.extend(int(p) for p in fh.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return out
 
 
 def boot_time() -> float:
@@ -65,25 +52,6 @@ def zombie(pid: int) -> bool:
             return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
     except (OSError, IndexError):
         return False
-
-
-class CpuMeter:
-    """Percent of one core a process used since the last call for it, as psutil's
-    cpu_percent(None) counts it (the first call for a pid says 0.0)."""
-
-    def __init__(self) -> None:
-        self._last: dict[int, tuple[float, float]] = {}   # pid -> (cpu seconds, monotonic)
-
-    def percent(self, pid: int, cpu: float, now: float) -> float:
-        last = self._last.get(pid)
-        self._last[pid] = (cpu, now)
-        if last is None or now <= last[1]:
-            return 0.0
-        return max(0.0, 100.0 * (cpu - last[0]) / (now - last[1]))
-
-    def forget(self, keep: set[int]) -> None:
-        for pid in set(self._last) - keep:
-            del self._last[pid]
 
 
 class HostMeter:
