@@ -54,8 +54,10 @@ async def connect(url: str, name: str, stop: asyncio.Event | None = None) -> Cli
     wait, longest = CONNECT_BACKOFF
     while True:
         try:
-            return await nats.connect(url.split(","), name=name, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.25, connect_timeout=2, error_cb=_quiet)
+            return await nats.connect(url.split(","), name=name,
+                                      token=os.environ.get("NATS_TOKEN") or None,
+                                      max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+                                      connect_timeout=2, error_cb=_quiet)
         except (TimeoutError, NatsError, OSError) as exc:
             log.warning("bus %s unreachable (%s); retrying in %.1fs", url, exc, wait)
         try:
