@@ -87,5 +87,36 @@ async def publish_fill(js: JetStreamContext, fill: Mapping[str, Any],
                             headers={"Nats-Msg-Id": str(fill["fill_id"])})
 
 
+async def publish_fills(js: JetStreamContext, fills: list[Mapping[str, Any]],
+                        timeout: float = PUBLISH_TIMEOUT) -> list[PubAck | BaseException]:
+    """Publish a window of fills at once and wait up to ``timeout`` for their acks: one
+    result per fill, a PubAck or the error (``TimeoutError`` for an ack that did not come).
+    Pipelined with ``publish_async``: no task per message, so a busy core publishes more."""
+    sent: list[asyncio.Future[PubAck] | BaseException] = []
+    for fill in fills:
+        try:
+            sent.append(await js.publish_async(
+                subject(str(fill.get("symbol", ""))), json.dumps(fill).encode(),
+                wait_stall=timeout, stream=STREAM, headers={"Nats-Msg-Id": str(fill["fill_id"])}))
+        except (NatsError, TimeoutError) as exc:   # closed, reconnecting, or stalled
+            sent.append(exc)
+    waiting = [f for f in sent if isinstance(f, asyncio.Future)]
+    if waiting:
+        await asyncio.wait(waiting, timeout=timeout)
+    results: list[PubAck | BaseException] = []
+    for item in sent:
+        if not isinstance(item, asyncio.Future):
+            results.append(item)
+        elif not item.done():
+            item.cancel()   # a late ack is dropped; the fill stays queued and is re-published
+            results.append(TimeoutError(f"no ack within {timeout}s"))
+        elif item.cancelled():
+            results.append(TimeoutError("cancelled"))
+        else:
+            error = item.exception()
+            results.append(error if error is not None else item.result())
+    return results
+
+
 async def _quiet(exc: Exception) -> None:
     log.debug("bus: %s", exc)
