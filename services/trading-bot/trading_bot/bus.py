@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import nats
@@ -87,7 +87,7 @@ async def publish_fill(js: JetStreamContext, fill: Mapping[str, Any],
                             headers={"Nats-Msg-Id": str(fill["fill_id"])})
 
 
-async def publish_fills(js: JetStreamContext, fills: list[Mapping[str, Any]],
+async def publish_fills(js: JetStreamContext, fills: Sequence[Mapping[str, Any]],
                         timeout: float = PUBLISH_TIMEOUT) -> list[PubAck | BaseException]:
     """Publish a window of fills at once and wait up to ``timeout`` for their acks: one
     result per fill, a PubAck or the error (``TimeoutError`` for an ack that did not come).
