@@ -54,7 +54,8 @@ class ControlPlane:
         self.log = get_logger(component="api")
         self.histories = HistoryStore(cfg.history.period, cfg.history.keep,
                                       lambda: self.sup.snapshot, self.metrics.live.figures,
-                                      lambda: self.metrics.last_probe, self.hub.on_event)
+                                      lambda: self.metrics.last_probe, self.hub.on_event,
+                                      lambda: self.hub.count > 0)
         self._listeners = [self._guarded(f) for f in
                            (self.hub.on_event, self.history.on_event, self.alerts.on_event)]
 
@@ -129,6 +130,7 @@ class ControlPlane:
         if self._listener is not None:
             self._listener.close()
         self.alerts.close()
+        self.metrics.live.close()   # the held /proc files
 
     def forget(self, name: str) -> None:
         """Owner thread: a reload removed the service; its history and dedup stamps go."""
