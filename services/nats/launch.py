@@ -7,7 +7,8 @@ scripts, and ``exec`` it: the supervisor's child *is* nats-server (same pid, its
 its exit code), with nothing of Python left in between.
 
 ``CHECKPOINT_DIR`` (the supervisor's durable per-service directory) becomes the JetStream
-store (``-sd``), so a restarted broker recovers every stream from it.
+store (``-sd``), so a restarted broker recovers every stream from it. With ``NATS_TOKEN`` set
+every client must present that token (a 0600 ``auth.conf`` under CHECKPOINT_DIR).
 """
 
 from __future__ import annotations
@@ -36,12 +37,40 @@ def find_binary() -> str | None:
     return shutil.which(BINARY)
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def quoted(value: str) -> str:
+    """A string literal of nats-server's config language: every value, quotes included."""
+    return '"' + "".join(_ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x20 else c)
+                         for c in value) + '"'
+
+
+def auth_config(directory: Path, token: str) -> Path:
+    """A 0600 config file that makes every client present the token. Not in argv: ps and
+    /proc/PID/cmdline show argv to every user. (`token: $NATS_TOKEN` would keep it in the
+    environment only, but nats-server parses such a value as config text: a backslash in the
+    token breaks it.)"""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "auth.conf"
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"authorization {{\n  token: {quoted(token)}\n}}\n")
+    tmp.replace(path)
+    return path
+
+
 def server_argv(binary: str, flags: list[str], env: Mapping[str, str]) -> list[str]:
-    """The flags as given, plus the store directory from CHECKPOINT_DIR unless -sd is set."""
+    """The flags as given, plus the store directory from CHECKPOINT_DIR unless -sd is set, and
+    token authentication when NATS_TOKEN is set (services.yaml's `secrets`)."""
     argv = [binary, *flags]
     store = env.get("CHECKPOINT_DIR")
     if store and not {"-sd", "--store_dir"} & set(flags):
         argv += ["-sd", store]
+    token = env.get("NATS_TOKEN")
+    if token and not {"-c", "--config"} & set(flags):
+        argv += ["-c", str(auth_config(Path(store or ".") / "config", token))]
     return argv
 
 

@@ -48,6 +48,7 @@ def nats_node(name: str, client: int, monitor: int, cluster: tuple[int, list[int
     command: {argv}
     cwd: {ROOT / "services" / "nats"}
     checkpoint: {{keep: 3}}
+    secrets: [NATS_TOKEN]
     stop: {{timeout: 20s}}
     restart: {{backoff: {{initial: {restart_delay}s, jitter: 0}}}}
     readiness: {{{READINESS},
@@ -90,6 +91,7 @@ services:{brokers}
     depends_on: {depends}
     env: {backend_env}
     checkpoint: {{keep: 3}}
+    secrets: [NATS_TOKEN]
     readiness: {{{READINESS}, http: {{url: "http://127.0.0.1:{self.backend_port}/health"}}}}
   trading-bot:
     command: ["{PY}", "-m", "trading_bot"]
@@ -97,6 +99,7 @@ services:{brokers}
     depends_on: {depends}
     env: {bot_env_all}
     checkpoint: {{keep: 3}}
+    secrets: [NATS_TOKEN]
     readiness: {{{READINESS}, http: {{url: "http://127.0.0.1:{self.bot_port}/health"}}}}
 """
         super().__init__(tmp_path, config, supervisor="shutdown_timeout: 60s")

@@ -51,13 +51,15 @@ def replicas(env: Mapping[str, str] | None = None) -> int:
 async def connect(url: str, name: str, stop: asyncio.Event | None = None) -> Client:
     """Connect, retrying a failed first connect with backoff (nats-py only reconnects after a
     first success); afterwards the client reconnects by itself, without a limit. Raises
-    ``asyncio.CancelledError`` if ``stop`` is set first."""
+    ``asyncio.CancelledError`` if ``stop`` is set first. ``NATS_TOKEN`` (services.yaml's
+    ``secrets``), when set, is the token the broker requires."""
     wait, longest = CONNECT_BACKOFF
     while True:
         try:
             return await nats.connect(
-                url.split(","), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
-                connect_timeout=2, error_cb=_quiet, disconnected_cb=_said(f"{name}: disconnected"),
+                url.split(","), name=name, token=os.environ.get("NATS_TOKEN") or None,
+                max_reconnect_attempts=-1, reconnect_time_wait=0.25, connect_timeout=2,
+                error_cb=_quiet, disconnected_cb=_said(f"{name}: disconnected"),
                 reconnected_cb=_said(f"{name}: reconnected"))
         except (TimeoutError, NatsError, OSError) as exc:
             log.warning("bus %s unreachable (%s); retrying in %.1fs", url, exc, wait)

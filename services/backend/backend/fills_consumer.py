@@ -68,7 +68,11 @@ class FillsConsumer:
                     await self._pause()
                     continue
                 log.info("consuming FILLS as durable %s", DURABLE)
-                await self._consume(sub)
+                try:
+                    await self._consume(sub)
+                except Exception:   # a bug must not end consumption silently: say it, go on
+                    log.exception("bus: the FILLS consumer failed; re-subscribing")
+                    await self._pause()
                 await _quietly(sub.unsubscribe())
         finally:
             await _quietly(self.nc.close())

@@ -6,7 +6,7 @@
 
 const RETRY_MS = 500;
 
-function createBus({ url, name = 'node-server', log = () => {} }) {
+function createBus({ url, token = null, name = 'node-server', log = () => {} }) {
   // Loaded here, not at the top: a gateway without NATS_URL never pays for the client.
   // eslint-disable-next-line global-require
   const { connect } = require('nats');
@@ -19,6 +19,7 @@ function createBus({ url, name = 'node-server', log = () => {} }) {
       try {
         const conn = await connect({
           servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: RETRY_MS, timeout: 2000,
+          ...(token ? { token } : {}), // NATS_TOKEN: the broker refuses a client without it
         });
         if (closed) {
           await conn.close();

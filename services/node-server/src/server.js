@@ -11,7 +11,7 @@ function log(fields) {
 
 // Resolves once listening; returns { server, stats, address, close }.
 function startServer(config) {
-  const bus = config.natsUrl ? createBus({ url: config.natsUrl, log }) : null;
+  const bus = config.natsUrl ? createBus({ url: config.natsUrl, token: config.natsToken, log }) : null;
   const { app, stats } = createApp(config, { bus });
   const server = http.createServer(app);
   let stopHeartbeat = () => {};

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import nats
@@ -54,8 +54,10 @@ async def connect(url: str, name: str, stop: asyncio.Event | None = None) -> Cli
     wait, longest = CONNECT_BACKOFF
     while True:
         try:
-            return await nats.connect(url.split(","), name=name, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.25, connect_timeout=2, error_cb=_quiet)
+            return await nats.connect(url.split(","), name=name,
+                                      token=os.environ.get("NATS_TOKEN") or None,
+                                      max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+                                      connect_timeout=2, error_cb=_quiet)
         except (TimeoutError, NatsError, OSError) as exc:
             log.warning("bus %s unreachable (%s); retrying in %.1fs", url, exc, wait)
         try:
@@ -83,6 +85,37 @@ async def publish_fill(js: JetStreamContext, fill: Mapping[str, Any],
     return await js.publish(subject(str(fill.get("symbol", ""))), json.dumps(fill).encode(),
                             timeout=timeout, stream=STREAM,
                             headers={"Nats-Msg-Id": str(fill["fill_id"])})
+
+
+async def publish_fills(js: JetStreamContext, fills: Sequence[Mapping[str, Any]],
+                        timeout: float = PUBLISH_TIMEOUT) -> list[PubAck | BaseException]:
+    """Publish a window of fills at once and wait up to ``timeout`` for their acks: one
+    result per fill, a PubAck or the error (``TimeoutError`` for an ack that did not come).
+    Pipelined with ``publish_async``: no task per message, so a busy core publishes more."""
+    sent: list[asyncio.Future[PubAck] | BaseException] = []
+    for fill in fills:
+        try:
+            sent.append(await js.publish_async(
+                subject(str(fill.get("symbol", ""))), json.dumps(fill).encode(),
+                wait_stall=timeout, stream=STREAM, headers={"Nats-Msg-Id": str(fill["fill_id"])}))
+        except (NatsError, TimeoutError) as exc:   # closed, reconnecting, or stalled
+            sent.append(exc)
+    waiting = [f for f in sent if isinstance(f, asyncio.Future)]
+    if waiting:
+        await asyncio.wait(waiting, timeout=timeout)
+    results: list[PubAck | BaseException] = []
+    for item in sent:
+        if not isinstance(item, asyncio.Future):
+            results.append(item)
+        elif not item.done():
+            item.cancel()   # a late ack is dropped; the fill stays queued and is re-published
+            results.append(TimeoutError(f"no ack within {timeout}s"))
+        elif item.cancelled():
+            results.append(TimeoutError("cancelled"))
+        else:
+            error = item.exception()
+            results.append(error if error is not None else item.result())
+    return results
 
 
 async def _quiet(exc: Exception) -> None:

@@ -7,7 +7,7 @@ inside its dedupe window (``Nats-Msg-Id`` = fill id) and the backend's ledger is
 the fill id, so a repeat is harmless at either end.
 
 The thread runs its own asyncio loop (nats-py is asyncio); the trading loop only pokes
-``wake``. Up to ``WINDOW`` publishes are in flight at once, each awaiting its own ack.
+``wake``. Up to ``WINDOW`` publishes are in flight at once (``bus.publish_fills``).
 """
 
 from __future__ import annotations
@@ -148,8 +148,7 @@ class BusDeliverer(threading.Thread):
             if not batch:
                 await self._wait(woken, None, flush_until)
                 continue
-            results = await asyncio.gather(*(bus.publish_fill(js, f) for f in batch),
-                                           return_exceptions=True)
+            results = await bus.publish_fills(js, batch)
             acked = {f["fill_id"] for f, r in zip(batch, results, strict=True) if not isinstance(r, BaseException)}
             if acked:
                 self._remove(acked)
