@@ -29,7 +29,6 @@ log = logging.getLogger("backend.fills")
 DURABLE = "backend-ledger"
 BATCH = 256
 FETCH_WAIT = 1.0      # seconds a fetch waits for a first message
-GATHER_WAIT = 0.005   # seconds the batch after that first message may take to gather
 ACK_WAIT = 5.0        # seconds before an unacked fill is redelivered (a killed backend's batch)
 RETRY_WAIT = 0.5      # after a bus error (broker restarting, leader election)
 
@@ -87,22 +86,14 @@ class FillsConsumer:
     async def _consume(self, sub: Any) -> None:
         """Fetch, commit, ack, until stopped; returns on a bus error to re-subscribe."""
         while not self.stopping.is_set():
-            # Two fetches, because nats-py's fetch(n) returns only with n messages or at its
-            # timeout: one fetch(BATCH, FETCH_WAIT) held each fill up to a full batch's
-            # arrival (256 ms at 1,000 fills/s) or a second. So: wait for one fill, then take
-            # what else the broker holds within GATHER_WAIT, and commit them together.
             try:
-                msgs = await sub.fetch(1, timeout=FETCH_WAIT)
+                msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT)
             except TimeoutError:
                 continue  # nothing to consume
             except NatsError as exc:
                 log.warning("bus: fetch failed (%r); re-subscribing", exc)
                 await self._pause()
                 return
-            try:
-                msgs += await sub.fetch(BATCH - 1, timeout=GATHER_WAIT)
-            except (TimeoutError, NatsError):
-                pass  # nothing more now, or a bus error the next fetch meets: commit the first
             await self._handle(msgs)
 
     async def _handle(self, msgs: list[Msg]) -> None:
