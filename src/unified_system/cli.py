@@ -210,12 +210,12 @@ def cmd_run(config: str | None, env_name: str | None, only: str | None) -> int:
     loaded = forked(lambda: _checked_for_run(config, env_name, only), _import_runtime)
     if isinstance(loaded, int):
         return EXIT_CONFIG if loaded == EXIT_CONFIG else EXIT_FAIL
-    from unified_system.core.runtime import AlreadyRunning
     from unified_system.core.supervisor import Supervisor
+    from unified_system.proc.runtime import AlreadyRunning, Runtime
 
     selected = _only(only)
     try:
-        return Supervisor(loaded, only=selected).run()
+        return Supervisor(loaded, only=selected, effects=Runtime).run()
     except AlreadyRunning as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
@@ -232,7 +232,7 @@ def _import_runtime(answered: Callable[[], bool]) -> None:
     import importlib
 
     import unified_system.core.supervisor  # noqa: F401
-    from unified_system.core.runtime import LATE_MODULES
+    from unified_system.proc.runtime import LATE_MODULES
 
     for module in LATE_MODULES:
         if answered():

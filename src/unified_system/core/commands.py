@@ -70,7 +70,7 @@ class CommandMixin(Owner):
     def _kill_all(self) -> None:
         for unit in (u for us in self.units.values() for u in us):
             for pgid in {g for g in (unit.pgid if unit.pid else None, unit.lingering_pgid) if g is not None}:
-                self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+                self.runtime.signal_group(pgid, signal.SIGKILL)
             if unit.state in (S.STARTING, S.RUNNING):
                 unit.stop_reason = unit.stop_reason or "stop"
                 self._transition(unit, S.STOPPING, "stop")

@@ -10,9 +10,9 @@ from types import EllipsisType
 from unified_system.core import policy
 from unified_system.core.events import Exited
 from unified_system.core.owner import Owner
+from unified_system.core.ports import SpawnError
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
-from unified_system.proc.seam import SpawnError
 
 S = State
 LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly,
@@ -101,7 +101,7 @@ class LifecycleMixin(Owner):
         if sig is ...:
             sig = signal.Signals[unit.spec.stop.signal]
         if sig is not None:
-            self.runtime.seam.signal_group(unit.pgid, sig)
+            self.runtime.signal_group(unit.pgid, sig)
         self._transition(unit, S.STOPPING, reason, signal=sig.name if sig else None)
         inc = unit.inc
         grace = unit.spec.stop.timeout if grace is None else grace
@@ -112,22 +112,22 @@ class LifecycleMixin(Owner):
         if pgid is not None:
             self.log.warning("stop timeout, killing group", service=unit.service, pgid=pgid,
                              timeout=unit.spec.stop.timeout)
-            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+            self.runtime.signal_group(pgid, signal.SIGKILL)
 
     def _kill_leftovers(self, pgid: int) -> None:
         """SIGKILL what a dead leader left in its group, then look until the group is empty,
         so the guard forgets its number before the kernel can give it to someone else."""
-        self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+        self.runtime.signal_group(pgid, signal.SIGKILL)
         self._until_empty(pgid, LINGER_CHECK, self.clock() + LEFTOVER_WAIT)
 
     def _until_empty(self, pgid: int, delay: float, give_up: float) -> None:
-        if self.clock() < give_up and self.runtime.seam.group_alive(pgid):  # it forgets when empty
+        if self.clock() < give_up and self.runtime.group_alive(pgid):  # it forgets when empty
             self._timers.call_at(self.clock() + delay, lambda: self._until_empty(
                 pgid, min(delay * 2, LINGER_MAX), give_up))
 
     def _check_linger(self, unit: Unit, delay: float = LINGER_CHECK) -> None:
         pgid = unit.lingering_pgid
-        if pgid is not None and self.runtime.seam.group_alive(pgid):
+        if pgid is not None and self.runtime.group_alive(pgid):
             unit.timers["linger"] = self._timers.call_at(
                 self.clock() + delay, lambda: self._check_linger(unit, min(delay * 2, LINGER_MAX)))
             return
@@ -171,7 +171,7 @@ class LifecycleMixin(Owner):
         unit.inc, unit.pid, unit.ready, unit.freezing = 0, None, False, False
         self._watch_memory(unit)
         unit.cancel_timers()
-        if pgid is not None and self.runtime.seam.group_alive(pgid):
+        if pgid is not None and self.runtime.group_alive(pgid):
             if unit.state is S.STOPPING:
                 unit.lingering_pgid = pgid   # the stop signal reached them; give them the timeout
                 unit.timers["kill"] = self._timers.call_at(

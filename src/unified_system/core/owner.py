@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from unified_system.core.builds import BuildRun
     from unified_system.core.events import Command, Notify
     from unified_system.core.persistence import Written
+    from unified_system.core.ports import Effects
     from unified_system.core.reload import PendingReload
-    from unified_system.core.runtime import Runtime
     from unified_system.core.states import State
     from unified_system.core.timers import TimerHeap
     from unified_system.core.unit import Unit
@@ -34,7 +34,7 @@ class Owner:
     config: ConfigRecord              # records (config/view.py): the owner never holds pydantic
     clock: Callable[[], float]
     log: Any                          # a structlog BoundLogger
-    runtime: Runtime
+    runtime: Effects
     units: dict[str, list[Unit]]
     _timers: TimerHeap
     _rand: random.Random

@@ -96,3 +96,18 @@ def classify_exit(status: ExitStatus, requested: bool, rss: int | None, limit: i
     if status.signal == _signal.SIGSEGV:
         return text + " (segmentation fault)"
     return text
+
+
+MAX_EXTEND = 86400.0          # seconds: the most a child's EXTEND_TIMEOUT_USEC may add
+
+
+def usec_seconds(text: str, ceiling: float) -> float | None:
+    """A child's microsecond count in seconds, at most `ceiling`; None if it is not one.
+
+    Digits only, as systemd's safe_atou64 reads them: no sign, no exponent, no nan or inf."""
+    text = text.strip()
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    if len(text) > 18:           # beyond any ceiling; int() of 4,000 digits is wasted work
+        return ceiling
+    return min(int(text) / 1_000_000, ceiling)

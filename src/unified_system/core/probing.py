@@ -7,9 +7,9 @@ import math
 from unified_system import logsetup
 from unified_system.core.events import Notify, ProbeResult
 from unified_system.core.owner import Owner
+from unified_system.core.policy import MAX_EXTEND, usec_seconds
 from unified_system.core.states import State
 from unified_system.core.unit import ProbeTrack, Unit
-from unified_system.proc.notify import MAX_EXTEND, usec_seconds
 
 S = State
 PROBE_GRID = 0.05

@@ -64,6 +64,7 @@ class ReloadMixin(Owner):
         if self.runtime.watcher is None:
             if any(s.watch is not None and s.enabled for s in self.config.services.values()):
                 self.runtime.open_watcher()   # the first watch, added by a reload: it watches all
+                self._watch_services(list(self.config.services))
             return
         for name in names:
             self.runtime.watcher.unwatch(name)
@@ -86,7 +87,7 @@ class ReloadMixin(Owner):
             from unified_system.config.checks import not_held
             from unified_system.config.errors import ConfigErrors
             try:
-                done = self.runtime.seam.run(helper_argv(path, env_name), env=helper_env(),
+                done = self.runtime.run_helper(helper_argv(path, env_name), env=helper_env(),
                                              cwd=HELPER_CWD, timeout=RELOAD_PARSE_TIMEOUT)
                 loaded, busy = read_answer(done.returncode, done.stdout, done.stderr)
                 busy = not_held(busy, loaded.config, held)
@@ -96,7 +97,7 @@ class ReloadMixin(Owner):
             except Exception as exc:  # ConfigErrors, or a file that vanished mid-edit
                 self.post(ConfigLoaded(None, exc, cmd.reply))
 
-        self.runtime.worker.submit(parse)
+        self.runtime.submit(parse)
         return DEFERRED
 
     def _on_config_loaded(self, ev: ConfigLoaded) -> None:

@@ -7,7 +7,6 @@ which reports back with an event.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from typing import TYPE_CHECKING, Any
@@ -66,13 +65,11 @@ class WatchdogMixin(Owner):
             self._hard_freeze(unit, pid, f"no heartbeat for {silence:.2f}s (hard_timeout {hb.hard_timeout:g}s)")
             return
         if silence >= hb.timeout:
-            from unified_system.proc import inspect as procs  # psutil: not on the start-up path
-
-            if procs.proc_state(pid) == "T":
+            if self.runtime.process_state(pid) == "T":
                 self._hard_freeze(unit, pid, f"process is stopped (state T) and a heartbeat is {silence:.2f}s late")
                 return
             if unit.health != "frozen":
-                unit.health, unit.cpu_at_silence, self._dirty = "frozen", procs.cpu_seconds(pid), True
+                unit.health, unit.cpu_at_silence, self._dirty = "frozen", self.runtime.cpu_seconds(pid), True
                 self.log.warning("soft freeze: no heartbeat", service=unit.service, pid=unit.pid,
                                  silence=round(silence, 3), timeout=hb.timeout)
                 self.runtime.metrics.freeze(unit.service, "soft")
@@ -93,10 +90,8 @@ class WatchdogMixin(Owner):
         inc, cpu = unit.inc, unit.cpu_at_silence
 
         def prove() -> None:  # on the dump worker: prove the freeze before anything is killed
-            from unified_system.proc import inspect as procs
-
             try:
-                report = procs.inspect_frozen(pid, cpu, self.runtime.seam.run)
+                report = self.runtime.inspect_frozen(pid, cpu)
             except Exception as exc:  # the evidence is best effort; the kill must still happen
                 report = {"error": f"inspection failed: {type(exc).__name__}: {exc}"}
             report["why"] = why
@@ -114,11 +109,8 @@ class WatchdogMixin(Owner):
         if unit.pid is None or unit.pgid is None:
             return
         unit.then_start = True
-        try:
-            os.kill(unit.pid, signal.SIGABRT)  # a diagnostic signal first: many runtimes dump on it
-        except ProcessLookupError:
-            pass
-        self.runtime.seam.signal_group(unit.pgid, signal.SIGCONT)  # a stopped process must run to die
+        self.runtime.signal_pid(unit.pid, signal.SIGABRT)  # a diagnostic signal first: many runtimes dump on it
+        self.runtime.signal_group(unit.pgid, signal.SIGCONT)  # a stopped process must run to die
         self._stop(unit, "freeze", sig=None, grace=min(FREEZE_GRACE, unit.spec.stop.timeout))
 
     # ------------------------------------------------------------------ memory and host
