@@ -135,28 +135,36 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         previous = self.runtime.watch_signals(
             (signal.SIGINT, signal.SIGTERM, signal.SIGHUP), lambda n: self.post(Signal(n)))
         try:
-            self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
-                          config=str(self.loaded.path))
-            self._restore()
-            interval = self.runtime.systemd_watchdog_interval()
-            if interval:
-                self._systemd_watchdog(interval)
-            with logsetup.held():
-                self._reconcile()
-            # The API, metrics, watcher and sampler come after the first spawns; their
-            # modules load on a thread, and LateImported opens them (_on_late_imported).
-            self.runtime.open_late(lambda: self.post(LateImported()))
-            if not self._state_save_pending:
-                self._save_state()
-            self._publish_snapshot()
+            self.start()
             self._loop()
-            self._save_state(sync=True)
-            self.log.info("supervisor stopped", exit_code=self._exit_code)
+            self.finish()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self.runtime.close()
         return self._exit_code
+
+    def start(self) -> None:
+        """The first turn: restore, the first spawns, then the late half of the runtime.
+        Apart from run() so that tests/core/ can drive the owner turn by turn."""
+        self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
+                      config=str(self.loaded.path))
+        self._restore()
+        interval = self.runtime.systemd_watchdog_interval()
+        if interval:
+            self._systemd_watchdog(interval)
+        with logsetup.held():
+            self._reconcile()
+        # The API, metrics, watcher and sampler come after the first spawns; their
+        # modules load on a thread, and LateImported opens them (_on_late_imported).
+        self.runtime.open_late(lambda: self.post(LateImported()))
+        if not self._state_save_pending:
+            self._save_state()
+        self._publish_snapshot()
+
+    def finish(self) -> None:
+        self._save_state(sync=True)
+        self.log.info("supervisor stopped", exit_code=self._exit_code)
 
     def _loop(self) -> None:
         while not self._finished():
