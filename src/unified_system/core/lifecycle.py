@@ -11,6 +11,7 @@ from unified_system.core import policy
 from unified_system.core.events import Exited
 from unified_system.core.owner import Owner
 from unified_system.core.ports import SpawnError
+from unified_system.core.reasons import Reason
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
 
@@ -79,7 +80,7 @@ class LifecycleMixin(Owner):
             if dep.restart:
                 for unit in self.units[dependent]:
                     if unit.state in (S.STARTING, S.RUNNING):
-                        self._restart(unit, "dependency")
+                        self._restart(unit, Reason.DEPENDENCY)
 
     def _stayed_up(self, unit: Unit, inc: int) -> None:
         if unit.inc == inc:
@@ -90,7 +91,7 @@ class LifecycleMixin(Owner):
                 self._publish({"type": "recovered", "service": unit.service})
 
     # ------------------------------------------------------------------ stopping
-    def _stop(self, unit: Unit, reason: str, sig: signal.Signals | None | EllipsisType = ...,
+    def _stop(self, unit: Unit, reason: Reason, sig: signal.Signals | None | EllipsisType = ...,
               grace: float | None = None) -> None:
         """Signal the group (or not: sig=None when the caller already did), then SIGKILL later."""
         if unit.pid is None or unit.pgid is None or unit.state is S.STOPPING:
@@ -143,12 +144,12 @@ class LifecycleMixin(Owner):
         now = self.clock()
         self._pid_map = {p: i for p, i in self._pid_map.items() if i != ev.inc}
         uptime = now - (unit.spawned_at or now)
-        reason = unit.stop_reason or "crash"
+        reason = unit.stop_reason or Reason.CRASH
         classification = self._classify(unit, ev.status, reason)
         unit.last_exit = {"code": ev.status.code, "signal": ev.status.signal_name,
                           "reason": reason, "at": time.time(), "description": classification}
         unit.exits.append({**unit.last_exit, "uptime_seconds": round(uptime, 3)})
-        level = "warning" if reason in ("crash", "freeze", "memory", "liveness") and not ev.status.ok else "info"
+        level = reason.log_level(ev.status.ok)
         getattr(self.log, level)("exited", service=unit.service, pid=unit.pid, reason=reason,
                                  code=ev.status.code, signal=ev.status.signal_name,
                                  uptime=round(uptime, 3), description=classification)
@@ -190,13 +191,13 @@ class LifecycleMixin(Owner):
             unit.desired_up = False
         if unit.desired_up and unit.then_start:
             unit.then_start = False
-            reason = (unit.last_exit or {}).get("reason")
-            if reason in policy.PLANNED:
+            reason = Reason.of((unit.last_exit or {}).get("reason"), Reason.CRASH)
+            if reason is not None and reason.planned:
                 self._transition(unit, S.PENDING, reason)
             else:  # liveness, freeze, memory, notify: failures, so they back off
                 if unit.last_uptime >= unit.spec.restart.reset_after:
                     unit.failures = 0
-                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason or "crash")
+                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason or Reason.CRASH)
         elif unit.desired_up:
             self._transition(unit, S.PENDING, "restart")
         else:

@@ -43,12 +43,8 @@ def signal_name(signum: int) -> str:
 
 #: exit codes that mean "could not run at all": retrying cannot help
 NOT_STARTABLE = frozenset({126, 127})
-#: restart reasons that are no failure: no backoff, and a service with sockets or instances
-#: rolls (the new process first); liveness, freeze, memory and notify back off instead
-PLANNED = frozenset({"manual", "reload", "watch", "dependency"})
-#: every reason a process ends with (SPEC §4 `last_exit.reason`), which a restart carries
-EXIT_REASONS = ("crash", "liveness", "freeze", "memory", "watch", "reload", "dependency", "manual",
-                "notify", "stop")
+#: restart reasons, planned or not, and which dump a crash: core/reasons.py `Reason`
+from unified_system.core.reasons import EXIT_REASONS  # noqa: E402,F401  (api/metrics reads it here)
 
 
 def should_restart(policy: str, status: ExitStatus) -> bool:

@@ -10,6 +10,7 @@ from unified_system import graph
 from unified_system.config.view import replace
 from unified_system.core.events import Command, ConfigLoaded, FileChanged, Refused
 from unified_system.core.owner import Owner
+from unified_system.core.reasons import Reason
 from unified_system.core.reload import PendingReload, diff_services, start_window
 from unified_system.core.states import AT_REST, State
 from unified_system.core.unit import Unit
@@ -58,7 +59,7 @@ class ReloadMixin(Owner):
         self.log.info("watched file changed: restarting", service=key, path=path)
         for unit in self.units.get(key, ()):
             if unit.state in (S.STARTING, S.RUNNING):
-                self._restart(unit, "watch")
+                self._restart(unit, Reason.WATCH)
 
     def _watch_services(self, names: Any) -> None:
         if self.runtime.watcher is None:
@@ -125,7 +126,7 @@ class ReloadMixin(Owner):
         for name in diff.removed:
             for unit in self.units[name]:
                 unit.desired_up, unit.then_start = False, False
-                unit.stop_reason = unit.stop_reason or "reload"
+                unit.stop_reason = unit.stop_reason or Reason.RELOAD
             self._removing.add(name)
         # Removed by an earlier reload and still stopping: its units stay, and take the new spec
         revived = [name for name in diff.added if name in self._removing]
@@ -134,7 +135,7 @@ class ReloadMixin(Owner):
         for name in diff.added:
             spec = self.config.services[name]
             if name in revived:
-                self._respec(name, spec, "reload")
+                self._respec(name, spec, Reason.RELOAD)
                 continue
             self.units[name] = [Unit(name, i, spec, desired_up=spec.enabled,
                                      state=S.PENDING if spec.enabled else S.DISABLED)
@@ -142,7 +143,7 @@ class ReloadMixin(Owner):
             self.runtime.add_service(name)
             self.runtime.metrics.define(name)
         for name in diff.changed:
-            self._respec(name, self.config.services[name], "reload")
+            self._respec(name, self.config.services[name], Reason.RELOAD)
         self._watch_services([*diff.added, *diff.changed, *diff.removed])
         self.runtime.hide_secrets()   # before the new services' first line reaches the console
         self.log.info("config reloaded", **diff.as_dict())
@@ -154,7 +155,7 @@ class ReloadMixin(Owner):
                                      reply)
         self._dirty = True
 
-    def _respec(self, name: str, spec: Any, reason: str) -> None:
+    def _respec(self, name: str, spec: Any, reason: Reason) -> None:
         """Give a service a new definition: running units restart with it (rolling when it
         holds sockets or has several instances), the others just take it."""
         units = self.units[name]
@@ -235,7 +236,7 @@ class ReloadMixin(Owner):
                 self.log.error("reload: rolling back a changed service", service=name, reason=why)
                 self.config = replace(self.config, services={**self.config.services,
                                                              name: pending.previous[name]})
-                self._respec(name, pending.previous[name], "reload")
+                self._respec(name, pending.previous[name], Reason.RELOAD)
         if not pending.deadlines:
             self._reload = None
             result = {**pending.diff.as_dict(),

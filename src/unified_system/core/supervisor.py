@@ -41,6 +41,7 @@ from unified_system.core.lifecycle import LifecycleMixin
 from unified_system.core.persistence import PersistenceMixin, Written
 from unified_system.core.ports import Effects, Link
 from unified_system.core.probing import ProbingMixin
+from unified_system.core.reasons import Reason
 from unified_system.core.reloading import ReloadMixin
 from unified_system.core.rollout import RolloutMixin
 from unified_system.core.snapshot import overall, service_object
@@ -363,7 +364,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
                     unit.cancel_timers()
                     self._transition(unit, S.STOPPED, unit.stop_reason or "stop")
                 elif unit.state in (S.STARTING, S.RUNNING) and not self._dependents_alive(name):
-                    self._stop(unit, unit.stop_reason or "stop")
+                    self._stop(unit, unit.stop_reason or Reason.STOP)
 
     def _unmet(self, name: str) -> list[str]:
         spec = self.config.services[name]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from unified_system.core import policy
 from unified_system.core.events import FreezeProven, HostAlert, Samples
 from unified_system.core.owner import Owner
+from unified_system.core.reasons import Reason
 from unified_system.core.states import State
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 S = State
 FREEZE_GRACE = 1.0      # after SIGABRT, how long a frozen process may take to dump before SIGKILL
-DUMP_REASONS = frozenset({"crash", "freeze", "memory", "liveness", "notify"})
 
 
 class WatchdogMixin(Owner):
@@ -111,7 +111,7 @@ class WatchdogMixin(Owner):
         unit.then_start = True
         self.runtime.signal_pid(unit.pid, signal.SIGABRT)  # a diagnostic signal first: many runtimes dump on it
         self.runtime.signal_group(unit.pgid, signal.SIGCONT)  # a stopped process must run to die
-        self._stop(unit, "freeze", sig=None, grace=min(FREEZE_GRACE, unit.spec.stop.timeout))
+        self._stop(unit, Reason.FREEZE, sig=None, grace=min(FREEZE_GRACE, unit.spec.stop.timeout))
 
     # ------------------------------------------------------------------ memory and host
     def _on_samples(self, ev: Samples) -> None:
@@ -124,7 +124,7 @@ class WatchdogMixin(Owner):
             if limit and rss > limit and unit.state in (S.STARTING, S.RUNNING):
                 self.log.warning("memory limit exceeded: graceful restart", service=unit.service,
                                  pid=unit.pid, rss_bytes=rss, max_memory=limit)
-                self._restart(unit, "memory")
+                self._restart(unit, Reason.MEMORY)
 
     def _on_host_alert(self, ev: HostAlert) -> None:
         self.log.warning("host resource above 80%", what=ev.what, percent=ev.percent)
@@ -137,13 +137,13 @@ class WatchdogMixin(Owner):
         self._mem_watch = watched
 
     # ------------------------------------------------------------------ crash records
-    def _classify(self, unit: Unit, status: policy.ExitStatus, reason: str) -> str:
+    def _classify(self, unit: Unit, status: policy.ExitStatus, reason: Reason) -> str:
         limit = unit.spec.limits.max_memory if unit.spec.limits else None
         return policy.classify_exit(status, requested=reason != "crash", rss=unit.rss, limit=limit)
 
-    def _crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: str, uptime: float,
+    def _crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: Reason, uptime: float,
                     pid: int | None, classification: str) -> None:
-        if reason not in DUMP_REASONS:
+        if not reason.dumps:
             return
         record: dict[str, Any] = {
             "service": unit.service, "instance": unit.index, "pid": pid, "at": time.time(),
