@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from unified_system.core.persistence import Written
     from unified_system.core.ports import Effects
     from unified_system.core.reasons import Reason
-    from unified_system.core.reload import PendingReload
+    from unified_system.core.reload_diff import PendingReload
     from unified_system.core.states import State
     from unified_system.core.timers import TimerHeap
     from unified_system.core.unit import Unit

@@ -11,7 +11,7 @@ from unified_system.config.view import replace
 from unified_system.core.events import Command, ConfigLoaded, FileChanged, Refused
 from unified_system.core.owner import Owner
 from unified_system.core.reasons import Reason
-from unified_system.core.reload import PendingReload, diff_services, start_window
+from unified_system.core.reload_diff import PendingReload, diff_services, start_window
 from unified_system.core.states import AT_REST, State
 from unified_system.core.unit import Unit
 

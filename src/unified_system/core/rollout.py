@@ -17,7 +17,7 @@ from typing import Any
 from unified_system.config.view import replace
 from unified_system.core.owner import Owner
 from unified_system.core.reasons import Reason
-from unified_system.core.reload import start_window
+from unified_system.core.reload_diff import start_window
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
 
