@@ -12,16 +12,13 @@ import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from unified_system.api.auth import is_loopback, same
 from unified_system.api.front import Reader, Writer
 from unified_system.core.events import Command, Refused
 from unified_system.logsetup import get_logger, redact
-
-if TYPE_CHECKING:
-    from unified_system.api.server import ControlPlane
 
 MAX_BODY = 64 * 1024
 MAX_LINES = 10_000
@@ -71,6 +68,20 @@ def route(parts: list[str]) -> tuple[str, tuple[str, ...], str | None] | None:
     return None
 
 
+class Plane(Protocol):
+    """What a request handler uses of the control plane (api/server.py `ControlPlane`).
+    Routes depend on this, not on the server module: server imports routes, never back."""
+
+    sup: Any
+    api_key: str
+
+    @property
+    def scrubber(self) -> Any: ...
+
+    def dispatch(self, h: Handler, rid: str, method: str, name: str | None, query: str,
+                 body: bytes) -> int: ...
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "unified-system"
@@ -99,8 +110,8 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_one_request()
 
     @property
-    def plane(self) -> ControlPlane:
-        return self.server  # type: ignore[return-value]
+    def plane(self) -> Plane:
+        return self.server.plane  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -274,7 +285,7 @@ def int_query(query: str, key: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def command(plane: ControlPlane, action: str, service: str | None) -> Any:
+def command(plane: Plane, action: str, service: str | None) -> Any:
     """Post a Command to the owner and wait for its answer, mapping failures to HTTP errors."""
     reply: Future = Future()
     plane.sup.post(Command(action, service, reply=reply))

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 from unified_system.core.events import BuildDone
 from unified_system.core.owner import Owner
+from unified_system.core.ports import SpawnError
 from unified_system.core.states import State
-from unified_system.proc.logfile import tail
-from unified_system.proc.seam import SpawnError
 
 if TYPE_CHECKING:
     from unified_system.config.schema import Service
@@ -83,16 +82,15 @@ class BuildMixin(Owner):
                 digest = f"error: {exc}"
             self.post(BuildDone(name, None, "", digest, False, run))
 
-        self.runtime.worker.submit(job)
+        self.runtime.submit(job)
 
     def _on_build_done(self, ev: BuildDone) -> None:
         current = self._build_runs.get(ev.service)
         if self._builds.get(ev.service) != "running" or current is None or current.number != ev.run:
             return
         spec = self.config.services[ev.service]
-        output = self.runtime.outputs[ev.service]
         if ev.ok is None:  # the inputs changed: run the command now
-            output.write_line(f"[unified-system] build: {' '.join(spec.build.command)}")
+            self.runtime.service_line(ev.service, f"[unified-system] build: {' '.join(spec.build.command)}")
             self.log.info("build started", service=ev.service, command=list(spec.build.command))
             try:
                 spawned = self.runtime.spawn_build(ev.service, ev.digest, ev.run)
@@ -106,7 +104,7 @@ class BuildMixin(Owner):
             return
         del self._build_runs[ev.service]
         current.cancel_timer()
-        if current.pgid is not None and self.runtime.seam.signal_group(current.pgid, 0):
+        if current.pgid is not None and self.runtime.signal_group(current.pgid, 0):
             self._kill_leftovers(current.pgid)  # a build leaves nothing running behind it
         if current.timed_out:
             self._build_failed(ev.service, f"timed out after {spec.build.timeout:g}s", current)
@@ -120,7 +118,7 @@ class BuildMixin(Owner):
             record.write_text(json.dumps({"digest": ev.digest}))
         self._builds[ev.service] = "done"
         self.log.info("build finished", service=ev.service, detail=ev.detail)
-        output.console_line(f"building {ev.service}: " + (
+        self.runtime.console_line(ev.service, f"building {ev.service}: " + (
             "inputs unchanged, skipped" if ev.skipped else
             f"{_short(spec.build.command)} … {self.clock() - current.started:.1f} s"))
         for unit in self.units[ev.service]:
@@ -129,15 +127,12 @@ class BuildMixin(Owner):
 
     def _build_failed(self, name: str, detail: str, run: BuildRun | None = None) -> None:
         self._builds[name] = "failed"
-        last = tail(self.runtime.log_dir / f"{name}.log", 20)
+        last = self.runtime.log_tail(name, 20)
         self.log.error("build failed", service=name, detail=detail, last_lines=last)
-        output = self.runtime.outputs[name]
         took = f" after {self.clock() - run.started:.1f} s" if run is not None else ""
-        output.console_line(f"building {name}: {_short(self.config.services[name].build.command)}"
+        self.runtime.console_line(name, f"building {name}: {_short(self.config.services[name].build.command)}"
                             f" … failed{took} ({detail}); its last lines:")
-        if output.quiet is not None:   # under --verbose they were on the console already
-            for line in last:
-                output.console_line(f"  {line}")
+        self.runtime.console_last_lines(name, last)
         for unit in self.units[name]:
             if unit.state is S.BUILDING:
                 self._transition(unit, S.FATAL, "build", note=f"build failed: {detail}; "
@@ -148,12 +143,12 @@ class BuildMixin(Owner):
         if current is not None and current.number == run and current.pgid is not None:
             self.log.error("build timed out", service=name)
             current.timed_out, current.timer = True, None
-            self.runtime.seam.signal_group(current.pgid, signal.SIGKILL)
+            self.runtime.signal_group(current.pgid, signal.SIGKILL)
 
     def _cancel_build(self, name: str) -> None:
         current = self._build_runs.pop(name, None)
         if current is not None:
             current.cancel_timer()
             if current.pgid is not None:
-                self.runtime.seam.signal_group(current.pgid, signal.SIGKILL)
+                self.runtime.signal_group(current.pgid, signal.SIGKILL)
         self._builds[name] = "cancelled"

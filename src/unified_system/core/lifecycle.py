@@ -10,9 +10,10 @@ from types import EllipsisType
 from unified_system.core import policy
 from unified_system.core.events import Exited
 from unified_system.core.owner import Owner
+from unified_system.core.ports import SpawnError
+from unified_system.core.reasons import Reason
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
-from unified_system.proc.seam import SpawnError
 
 S = State
 LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly,
@@ -94,7 +95,7 @@ class LifecycleMixin(Owner):
             if dep.restart:
                 for unit in self.units[dependent]:
                     if unit.state in (S.STARTING, S.RUNNING):
-                        self._restart(unit, "dependency")
+                        self._restart(unit, Reason.DEPENDENCY)
 
     def _stayed_up(self, unit: Unit, inc: int) -> None:
         if unit.inc == inc:
@@ -105,7 +106,7 @@ class LifecycleMixin(Owner):
                 self._publish({"type": "recovered", "service": unit.service})
 
     # ------------------------------------------------------------------ stopping
-    def _stop(self, unit: Unit, reason: str, sig: signal.Signals | None | EllipsisType = ...,
+    def _stop(self, unit: Unit, reason: Reason, sig: signal.Signals | None | EllipsisType = ...,
               grace: float | None = None) -> None:
         """Signal the group (or not: sig=None when the caller already did), then SIGKILL later."""
         if unit.pid is None or unit.pgid is None or unit.state is S.STOPPING:
@@ -116,7 +117,7 @@ class LifecycleMixin(Owner):
         if sig is ...:
             sig = signal.Signals[unit.spec.stop.signal]
         if sig is not None:
-            self.runtime.seam.signal_group(unit.pgid, sig)
+            self.runtime.signal_group(unit.pgid, sig)
         self._transition(unit, S.STOPPING, reason, signal=sig.name if sig else None)
         inc = unit.inc
         grace = unit.spec.stop.timeout if grace is None else grace
@@ -127,22 +128,22 @@ class LifecycleMixin(Owner):
         if pgid is not None:
             self.log.warning("stop timeout, killing group", service=unit.service, pgid=pgid,
                              timeout=unit.spec.stop.timeout)
-            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+            self.runtime.signal_group(pgid, signal.SIGKILL)
 
     def _kill_leftovers(self, pgid: int) -> None:
         """SIGKILL what a dead leader left in its group, then look until the group is empty,
         so the guard forgets its number before the kernel can give it to someone else."""
-        self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+        self.runtime.signal_group(pgid, signal.SIGKILL)
         self._until_empty(pgid, LINGER_CHECK, self.clock() + LEFTOVER_WAIT)
 
     def _until_empty(self, pgid: int, delay: float, give_up: float) -> None:
-        if self.clock() < give_up and self.runtime.seam.group_alive(pgid):  # it forgets when empty
+        if self.clock() < give_up and self.runtime.group_alive(pgid):  # it forgets when empty
             self._timers.call_at(self.clock() + delay, lambda: self._until_empty(
                 pgid, min(delay * 2, LINGER_MAX), give_up))
 
     def _check_linger(self, unit: Unit, delay: float = LINGER_CHECK) -> None:
         pgid = unit.lingering_pgid
-        if pgid is not None and self.runtime.seam.group_alive(pgid):
+        if pgid is not None and self.runtime.group_alive(pgid):
             unit.timers["linger"] = self._timers.call_at(
                 self.clock() + delay, lambda: self._check_linger(unit, min(delay * 2, LINGER_MAX)))
             return
@@ -158,12 +159,12 @@ class LifecycleMixin(Owner):
         now = self.clock()
         self._pid_map = {p: i for p, i in self._pid_map.items() if i != ev.inc}
         uptime = now - (unit.spawned_at or now)
-        reason = unit.stop_reason or "crash"
+        reason = unit.stop_reason or Reason.CRASH
         classification = self._classify(unit, ev.status, reason)
         unit.last_exit = {"code": ev.status.code, "signal": ev.status.signal_name,
                           "reason": reason, "at": time.time(), "description": classification}
         unit.exits.append({**unit.last_exit, "uptime_seconds": round(uptime, 3)})
-        level = "warning" if reason in ("crash", "freeze", "memory", "liveness") and not ev.status.ok else "info"
+        level = reason.log_level(ev.status.ok)
         getattr(self.log, level)("exited", service=unit.service, pid=unit.pid, reason=reason,
                                  code=ev.status.code, signal=ev.status.signal_name,
                                  uptime=round(uptime, 3), description=classification)
@@ -186,7 +187,7 @@ class LifecycleMixin(Owner):
         unit.inc, unit.pid, unit.ready, unit.freezing = 0, None, False, False
         self._watch_memory(unit)
         unit.cancel_timers()
-        if pgid is not None and self.runtime.seam.group_alive(pgid):
+        if pgid is not None and self.runtime.group_alive(pgid):
             if unit.state is S.STOPPING:
                 unit.lingering_pgid = pgid   # the stop signal reached them; give them the timeout
                 unit.timers["kill"] = self._timers.call_at(
@@ -205,13 +206,13 @@ class LifecycleMixin(Owner):
             unit.desired_up = False
         if unit.desired_up and unit.then_start:
             unit.then_start = False
-            reason = (unit.last_exit or {}).get("reason")
-            if reason in policy.PLANNED:
+            reason = Reason.of((unit.last_exit or {}).get("reason"), Reason.CRASH)
+            if reason is not None and reason.planned:
                 self._transition(unit, S.PENDING, reason)
             else:  # liveness, freeze, memory, notify: failures, so they back off
                 if unit.last_uptime >= unit.spec.restart.reset_after:
                     unit.failures = 0
-                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason or "crash")
+                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason or Reason.CRASH)
         elif unit.desired_up:
             self._transition(unit, S.PENDING, "restart")
         else:

@@ -37,7 +37,7 @@ class PersistenceMixin(Owner):
         if found:
             timeout = max((self.config.services[f["service"]].stop.timeout for f in found
                            if f["service"] in self.config.services), default=10.0)
-            statefile.stop_leftovers(found, min(timeout, 10.0), self.log)
+            self.runtime.stop_leftovers(found, min(timeout, 10.0), self.log)
         now, wall = self.clock(), time.time()
         for name, svc in saved.get("services", {}).items():
             for unit in self.units.get(name, ()):
@@ -104,4 +104,4 @@ class PersistenceMixin(Owner):
         if sync:
             write()
         else:
-            self.runtime.worker.submit(write)
+            self.runtime.submit(write)

@@ -7,9 +7,10 @@ import math
 from unified_system import logsetup
 from unified_system.core.events import Notify, ProbeResult
 from unified_system.core.owner import Owner
+from unified_system.core.policy import MAX_EXTEND, usec_seconds
+from unified_system.core.reasons import Reason
 from unified_system.core.states import State
 from unified_system.core.unit import ProbeTrack, Unit
-from unified_system.proc.notify import MAX_EXTEND, usec_seconds
 
 S = State
 PROBE_GRID = 0.05
@@ -60,7 +61,7 @@ class ProbingMixin(Owner):
                     return
         elif not ev.ok and track.failures >= probe.failure_threshold:
             self.log.warning("probe failed", service=unit.service, probe=ev.kind, detail=ev.detail)
-            self._restart(unit, "liveness")
+            self._restart(unit, Reason.LIVENESS)
             return
         elif ev.ok and ev.kind == "startup":
             track.passed_once = True
@@ -91,7 +92,7 @@ class ProbingMixin(Owner):
             unit.ready, self._dirty = False, True  # systemd semantics: not ready until READY=1 again
         if fields.get("WATCHDOG") == "trigger":
             self.log.warning("service asked to be restarted (WATCHDOG=trigger)", service=unit.service)
-            self._restart(unit, "notify")
+            self._restart(unit, Reason.NOTIFY)
 
     def _extend(self, unit: Unit, usec: str) -> None:
         # Clamped: a child's 1e17 once put a timer past what queue.get can wait for.

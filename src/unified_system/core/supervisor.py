@@ -39,17 +39,17 @@ from unified_system.core.events import (
 )
 from unified_system.core.lifecycle import LifecycleMixin
 from unified_system.core.persistence import PersistenceMixin, Written
+from unified_system.core.ports import Effects, Link
 from unified_system.core.probing import ProbingMixin
+from unified_system.core.reasons import Reason
 from unified_system.core.reloading import ReloadMixin
 from unified_system.core.rollout import RolloutMixin
-from unified_system.core.runtime import Runtime
 from unified_system.core.snapshot import overall, service_object
 from unified_system.core.states import ALIVE, AT_REST, State, check_transition
 from unified_system.core.timers import TimerHeap, wait_seconds
 from unified_system.core.unit import Unit, meets
 from unified_system.core.watchdog import WatchdogMixin
 from unified_system.logsetup import get_logger
-from unified_system.proc.notify import Datagram
 
 if TYPE_CHECKING:
     from unified_system.config import LoadedConfig
@@ -63,7 +63,8 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
 
     def __init__(self, loaded: LoadedConfig, *, only: Iterable[str] | None = None,
-                 clock: Callable[[], float] = time.monotonic, runtime: Runtime | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 effects: Callable[[Link], Effects]) -> None:
         self.loaded = loaded
         self.config = loaded.config
         self.clock = clock
@@ -118,54 +119,53 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
                 elif name not in selected:
                     unit.state, unit.desired_up = S.STOPPED, False
             self.units[name] = units
-        self.runtime = runtime or Runtime(self)
+        # The adapter (proc/runtime.py, or a fake in tests/core/) gets a Link, never `self`.
+        self.runtime: Effects = effects(Link(
+            self.post, lambda: self.loaded, lambda: self.config,
+            lambda: self._pid_map, lambda: self._mem_watch))
 
     # ------------------------------------------------------------------ threads' door
     def post(self, event: object) -> None:
         self._queue.put(event)
 
-    def on_notify_datagrams(self, batch: list[tuple[Datagram, tuple[int, int] | None]]) -> None:
-        """Called on the notify thread with each datagram's sender already attributed (at
-        arrival, from its kernel credentials): hand them over to the owner, in order."""
-        events: list[object] = []
-        for datagram, found in batch:
-            if found is None:
-                events.append(NotifyRefused(datagram.pid, tuple(k[:64] for k, _ in datagram.fields)[:8],
-                                            self.runtime.notify.senders.refusals_capped))
-            elif datagram.barrier is not None:
-                events.append(Barrier(datagram.barrier))
-            else:
-                events.append(Notify(found[1], datagram.pid, datagram.fields, datagram.at))
-        self.post(Batch(tuple(events)) if len(events) > 1 else events[0])
-
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
         self.runtime.open()
-        previous = self.runtime.seam.watch_signals(
+        if self.runtime.watcher is not None:   # opened before the first spawn: add the watches
+            self._watch_services(list(self.config.services))
+        previous = self.runtime.watch_signals(
             (signal.SIGINT, signal.SIGTERM, signal.SIGHUP), lambda n: self.post(Signal(n)))
         try:
-            self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
-                          config=str(self.loaded.path))
-            self._restore()
-            interval = self.runtime.systemd_watchdog_interval()
-            if interval:
-                self._systemd_watchdog(interval)
-            with logsetup.held():
-                self._reconcile()
-            # The API, metrics, watcher and sampler come after the first spawns; their
-            # modules load on a thread, and LateImported opens them (_on_late_imported).
-            self.runtime.open_late(lambda: self.post(LateImported()))
-            if not self._state_save_pending:
-                self._save_state()
-            self._publish_snapshot()
+            self.start()
             self._loop()
-            self._save_state(sync=True)
-            self.log.info("supervisor stopped", exit_code=self._exit_code)
+            self.finish()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self.runtime.close()
         return self._exit_code
+
+    def start(self) -> None:
+        """The first turn: restore, the first spawns, then the late half of the runtime.
+        Apart from run() so that tests/core/ can drive the owner turn by turn."""
+        self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
+                      config=str(self.loaded.path))
+        self._restore()
+        interval = self.runtime.systemd_watchdog_interval()
+        if interval:
+            self._systemd_watchdog(interval)
+        with logsetup.held():
+            self._reconcile()
+        # The API, metrics, watcher and sampler come after the first spawns; their
+        # modules load on a thread, and LateImported opens them (_on_late_imported).
+        self.runtime.open_late(lambda: self.post(LateImported()))
+        if not self._state_save_pending:
+            self._save_state()
+        self._publish_snapshot()
+
+    def finish(self) -> None:
+        self._save_state(sync=True)
+        self.log.info("supervisor stopped", exit_code=self._exit_code)
 
     def _loop(self) -> None:
         while not self._finished():
@@ -295,14 +295,14 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             # Closed after the turn, once its snapshot is published: what the sender said
             # before the barrier is then visible to anyone who asks (systemd's promise).
             fd = event.fd
-            self._after_turn.append(lambda: self.runtime.notify.release(fd))
+            self._after_turn.append(lambda: self.runtime.release_barrier(fd))
         elif isinstance(event, NotifyRefused):
             self.log.warning("notify datagram refused: its sender is in no service's process tree",
                              pid=event.pid, keys=list(event.keys),
                              note="later refused senders are not logged" if event.last else None)
 
     def _on_late_imported(self) -> None:
-        self.runtime.open_api()
+        self.runtime.open_api(self)
         # Start-up is over: what it allocated lives as long as the process. Frozen, those
         # objects are never scanned again, and collection resumes (`run` paused it).
         gc.freeze()
@@ -364,7 +364,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
                     unit.cancel_timers()
                     self._transition(unit, S.STOPPED, unit.stop_reason or "stop")
                 elif unit.state in (S.STARTING, S.RUNNING) and not self._dependents_alive(name):
-                    self._stop(unit, unit.stop_reason or "stop")
+                    self._stop(unit, unit.stop_reason or Reason.STOP)
 
     def _unmet(self, name: str) -> list[str]:
         spec = self.config.services[name]

@@ -7,7 +7,6 @@ which reports back with an event.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from unified_system.core import policy
 from unified_system.core.events import FreezeProven, HostAlert, Samples
 from unified_system.core.owner import Owner
+from unified_system.core.reasons import Reason
 from unified_system.core.states import State
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 S = State
 FREEZE_GRACE = 1.0      # after SIGABRT, how long a frozen process may take to dump before SIGKILL
-DUMP_REASONS = frozenset({"crash", "freeze", "memory", "liveness", "notify"})
 
 
 class WatchdogMixin(Owner):
@@ -66,13 +65,11 @@ class WatchdogMixin(Owner):
             self._hard_freeze(unit, pid, f"no heartbeat for {silence:.2f}s (hard_timeout {hb.hard_timeout:g}s)")
             return
         if silence >= hb.timeout:
-            from unified_system.proc import inspect as procs  # psutil: not on the start-up path
-
-            if procs.proc_state(pid) == "T":
+            if self.runtime.process_state(pid) == "T":
                 self._hard_freeze(unit, pid, f"process is stopped (state T) and a heartbeat is {silence:.2f}s late")
                 return
             if unit.health != "frozen":
-                unit.health, unit.cpu_at_silence, self._dirty = "frozen", procs.cpu_seconds(pid), True
+                unit.health, unit.cpu_at_silence, self._dirty = "frozen", self.runtime.cpu_seconds(pid), True
                 self.log.warning("soft freeze: no heartbeat", service=unit.service, pid=unit.pid,
                                  silence=round(silence, 3), timeout=hb.timeout)
                 self.runtime.metrics.freeze(unit.service, "soft")
@@ -93,10 +90,8 @@ class WatchdogMixin(Owner):
         inc, cpu = unit.inc, unit.cpu_at_silence
 
         def prove() -> None:  # on the dump worker: prove the freeze before anything is killed
-            from unified_system.proc import inspect as procs
-
             try:
-                report = procs.inspect_frozen(pid, cpu, self.runtime.seam.run)
+                report = self.runtime.inspect_frozen(pid, cpu)
             except Exception as exc:  # the evidence is best effort; the kill must still happen
                 report = {"error": f"inspection failed: {type(exc).__name__}: {exc}"}
             report["why"] = why
@@ -114,12 +109,9 @@ class WatchdogMixin(Owner):
         if unit.pid is None or unit.pgid is None:
             return
         unit.then_start = True
-        try:
-            os.kill(unit.pid, signal.SIGABRT)  # a diagnostic signal first: many runtimes dump on it
-        except ProcessLookupError:
-            pass
-        self.runtime.seam.signal_group(unit.pgid, signal.SIGCONT)  # a stopped process must run to die
-        self._stop(unit, "freeze", sig=None, grace=min(FREEZE_GRACE, unit.spec.stop.timeout))
+        self.runtime.signal_pid(unit.pid, signal.SIGABRT)  # a diagnostic signal first: many runtimes dump on it
+        self.runtime.signal_group(unit.pgid, signal.SIGCONT)  # a stopped process must run to die
+        self._stop(unit, Reason.FREEZE, sig=None, grace=min(FREEZE_GRACE, unit.spec.stop.timeout))
 
     # ------------------------------------------------------------------ memory and host
     def _on_samples(self, ev: Samples) -> None:
@@ -132,7 +124,7 @@ class WatchdogMixin(Owner):
             if limit and rss > limit and unit.state in (S.STARTING, S.RUNNING):
                 self.log.warning("memory limit exceeded: graceful restart", service=unit.service,
                                  pid=unit.pid, rss_bytes=rss, max_memory=limit)
-                self._restart(unit, "memory")
+                self._restart(unit, Reason.MEMORY)
 
     def _on_host_alert(self, ev: HostAlert) -> None:
         self.log.warning("host resource above 80%", what=ev.what, percent=ev.percent)
@@ -145,13 +137,13 @@ class WatchdogMixin(Owner):
         self._mem_watch = watched
 
     # ------------------------------------------------------------------ crash records
-    def _classify(self, unit: Unit, status: policy.ExitStatus, reason: str) -> str:
+    def _classify(self, unit: Unit, status: policy.ExitStatus, reason: Reason) -> str:
         limit = unit.spec.limits.max_memory if unit.spec.limits else None
         return policy.classify_exit(status, requested=reason != "crash", rss=unit.rss, limit=limit)
 
-    def _crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: str, uptime: float,
+    def _crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: Reason, uptime: float,
                     pid: int | None, classification: str) -> None:
-        if reason not in DUMP_REASONS:
+        if not reason.dumps:
             return
         record: dict[str, Any] = {
             "service": unit.service, "instance": unit.index, "pid": pid, "at": time.time(),
