@@ -94,7 +94,7 @@ def test_history_serves_samples_and_sse_carries_them(tmp_path):
                    "worker's restart in its history",
                    seen=lambda: _history(sup, key, "worker").json()["restarts"][-5:])
 
-        reader = EventReader(sup.api_url + "/api/events")
+        reader = EventReader(sup.api_url + "/api/events", sup.api_key())
         try:
             _, data, _ = reader.wait_for(lambda name, d: name == "sample" and d["service"] == "web", 30)
             assert data["type"] == "sample" and data["ready"] is True

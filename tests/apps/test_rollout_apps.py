@@ -163,7 +163,7 @@ def test_a_reload_to_a_release_that_exits_at_import_keeps_the_old_backend_servin
     with SupervisorProcess(tmp_path, backend(port, tmp_path)) as sup:
         old = sup.wait_state("backend", "running", timeout=60)["pid"]
         sup.wait_api(30)
-        reader = EventReader(f"{sup.api_url}/api/events")
+        reader = EventReader(f"{sup.api_url}/api/events", sup.api_key())
         wrk = Wrk(f"http://127.0.0.1:{port}/health")
         try:
             wait_until(lambda: psutil.Process(wrk.proc.pid).net_connections(), 10, "wrk connected")
@@ -189,7 +189,7 @@ def test_gunicorn_with_an_app_broken_at_import_is_never_let_in(tmp_path):
     with SupervisorProcess(tmp_path, gunicorn(port)) as sup:
         old = sup.wait_state("web", "running", timeout=60)["pid"]
         sup.wait_api(30)
-        reader = EventReader(f"{sup.api_url}/api/events")
+        reader = EventReader(f"{sup.api_url}/api/events", sup.api_key())
         wrk = Wrk(f"http://127.0.0.1:{port}/")
         try:
             wait_until(lambda: psutil.Process(wrk.proc.pid).net_connections(), 10, "wrk connected")

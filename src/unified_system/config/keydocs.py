@@ -57,6 +57,10 @@ KEYS: dict[str, str] = {
     "SupervisorConfig.shutdown_timeout": "The budget for stopping everything.",
     "SupervisorConfig.exit_on_critical_failure": "true: a critical service reaching `fatal` stops "
                                                  "all, and the supervisor exits 1.",
+    "SupervisorConfig.history": "Samples of each service (CPU, RSS, restarts, probe latency, ready) kept "
+                                "for charts: `GET /api/services/{name}/history` and SSE `sample`.",
+    "HistoryConfig.period": "One sample of every service this often (0.1 s to 1 h).",
+    "HistoryConfig.keep": "How long samples are kept (at most 7 days, and 100,000 samples).",
     "SupervisorConfig.watch_config": "true: a change of services.yaml reloads it, as `reload` does.",
     "SupervisorConfig.open_reads": "true: a GET from a loopback peer that names a loopback Host "
                                    "needs no `X-API-Key`. false (default): every route but "
