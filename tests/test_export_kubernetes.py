@@ -228,3 +228,35 @@ def test_disabled_services_are_left_out(tmp_path):
                                             (10**9, "1G"), (1500, "1500"), (4096, "4Ki")])
 def test_memory_quantity(size, quantity):
     assert memory_quantity(size) == quantity
+
+
+def test_generated_secrets_and_the_rollout_proof_are_mapped(tmp_path):
+    # `secrets:` is one generated value shared by the services naming it: one Secret holds it,
+    # each of them reads it by reference; rollout.min_ready/timeout prove a new pod as we do.
+    text = """
+        services:
+          ledger:
+            command: ["python", "-m", "http.server", "5432"]
+            cwd: services/db
+            secrets: [LEDGER_TOKEN]
+            rollout: {min_ready: 4.5s, timeout: 90s}
+          bot:
+            command: ["python", "-m", "http.server", "5433"]
+            cwd: services/db
+            secrets: [LEDGER_TOKEN, BOT_SEED]
+    """
+    files = run_export("kubernetes", project(tmp_path / "proj", text), tmp_path / "out")
+    docs = {f.name: list(yaml.safe_load_all(f.read_text())) for f in files}
+    for file_docs in docs.values():
+        for doc in file_docs:
+            kv.validate(doc, K8S_VERSION, strict=True)
+    shared = find(docs, "Secret", "proj-generated")
+    assert shared["stringData"] == {"BOT_SEED": "", "LEDGER_TOKEN": ""}
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container(docs, "bot")["env"]
+            if "valueFrom" in e}
+    assert refs == {"LEDGER_TOKEN": {"name": "proj-generated", "key": "LEDGER_TOKEN"},
+                    "BOT_SEED": {"name": "proj-generated", "key": "BOT_SEED"}}
+    ledger = find(docs, "Deployment", "ledger")["spec"]
+    assert (ledger["minReadySeconds"], ledger["progressDeadlineSeconds"]) == (5, 90)
+    bot = find(docs, "Deployment", "bot")["spec"]
+    assert bot["minReadySeconds"] == 2 and "progressDeadlineSeconds" not in bot

@@ -43,6 +43,15 @@ class Wrk:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def wait_connected(self, timeout: float = 60) -> None:
+        """Until wrk holds a connection; if it has exited instead, fail with its report."""
+        def connected() -> object:
+            if self.proc.poll() is not None:
+                self.stop()
+                raise AssertionError(f"wrk exited with {self.proc.returncode} before connecting:\n{self.report}")
+            return psutil.Process(self.proc.pid).net_connections(kind="tcp")
+        wait_until(connected, timeout, "wrk connected")
+
     def stop(self) -> None:
         if self.failed >= 0:
             return   # stopped and counted already
@@ -99,7 +108,7 @@ def restarts_under_wrk(sup: SupervisorProcess, service: str, url: str, rounds: i
     """`rounds` restarts through the API under wrk, each waited out: the new incarnation
     proven, the old one stopped."""
     with Wrk(url) as wrk:
-        wait_until(lambda: psutil.Process(wrk.proc.pid).net_connections(), 10, "wrk connected")
+        wrk.wait_connected()
         for i in range(rounds):
             assert api(sup, "POST", f"/api/services/{service}/restart").status_code == 202
             wait_until(lambda i=i: count(sup, PROVEN) > i, 90, f"rollout {i} proven",
@@ -166,7 +175,7 @@ def test_a_reload_to_a_release_that_exits_at_import_keeps_the_old_backend_servin
         reader = EventReader(f"{sup.api_url}/api/events", sup.api_key())
         wrk = Wrk(f"http://127.0.0.1:{port}/health")
         try:
-            wait_until(lambda: psutil.Process(wrk.proc.pid).net_connections(), 10, "wrk connected")
+            wrk.wait_connected()
             text = sup.config_path.read_text()
             sup.config_path.write_text(text.replace('"-m", "backend"', f'"{CHILDREN}/broken_release.py"'))
             sup.signal(signal.SIGHUP)
@@ -192,7 +201,7 @@ def test_gunicorn_with_an_app_broken_at_import_is_never_let_in(tmp_path):
         reader = EventReader(f"{sup.api_url}/api/events", sup.api_key())
         wrk = Wrk(f"http://127.0.0.1:{port}/")
         try:
-            wait_until(lambda: psutil.Process(wrk.proc.pid).net_connections(), 10, "wrk connected")
+            wrk.wait_connected()
             sup.config_path.write_text(sup.config_path.read_text().replace("BROKEN: '0'", "BROKEN: '1'"))
             sup.signal(signal.SIGHUP)
             assert_old_keeps_serving(sup, "web", old, reader, wrk)

@@ -55,7 +55,12 @@ def _k8s_literal(value: str) -> str:
     return value.replace("$(", "$$(")
 
 
-def _env(svc: str, spec: Service, owners: dict[int, str]) -> tuple[list[dict], list[str]]:
+def generated_secret_name(project: str) -> str:
+    return dns1123(f"{project}-generated")
+
+
+def _env(svc: str, spec: Service, owners: dict[int, str],
+         loaded_project: str) -> tuple[list[dict], list[str]]:
     """Container env: secret-named variables as secretKeyRef, never values; loopback
     addresses of another service's port rewritten to that service's DNS name."""
     env: list[dict[str, Any]] = [{"name": "UNIFIED_SERVICE", "value": svc}]
@@ -75,6 +80,10 @@ def _env(svc: str, spec: Service, owners: dict[int, str]) -> tuple[list[dict], l
         if new != value:
             rewritten.append(name)
         env.append({"name": name, "value": _k8s_literal(new)})
+    # a generated secret (SPEC §9) is one value shared by every service that names it
+    for name in spec.secrets:
+        env.append({"name": name, "valueFrom": {"secretKeyRef": {
+            "name": generated_secret_name(loaded_project), "key": name}}})
     if spec.checkpoint is not None and "CHECKPOINT_DIR" not in spec.env:
         env += [{"name": "CHECKPOINT_DIR", "value": CHECKPOINT_MOUNT},
                 {"name": "CHECKPOINT_KEEP", "value": str(spec.checkpoint.keep)}]
@@ -141,7 +150,7 @@ def service_docs(loaded: LoadedConfig, svc: str, hosts: dict[str, str],
     """The Deployment and (when the service has ports) the Service of one service."""
     spec = loaded.config.services[svc]
     name = hosts[svc]
-    env, notes = _env(svc, spec, owners)
+    env, notes = _env(svc, spec, owners, project_name(loaded.base_dir))
     argv, notes_args = rewrite_args(svc, spec, _argv(spec))
     notes += notes_args
     used: set[str] = set()
@@ -189,7 +198,12 @@ def service_docs(loaded: LoadedConfig, svc: str, hosts: dict[str, str],
         meta["annotations"] = {NOTES: "; ".join(notes)}
     docs: list[dict[str, Any]] = [{
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+        # the rollout proof (SPEC §5): ready this long before the old pod goes, within the deadline
         "spec": {"replicas": spec.instances,
+                 "minReadySeconds": math.ceil(spec.rollout.min_ready),
+                 **({"progressDeadlineSeconds": max(math.ceil(spec.rollout.timeout),
+                                                    math.ceil(spec.rollout.min_ready) + 1)}
+                    if spec.rollout.timeout is not None else {}),
                  "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
                  "template": {"metadata": {"labels": labels}, "spec": pod}},
     }]
@@ -203,7 +217,8 @@ def service_docs(loaded: LoadedConfig, svc: str, hosts: dict[str, str],
 
 
 def secret_docs(loaded: LoadedConfig, hosts: dict[str, str]) -> list[dict[str, Any]]:
-    """One example Secret per service with secret-named env: keys only, values empty."""
+    """One example Secret per service with secret-named env, and one for the generated
+    `secrets:` the services share: keys only, values empty."""
     docs = []
     for svc, host in hosts.items():
         keys = sorted(k for k in loaded.config.services[svc].env if is_secret(k))
@@ -211,6 +226,14 @@ def secret_docs(loaded: LoadedConfig, hosts: dict[str, str]) -> list[dict[str, A
             docs.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                          "metadata": {"name": f"{host}-secrets", "labels": _labels(loaded, host)},
                          "stringData": {k: "" for k in keys}})
+    generated = sorted({name for svc in hosts for name in loaded.config.services[svc].secrets})
+    if generated:
+        project = project_name(loaded.base_dir)
+        docs.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                     "metadata": {"name": generated_secret_name(project),
+                                  "labels": {"app.kubernetes.io/part-of": dns1123(project),
+                                             "app.kubernetes.io/managed-by": "unified-system"}},
+                     "stringData": {k: "" for k in generated}})
     return docs
 
 
