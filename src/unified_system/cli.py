@@ -224,9 +224,8 @@ def cmd_run(config: str | None, env_name: str | None, only: str | None,
 
     selected = _only(only)
     try:
-        sup = Supervisor(loaded, only=selected, effects=Runtime)
-        assert isinstance(sup.runtime, Runtime)
-        sup.runtime.verbose = verbose   # read when run() opens the runtime
+        sup = Supervisor(loaded, only=selected,
+                         effects=lambda link: Runtime(link, verbose=verbose))
         return sup.run()
     except AlreadyRunning as exc:
         print(str(exc), file=sys.stderr)

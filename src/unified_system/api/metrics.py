@@ -20,6 +20,7 @@ from prometheus_client import (
 from unified_system.api.exposition import header, num, render
 from unified_system.api.live import ALIVE_STATES, LiveStats
 from unified_system.core.policy import EXIT_REASONS
+from unified_system.core.ports import Facade
 from unified_system.core.states import State
 
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
@@ -48,17 +49,17 @@ class SnapshotCollector:
     """Per-service gauges from one snapshot per scrape, written straight to text: with 100
     services these are ~2,000 lines, too many to build as Sample objects within budget."""
 
-    def __init__(self, sup: Any, live: LiveStats) -> None:
-        self.sup = sup
+    def __init__(self, owner: Facade, live: LiveStats) -> None:
+        self.owner = owner
         self.live = live
 
     def render(self, out: list[str]) -> None:
-        snapshot = self.sup.snapshot
+        snapshot = self.owner.snapshot()
         figures = self.live.figures(snapshot)
         now = time.time()
         lines: dict[str, list[str]] = {name: [] for name, _t, _h in SERIES}
         up, ready, state, uptime, rss, cpu, beat, circuit, limit = lines.values()
-        services = self.sup.config.services
+        services = self.owner.config().services
         for svc in snapshot:
             name, current = svc["name"], svc["state"]   # names are [A-Za-z0-9_.-]: no escaping
             alive = current in ALIVE_STATES
@@ -93,8 +94,8 @@ class SnapshotCollector:
 class Metrics:
     """The owner's metric hooks (called on the owner thread: each is a dict update)."""
 
-    def __init__(self, sup: Any) -> None:
-        self.sup = sup
+    def __init__(self, owner: Facade) -> None:
+        self.owner = owner
         self.live = LiveStats()
         self.last_probe: dict[str, float] = {}
         self.registry = CollectorRegistry(auto_describe=False)      # fed by the owner's hooks
@@ -106,7 +107,7 @@ class Metrics:
         # histogram only when it moved, since collecting 100 services' buckets costs ~10 ms.
         self._generation = 0
         self._cached: tuple[int, list[str]] = (-1, [])
-        self.snapshot = SnapshotCollector(sup, self.live)
+        self.snapshot = SnapshotCollector(owner, self.live)
         r = self.registry
         self._restarts = Counter("unified_service_restarts", "restarts by reason",
                                  ["service", "reason"], registry=r)
@@ -118,7 +119,7 @@ class Metrics:
                                  ["service", "probe"], buckets=PROBE_BUCKETS, registry=r)
         # The label sets each service has, so a removed service's series can all go.
         self._series: dict[str, set[tuple[Any, tuple[str, str]]]] = {}
-        for name in sup.config.services:
+        for name in owner.config().services:
             self.define(name)
         for result in ("success", "failure"):
             self._reloads.labels(result)

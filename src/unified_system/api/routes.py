@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from unified_system.api.auth import is_loopback, same
 from unified_system.api.front import Reader, Writer
 from unified_system.core.events import Command, Refused
+from unified_system.core.ports import Facade
 from unified_system.logsetup import get_logger, redact
 
 MAX_BODY = 64 * 1024
@@ -72,7 +73,7 @@ class Plane(Protocol):
     """What a request handler uses of the control plane (api/server.py `ControlPlane`).
     Routes depend on this, not on the server module: server imports routes, never back."""
 
-    sup: Any
+    owner: Facade     # post, snapshot, health, config: never the Supervisor itself
     api_key: str
 
     @property
@@ -111,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
 
     @property
     def plane(self) -> Plane:
-        return self.server.plane  # type: ignore[attr-defined]
+        return self.server  # type: ignore[return-value]  # the ControlPlane, as passed in
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -251,7 +252,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(401, "missing or wrong X-API-Key")
 
     def require_service(self, name: str | None) -> str:
-        if name is None or name not in self.plane.sup.config.services:
+        if name is None or name not in self.plane.owner.config().services:
             raise ApiError(404, "no such service", service=name)
         return name
 
@@ -288,7 +289,7 @@ def int_query(query: str, key: str, default: int, low: int, high: int) -> int:
 def command(plane: Plane, action: str, service: str | None) -> Any:
     """Post a Command to the owner and wait for its answer, mapping failures to HTTP errors."""
     reply: Future = Future()
-    plane.sup.post(Command(action, service, reply=reply))
+    plane.owner.post(Command(action, service, reply=reply))
     try:
         return reply.result(timeout=RELOAD_TIMEOUT if action == "reload" else COMMAND_TIMEOUT)
     except FutureTimeout:

@@ -53,6 +53,21 @@ class Link:
     mem_watch: Callable[[], Mapping[int, int]]   # incarnation -> pid (memory sampler)
 
 
+@dataclass(frozen=True)
+class Facade:
+    """What the control plane and its observers (api/) may use of the owner: its door, what
+    it publishes (replaced whole, so read without a lock), the config running, and the list
+    of observers. Never the Supervisor, never the adapter's internals."""
+    post: Callable[[object], None]
+    snapshot: Callable[[], tuple[dict[str, Any], ...]]
+    health: Callable[[], dict[str, Any]]
+    config: Callable[[], ConfigRecord]
+    loaded: Callable[[], LoadedConfig]
+    # Called on the owner thread with each published event; observers add and remove
+    # themselves on the owner thread too (open_api, close).
+    listeners: list[Callable[[dict[str, Any]], None]]
+
+
 class Effects(Protocol):
     """Everything the owner does to the world. Each call returns at once: what takes time
     happens on the adapter's threads, and its outcome comes back as a posted event."""
@@ -67,7 +82,7 @@ class Effects(Protocol):
     # start and end of a run
     def open(self) -> None: ...
     def open_late(self, then: Callable[[], None]) -> None: ...
-    def open_api(self, facade: Any) -> None: ...
+    def open_api(self, facade: Facade) -> None: ...
     def open_watcher(self) -> None: ...
     def close(self) -> None: ...
     def watch_signals(self, signums: Sequence[int], on_signal: Callable[[int], None]) -> dict[int, Any]: ...

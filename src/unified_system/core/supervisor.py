@@ -39,7 +39,7 @@ from unified_system.core.events import (
 )
 from unified_system.core.lifecycle import LifecycleMixin
 from unified_system.core.persistence import PersistenceMixin, Written
-from unified_system.core.ports import Effects, Link
+from unified_system.core.ports import Effects, Facade, Link
 from unified_system.core.probing import ProbingMixin
 from unified_system.core.reasons import Reason
 from unified_system.core.reloading import ReloadMixin
@@ -123,6 +123,9 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         self.runtime: Effects = effects(Link(
             self.post, lambda: self.loaded, lambda: self.config,
             lambda: self._pid_map, lambda: self._mem_watch))
+        # What the API may use of the owner (core/ports.py): never `self`, never the adapter.
+        self.facade = Facade(self.post, lambda: self.snapshot, lambda: self.health,
+                             lambda: self.config, lambda: self.loaded, self.listeners)
 
     # ------------------------------------------------------------------ threads' door
     def post(self, event: object) -> None:
@@ -302,7 +305,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
                              note="later refused senders are not logged" if event.last else None)
 
     def _on_late_imported(self) -> None:
-        self.runtime.open_api(self)
+        self.runtime.open_api(self.facade)
         # Start-up is over: what it allocated lives as long as the process. Frozen, those
         # objects are never scanned again, and collection resumes (`run` paused it).
         gc.freeze()

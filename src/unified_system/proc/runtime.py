@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from unified_system import logsetup
 from unified_system.core.events import Barrier, Batch, BuildDone, Exited, Notify, NotifyRefused
 from unified_system.core.policy import ExitStatus
-from unified_system.core.ports import Link, SpawnError
+from unified_system.core.ports import Facade, Link, SpawnError
 from unified_system.core.secretstore import SecretStore
 from unified_system.proc import leftovers
 from unified_system.proc.childenv import build_env
@@ -72,13 +72,13 @@ class Runtime:
     """The real `Effects` (core/ports.py). It is given the owner's `Link` (its door and the
     maps it replaces whole), never the Supervisor: it does, and never decides."""
 
-    def __init__(self, link: Link, console: Console | None = None) -> None:
+    def __init__(self, link: Link, console: Console | None = None, verbose: bool = False) -> None:
         self.link = link
         cfg = link.config().supervisor
         self.state_dir: Path = Path(cfg.state_dir)
         self.log_dir = self.state_dir / "logs"
         self.console = console
-        self.verbose = False                 # `run --verbose`: set before open()
+        self.verbose = verbose               # `run --verbose`: read by open()
         self.summaries: Summaries | None = None
         self.tokens = {name: secrets.token_urlsafe(24) for name in link.config().services}
         self.secrets = SecretStore(self.state_dir / "secrets")
@@ -190,7 +190,7 @@ class Runtime:
             raise RuntimeError("crash dumps used before open_late()")
         return self.dumps
 
-    def open_api(self, facade: Any) -> None:
+    def open_api(self, facade: Facade) -> None:
         """On the owner, when LateImported arrives: metrics, sampling, watching, the API."""
         from unified_system.api.metrics import Metrics
         from unified_system.api.server import ControlPlane
@@ -201,7 +201,7 @@ class Runtime:
             early.replay(self.metrics)
         self.sampler = Sampler(self.link.post, self.link.mem_watch, self.state_dir)
         self.sampler.start()
-        self.control = ControlPlane(facade)
+        self.control = ControlPlane(facade, self)
         self.control.start()
 
     def close(self) -> None:
