@@ -2,7 +2,8 @@
 its parts call on one another.
 
 The owner is one object, `Supervisor` (supervisor.py), cut by concern into mixins
-(lifecycle, probing, commands, persistence, watchdog, builds, reloading). Each mixin
+(lifecycle, probing, commands, watchdog, builds, reloading; persistence is a
+collaborator of its own, core/persistence.py). Each mixin
 inherits `Owner`, so it reads, and type-checks, as a part of that one object. The state is
 set in `Supervisor.__init__`; the methods below are declared for the type checker only and
 defined by the part named beside each.
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from unified_system.core import policy
     from unified_system.core.builds import BuildRun
     from unified_system.core.events import Command, Notify
-    from unified_system.core.persistence import Written
     from unified_system.core.ports import Effects
     from unified_system.core.reasons import Reason
     from unified_system.core.reload_diff import PendingReload
@@ -53,9 +53,6 @@ class Owner:
     _reload_parsing: bool
     _removing: set[str]
     _after_turn: list[Callable[[], None]]
-    _state_save_pending: bool
-    _state_saves: int
-    _state_written: Written
     _stale_pending: bool
     _reconcile_due: bool
     _dirty: bool

@@ -7,6 +7,7 @@ state in dependency order. Nothing here sleeps or blocks on a child.
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import os
@@ -38,7 +39,7 @@ from unified_system.core.events import (
     Signal,
 )
 from unified_system.core.lifecycle import LifecycleMixin
-from unified_system.core.persistence import PersistenceMixin, Written
+from unified_system.core.persistence import Persistence
 from unified_system.core.ports import Effects, Facade, Link
 from unified_system.core.probing import ProbingMixin
 from unified_system.core.reasons import Reason
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 S = State
 
 
-class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, WatchdogMixin,
+class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, WatchdogMixin,
                  BuildMixin, ReloadMixin, RolloutMixin):
     """The owner. Its duties are cut by concern into mixins (lifecycle, probing, commands,
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
@@ -78,8 +79,6 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         self._mem_watch: dict[int, int] = {}   # incarnation -> pid, for the sampler; replaced too
         self._builds: dict[str, str] = {}      # service -> running | done | failed | cancelled
         self._build_runs: dict[str, BuildRun] = {}   # the builds in progress
-        self._state_save_pending = False
-        self._state_saves, self._state_written = 0, Written()
         self._debounce: dict[str, Any] = {}
         self._reload: Any = None
         self._reload_parsing = False
@@ -123,6 +122,8 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         self.runtime: Effects = effects(Link(
             self.post, lambda: self.loaded, lambda: self.config,
             lambda: self._pid_map, lambda: self._mem_watch))
+        self.persistence = Persistence(self.units, self._timers, self.runtime, self.clock,
+                                       lambda: self.config, self.log)
         # What the API may use of the owner (core/ports.py): never `self`, never the adapter.
         self.facade = Facade(self.post, lambda: self.snapshot, lambda: self.health,
                              lambda: self.config, lambda: self.loaded, self.listeners)
@@ -153,7 +154,8 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         Apart from run() so that tests/core/ can drive the owner turn by turn."""
         self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
                       config=str(self.loaded.path))
-        self._restore()
+        for unit in self.persistence.restore():
+            self._reopen_circuit(unit)
         interval = self.runtime.systemd_watchdog_interval()
         if interval:
             self._systemd_watchdog(interval)
@@ -162,12 +164,21 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         # The API, metrics, watcher and sampler come after the first spawns; their
         # modules load on a thread, and LateImported opens them (_on_late_imported).
         self.runtime.open_late(lambda: self.post(LateImported()))
-        if not self._state_save_pending:
-            self._save_state()
+        if not self.persistence.pending:
+            self.persistence.save()
         self._publish_snapshot()
 
+    def _reopen_circuit(self, unit: Unit) -> None:
+        """A circuit open when the last supervisor stopped stays open, its cooldown anew."""
+        unit.circuit = "open"
+        self._transition(unit, S.FATAL, "circuit_open", note="circuit open (restored)")
+        cooldown = unit.spec.restart.cooldown
+        if cooldown is not None:
+            unit.timers["cooldown"] = self._timers.call_at(
+                self.clock() + cooldown, functools.partial(self._half_open, unit))
+
     def finish(self) -> None:
-        self._save_state(sync=True)
+        self.persistence.save(sync=True)
         self.log.info("supervisor stopped", exit_code=self._exit_code)
 
     def _loop(self) -> None:
@@ -324,7 +335,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         check_transition(old, new)
         unit.state, unit.since, unit.note = new, self.clock(), note
         self._dirty = self._reconcile_due = True
-        self._save_state_soon()
+        self.persistence.save_soon()
         if note:
             extra["note"] = note
         event = {"type": "state", "service": unit.service, "instance": unit.index,

@@ -91,7 +91,7 @@ def stop_left_before_start(state_dir: Path, stop_timeouts: dict[str, float], log
             return 0
         timeout = max((stop_timeouts.get(f["service"], 10.0) for f in found), default=10.0)
         stopped = stop_leftovers(found, min(timeout, 60.0), log)
-        # For the supervisor's own log: it opens after this (persistence.py, _restore)
+        # For the supervisor's own log: it opens after this (core/persistence.py, restore)
         write_atomic(state_dir / STOPPED_BEFORE_START, {"format": FORMAT, "stopped": found})
         return stopped
     finally:
