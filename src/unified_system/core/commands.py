@@ -120,7 +120,7 @@ class CommandMixin(Owner):
         """An HTTP heartbeat (the API checked the service's token): WATCHDOG=1 for each instance."""
         for unit in self.units[name]:
             if unit.inc:
-                self._on_notify(Notify(unit.inc, unit.pid or 0, (("WATCHDOG", "1"),)))
+                self.probing.on_notify(Notify(unit.inc, unit.pid or 0, (("WATCHDOG", "1"),)))
 
     def _cmd_restart(self, name: str) -> None:
         self._cmd_start(name)  # brings up what is down, and what it depends on

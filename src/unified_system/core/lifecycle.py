@@ -62,12 +62,7 @@ class LifecycleMixin(Owner):
                                                     lambda: self._stayed_up(unit, inc))
         if spec.readiness is None:
             self._became_ready(unit)
-        elif spec.readiness.kind != "notify":
-            self._schedule_probe(unit, "readiness", spec.readiness.initial_delay)
-        if spec.startup is not None:
-            self._schedule_probe(unit, "startup", spec.startup.initial_delay)
-        elif spec.liveness is not None:
-            self._schedule_probe(unit, "liveness", spec.liveness.initial_delay)
+        self.probing.spawned(unit)
 
     def _spawn_later(self, unit: Unit, now: float, exc: BaseException) -> None:
         """EMFILE, ENFILE, EAGAIN or ENOMEM: the program is not at fault, so no exit code, no

@@ -2,8 +2,8 @@
 its parts call on one another.
 
 The owner is one object, `Supervisor` (supervisor.py), cut by concern into mixins
-(lifecycle, probing, commands, watchdog, builds, reloading; persistence is a
-collaborator of its own, core/persistence.py). Each mixin
+(lifecycle, commands, watchdog, builds, reloading; persistence and probing are
+collaborators of their own, core/persistence.py and core/probing.py). Each mixin
 inherits `Owner`, so it reads, and type-checks, as a part of that one object. The state is
 set in `Supervisor.__init__`; the methods below are declared for the type checker only and
 defined by the part named beside each.
@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from unified_system.config.view import ConfigRecord, LoadedConfig
     from unified_system.core import policy
     from unified_system.core.builds import BuildRun
-    from unified_system.core.events import Command, Notify
+    from unified_system.core.events import Command
     from unified_system.core.ports import Effects
+    from unified_system.core.probing import Probing
     from unified_system.core.reasons import Reason
     from unified_system.core.reload_diff import PendingReload
     from unified_system.core.states import State
@@ -37,6 +38,7 @@ class Owner:
     log: Any                          # a structlog BoundLogger
     runtime: Effects
     units: dict[str, list[Unit]]
+    probing: Probing
     _timers: TimerHeap
     _rand: random.Random
     _incs: Iterator[int]
@@ -87,10 +89,6 @@ class Owner:
         def _roll_over(self, new: Unit) -> None: ...
         def _abort_rollout(self, new: Unit, why: str, exit_: dict[str, Any] | None = None) -> None: ...
         def _end_rollout(self, new: Unit) -> Unit | None: ...
-
-        # probing.py
-        def _schedule_probe(self, unit: Unit, kind: str, delay: float) -> None: ...
-        def _on_notify(self, ev: Notify) -> None: ...
 
         # watchdog.py
         def _heartbeat(self, unit: Unit, extend: float = 0.0, at: float | None = None) -> None: ...

@@ -41,7 +41,7 @@ from unified_system.core.events import (
 from unified_system.core.lifecycle import LifecycleMixin
 from unified_system.core.persistence import Persistence
 from unified_system.core.ports import Effects, Facade, Link
-from unified_system.core.probing import ProbingMixin
+from unified_system.core.probing import ProbeHooks, Probing
 from unified_system.core.reasons import Reason
 from unified_system.core.reloading import ReloadMixin
 from unified_system.core.rollout import RolloutMixin
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 S = State
 
 
-class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, WatchdogMixin,
+class Supervisor(LifecycleMixin, CommandMixin, WatchdogMixin,
                  BuildMixin, ReloadMixin, RolloutMixin):
     """The owner. Its duties are cut by concern into mixins (lifecycle, probing, commands,
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
@@ -124,6 +124,9 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, WatchdogMixin,
             lambda: self._pid_map, lambda: self._mem_watch))
         self.persistence = Persistence(self.units, self._timers, self.runtime, self.clock,
                                        lambda: self.config, self.log)
+        self.probing = Probing(self._by_inc, self._timers, self.runtime, self.clock, self.log,
+                               ProbeHooks(self._became_ready, self._abort_rollout, self._restart,
+                                          self._kill, self._heartbeat, self._publish, self._mark_dirty))
         # What the API may use of the owner (core/ports.py): never `self`, never the adapter.
         self.facade = Facade(self.post, lambda: self.snapshot, lambda: self.health,
                              lambda: self.config, lambda: self.loaded, self.listeners)
@@ -213,6 +216,10 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, WatchdogMixin,
         if self._dirty:
             self._guarded(self._publish_snapshot)
 
+    def _mark_dirty(self) -> None:
+        """Something observers read changed: the next turn publishes a new snapshot."""
+        self._dirty = True
+
     def _stale_soon(self) -> None:
         """A change observers may see up to a second late (heartbeat stamps): one snapshot a
         second for all of them, instead of one per heartbeat."""
@@ -284,9 +291,9 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, WatchdogMixin,
         if isinstance(event, Exited):
             self._on_exit(event)
         elif isinstance(event, Notify):
-            self._on_notify(event)
+            self.probing.on_notify(event)
         elif isinstance(event, ProbeResult):
-            self._on_probe(event)
+            self.probing.on_probe(event)
         elif isinstance(event, Signal):
             self._on_signal(event.signum)
         elif isinstance(event, Command):
