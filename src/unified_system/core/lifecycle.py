@@ -47,7 +47,7 @@ class LifecycleMixin(Owner):
         unit.last_heartbeat, unit.freezing, unit.freeze_report, unit.rss = None, False, None, None
         self._by_inc[inc] = unit
         self._pid_map = {**self._pid_map, spawned.pid: inc}
-        self._watch_memory(unit)
+        self.vitals.watch_memory(unit)
         self._transition(unit, S.STARTING, None)
         if restarted:
             # a rollout's new incarnation shows the old one's last exit; its reason is the roll's
@@ -79,7 +79,7 @@ class LifecycleMixin(Owner):
         unit.ready, unit.health, self._dirty, self._reconcile_due = True, "healthy", True, True
         if unit.state is S.STARTING:
             self._transition(unit, S.RUNNING, None)
-        self._arm_heartbeat(unit)  # the heartbeat deadline starts at readiness at the latest
+        self.vitals.arm_heartbeat(unit)  # the heartbeat deadline starts at readiness at the latest
         if unit.predecessor is not None:
             self._prove(unit)   # rollout.py: the old one is signalled once this one is proven
 
@@ -155,7 +155,7 @@ class LifecycleMixin(Owner):
         self._pid_map = {p: i for p, i in self._pid_map.items() if i != ev.inc}
         uptime = now - (unit.spawned_at or now)
         reason = unit.stop_reason or Reason.CRASH
-        classification = self._classify(unit, ev.status, reason)
+        classification = self.vitals.classify(unit, ev.status, reason)
         unit.last_exit = {"code": ev.status.code, "signal": ev.status.signal_name,
                           "reason": reason, "at": time.time(), "description": classification}
         unit.exits.append({**unit.last_exit, "uptime_seconds": round(uptime, 3)})
@@ -163,7 +163,7 @@ class LifecycleMixin(Owner):
         getattr(self.log, level)("exited", service=unit.service, pid=unit.pid, reason=reason,
                                  code=ev.status.code, signal=ev.status.signal_name,
                                  uptime=round(uptime, 3), description=classification)
-        self._crash_dump(unit, ev.status, reason, uptime, unit.pid, classification)
+        self.vitals.crash_dump(unit, ev.status, reason, uptime, unit.pid, classification)
         unit.last_uptime = uptime
         respawn = unit.then_start and unit.desired_up and not self._shutting_down
         if unit.handed_to is not None:   # a rollout's old incarnation: the service shows its exit
@@ -180,7 +180,7 @@ class LifecycleMixin(Owner):
             unit.retiring, unit.desired_up, self._retiring = True, False, True
         pgid = unit.pgid
         unit.inc, unit.pid, unit.ready, unit.freezing = 0, None, False, False
-        self._watch_memory(unit)
+        self.vitals.watch_memory(unit)
         unit.cancel_timers()
         if pgid is not None and self.runtime.group_alive(pgid):
             if unit.state is S.STOPPING:

@@ -2,8 +2,8 @@
 its parts call on one another.
 
 The owner is one object, `Supervisor` (supervisor.py), cut by concern into mixins
-(lifecycle, commands, watchdog, builds, reloading; persistence and probing are
-collaborators of their own, core/persistence.py and core/probing.py). Each mixin
+(lifecycle, commands, builds, reloading; persistence, probing and vitals are
+collaborators of their own: core/persistence.py, core/probing.py, core/vitals.py). Each mixin
 inherits `Owner`, so it reads, and type-checks, as a part of that one object. The state is
 set in `Supervisor.__init__`; the methods below are declared for the type checker only and
 defined by the part named beside each.
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from unified_system.config.view import ConfigRecord, LoadedConfig
-    from unified_system.core import policy
     from unified_system.core.builds import BuildRun
     from unified_system.core.events import Command
     from unified_system.core.ports import Effects
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from unified_system.core.states import State
     from unified_system.core.timers import TimerHeap
     from unified_system.core.unit import Unit
+    from unified_system.core.vitals import Vitals
 
 
 class Owner:
@@ -39,12 +39,12 @@ class Owner:
     runtime: Effects
     units: dict[str, list[Unit]]
     probing: Probing
+    vitals: Vitals
     _timers: TimerHeap
     _rand: random.Random
     _incs: Iterator[int]
     _by_inc: dict[int, Unit]          # incarnation -> its unit
     _pid_map: dict[int, int]          # main pid -> incarnation; replaced, never mutated
-    _mem_watch: dict[int, int]        # incarnation -> pid, for the sampler; replaced too
     _deps: dict[str, tuple[str, ...]]
     _dependents: dict[str, set[str]]
     _order: list[str]
@@ -89,14 +89,6 @@ class Owner:
         def _roll_over(self, new: Unit) -> None: ...
         def _abort_rollout(self, new: Unit, why: str, exit_: dict[str, Any] | None = None) -> None: ...
         def _end_rollout(self, new: Unit) -> Unit | None: ...
-
-        # watchdog.py
-        def _heartbeat(self, unit: Unit, extend: float = 0.0, at: float | None = None) -> None: ...
-        def _arm_heartbeat(self, unit: Unit) -> None: ...
-        def _watch_memory(self, unit: Unit) -> None: ...
-        def _classify(self, unit: Unit, status: policy.ExitStatus, reason: Reason) -> str: ...
-        def _crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: Reason, uptime: float,
-                        pid: int | None, classification: str) -> None: ...
 
         # reloading.py
         def _cmd_reload(self, cmd: Command) -> object: ...

@@ -49,7 +49,7 @@ from unified_system.core.snapshot import overall, service_object
 from unified_system.core.states import ALIVE, AT_REST, State, check_transition
 from unified_system.core.timers import TimerHeap, wait_seconds
 from unified_system.core.unit import Unit, meets
-from unified_system.core.watchdog import WatchdogMixin
+from unified_system.core.vitals import VitalHooks, Vitals
 from unified_system.logsetup import get_logger
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 S = State
 
 
-class Supervisor(LifecycleMixin, CommandMixin, WatchdogMixin,
+class Supervisor(LifecycleMixin, CommandMixin,
                  BuildMixin, ReloadMixin, RolloutMixin):
     """The owner. Its duties are cut by concern into mixins (lifecycle, probing, commands,
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
@@ -76,7 +76,6 @@ class Supervisor(LifecycleMixin, CommandMixin, WatchdogMixin,
         self._incs = itertools.count(1)
         self._by_inc: dict[int, Unit] = {}
         self._pid_map: dict[int, int] = {}     # main pid -> incarnation; replaced, never mutated
-        self._mem_watch: dict[int, int] = {}   # incarnation -> pid, for the sampler; replaced too
         self._builds: dict[str, str] = {}      # service -> running | done | failed | cancelled
         self._build_runs: dict[str, BuildRun] = {}   # the builds in progress
         self._debounce: dict[str, Any] = {}
@@ -121,12 +120,15 @@ class Supervisor(LifecycleMixin, CommandMixin, WatchdogMixin,
         # The adapter (proc/runtime.py, or a fake in tests/core/) gets a Link, never `self`.
         self.runtime: Effects = effects(Link(
             self.post, lambda: self.loaded, lambda: self.config,
-            lambda: self._pid_map, lambda: self._mem_watch))
+            lambda: self._pid_map, lambda: self.vitals.mem_watch))
         self.persistence = Persistence(self.units, self._timers, self.runtime, self.clock,
                                        lambda: self.config, self.log)
+        self.vitals = Vitals(self._by_inc, self._timers, self.runtime, self.clock, self.log,
+                             VitalHooks(self.post, self._restart, self._stop, self._publish,
+                                        self._mark_dirty, self._stale_soon, self._after_turn.append))
         self.probing = Probing(self._by_inc, self._timers, self.runtime, self.clock, self.log,
                                ProbeHooks(self._became_ready, self._abort_rollout, self._restart,
-                                          self._kill, self._heartbeat, self._publish, self._mark_dirty))
+                                          self._kill, self.vitals.heartbeat, self._publish, self._mark_dirty))
         # What the API may use of the owner (core/ports.py): never `self`, never the adapter.
         self.facade = Facade(self.post, lambda: self.snapshot, lambda: self.health,
                              lambda: self.config, lambda: self.loaded, self.listeners)
@@ -299,11 +301,11 @@ class Supervisor(LifecycleMixin, CommandMixin, WatchdogMixin,
         elif isinstance(event, Command):
             self._on_command(event)
         elif isinstance(event, Samples):
-            self._on_samples(event)
+            self.vitals.on_samples(event)
         elif isinstance(event, FreezeProven):
-            self._on_freeze_proven(event)
+            self.vitals.on_freeze_proven(event)
         elif isinstance(event, HostAlert):
-            self._on_host_alert(event)
+            self.vitals.on_host_alert(event)
         elif isinstance(event, BuildDone):
             self._on_build_done(event)
         elif isinstance(event, FileChanged):
