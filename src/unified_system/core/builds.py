@@ -1,23 +1,30 @@
 """Build steps (SPEC §2 `build`): run in the service's cwd before its first start, only when
-an input changed since the last successful build. The input hash lives in state_dir/builds."""
+an input changed since the last successful build. The input hash lives in state_dir/builds.
+
+`Builds` is a collaborator of the owner, not a mixin: it holds each service's build status
+and the builds in progress, is given the units table, the timers, `Effects` and the clock,
+and changes a unit's state only through `BuildHooks.transition`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from unified_system.core.events import BuildDone
-from unified_system.core.owner import Owner
-from unified_system.core.ports import SpawnError
+from unified_system.core.ports import Effects, SpawnError
 from unified_system.core.states import State
+from unified_system.core.timers import Timer, TimerHeap
+from unified_system.core.unit import Unit
 
 if TYPE_CHECKING:
     from unified_system.config.schema import Service
-    from unified_system.core.timers import Timer
+    from unified_system.config.view import ConfigRecord
 
 S = State
 
@@ -58,8 +65,41 @@ def _short(command: tuple[str, ...] | list[str], most: int = 60) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"
 
 
-class BuildMixin(Owner):
-    def _start_build(self, name: str) -> None:
+@dataclass(frozen=True)
+class BuildHooks:
+    """What builds may ask of the owner's other concerns."""
+    post: Callable[[object], None]                  # the owner's door (from the worker)
+    transition: Callable[..., None]                 # the owner's one choke point
+    kill_leftovers: Callable[[int], None]           # lifecycle: what a build left running
+
+
+class Builds:
+    def __init__(self, units: dict[str, list[Unit]], timers: TimerHeap, effects: Effects,
+                 clock: Callable[[], float], config: Callable[[], ConfigRecord], log: Any,
+                 numbers: Iterator[int], hooks: BuildHooks) -> None:
+        self.units, self._timers, self.runtime, self.clock = units, timers, effects, clock
+        self._config, self.log, self._incs, self.hooks = config, log, numbers, hooks
+        self._builds: dict[str, str] = {}           # service -> running | done | failed | cancelled
+        self._build_runs: dict[str, BuildRun] = {}  # the builds in progress
+
+    @property
+    def config(self) -> ConfigRecord:
+        return self._config()
+
+    def done(self, name: str) -> bool:
+        return self._builds.get(name) == "done"
+
+    def retry(self, name: str) -> None:
+        """An operator's start after a failed or cancelled build tries the build again."""
+        if self._builds.get(name) in ("failed", "cancelled"):
+            self._builds.pop(name)
+
+    def forget(self, name: str) -> None:
+        """A reload removed the service."""
+        self._builds.pop(name, None)
+        self._build_runs.pop(name, None)
+
+    def start(self, name: str) -> None:
         if self._builds.get(name) == "running":
             return
         self._builds[name] = "running"
@@ -68,23 +108,24 @@ class BuildMixin(Owner):
         spec = self.config.services[name]
         for unit in self.units[name]:
             if unit.state is S.PENDING:
-                self._transition(unit, S.BUILDING, None)
+                self.hooks.transition(unit, S.BUILDING, None)
         record = self.runtime.state_dir / "builds" / f"{name}.json"
+        post = self.hooks.post
 
         def job() -> None:  # on the worker: hashing reads files, and the owner never blocks
             try:
                 digest = inputs_digest(spec)
                 if spec.build.inputs and record.exists() and \
                         json.loads(record.read_text()).get("digest") == digest:
-                    self.post(BuildDone(name, True, "inputs unchanged: build skipped", digest, True, run))
+                    post(BuildDone(name, True, "inputs unchanged: build skipped", digest, True, run))
                     return
             except (OSError, ValueError) as exc:
                 digest = f"error: {exc}"
-            self.post(BuildDone(name, None, "", digest, False, run))
+            post(BuildDone(name, None, "", digest, False, run))
 
         self.runtime.submit(job)
 
-    def _on_build_done(self, ev: BuildDone) -> None:
+    def on_done(self, ev: BuildDone) -> None:
         current = self._build_runs.get(ev.service)
         if self._builds.get(ev.service) != "running" or current is None or current.number != ev.run:
             return
@@ -105,7 +146,7 @@ class BuildMixin(Owner):
         del self._build_runs[ev.service]
         current.cancel_timer()
         if current.pgid is not None and self.runtime.signal_group(current.pgid, 0):
-            self._kill_leftovers(current.pgid)  # a build leaves nothing running behind it
+            self.hooks.kill_leftovers(current.pgid)  # a build leaves nothing running behind it
         if current.timed_out:
             self._build_failed(ev.service, f"timed out after {spec.build.timeout:g}s", current)
             return
@@ -123,7 +164,7 @@ class BuildMixin(Owner):
             f"{_short(spec.build.command)} … {self.clock() - current.started:.1f} s"))
         for unit in self.units[ev.service]:
             if unit.state is S.BUILDING:
-                self._transition(unit, S.PENDING, "built")
+                self.hooks.transition(unit, S.PENDING, "built")
 
     def _build_failed(self, name: str, detail: str, run: BuildRun | None = None) -> None:
         self._builds[name] = "failed"
@@ -135,7 +176,7 @@ class BuildMixin(Owner):
         self.runtime.console_last_lines(name, last)
         for unit in self.units[name]:
             if unit.state is S.BUILDING:
-                self._transition(unit, S.FATAL, "build", note=f"build failed: {detail}; "
+                self.hooks.transition(unit, S.FATAL, "build", note=f"build failed: {detail}; "
                                  f"last lines: {' | '.join(last[-5:])}")
 
     def _build_timeout(self, name: str, run: int) -> None:
@@ -145,7 +186,7 @@ class BuildMixin(Owner):
             current.timed_out, current.timer = True, None
             self.runtime.signal_group(current.pgid, signal.SIGKILL)
 
-    def _cancel_build(self, name: str) -> None:
+    def cancel(self, name: str) -> None:
         current = self._build_runs.pop(name, None)
         if current is not None:
             current.cancel_timer()

@@ -103,8 +103,7 @@ class CommandMixin(Owner):
                     continue
                 unit.desired_up, unit.then_start = True, False
                 if unit.state in (S.STOPPED, S.EXITED, S.FATAL):
-                    if self._builds.get(dep) in ("failed", "cancelled"):
-                        self._builds.pop(dep)  # a start after a failed build tries the build again
+                    self.builds.retry(dep)  # a start after a failed build tries the build again
                     unit.fresh_start()
                     self._transition(unit, S.PENDING, "manual")
 

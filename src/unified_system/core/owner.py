@@ -2,8 +2,8 @@
 its parts call on one another.
 
 The owner is one object, `Supervisor` (supervisor.py), cut by concern into mixins
-(lifecycle, commands, builds, reloading; persistence, probing and vitals are
-collaborators of their own: core/persistence.py, core/probing.py, core/vitals.py). Each mixin
+(lifecycle, commands, reloading; persistence, probing, vitals and builds are
+collaborators of their own: core/persistence.py, probing.py, vitals.py, builds.py). Each mixin
 inherits `Owner`, so it reads, and type-checks, as a part of that one object. The state is
 set in `Supervisor.__init__`; the methods below are declared for the type checker only and
 defined by the part named beside each.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from unified_system.config.view import ConfigRecord, LoadedConfig
-    from unified_system.core.builds import BuildRun
+    from unified_system.core.builds import Builds
     from unified_system.core.events import Command
     from unified_system.core.ports import Effects
     from unified_system.core.probing import Probing
@@ -48,8 +48,7 @@ class Owner:
     _deps: dict[str, tuple[str, ...]]
     _dependents: dict[str, set[str]]
     _order: list[str]
-    _builds: dict[str, str]           # service -> running | done | failed | cancelled
-    _build_runs: dict[str, BuildRun]
+    builds: Builds
     _debounce: dict[str, Any]
     _reload: PendingReload | None
     _reload_parsing: bool

@@ -208,8 +208,7 @@ class ReloadMixin(Owner):
             timer = self._debounce.pop(name, None)
             if timer is not None:
                 timer.cancel()
-            self._builds.pop(name, None)
-            self._build_runs.pop(name, None)
+            self.builds.forget(name)
             self._rebuild_graph()
             self._dirty = self._reconcile_due = True
         if self._retiring:

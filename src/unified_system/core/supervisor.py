@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from unified_system import graph, logsetup
-from unified_system.core.builds import BuildMixin, BuildRun
+from unified_system.core.builds import BuildHooks, Builds
 from unified_system.core.commands import CommandMixin
 from unified_system.core.events import (
     Barrier,
@@ -59,7 +59,7 @@ S = State
 
 
 class Supervisor(LifecycleMixin, CommandMixin,
-                 BuildMixin, ReloadMixin, RolloutMixin):
+                 ReloadMixin, RolloutMixin):
     """The owner. Its duties are cut by concern into mixins (lifecycle, probing, commands,
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
 
@@ -76,8 +76,6 @@ class Supervisor(LifecycleMixin, CommandMixin,
         self._incs = itertools.count(1)
         self._by_inc: dict[int, Unit] = {}
         self._pid_map: dict[int, int] = {}     # main pid -> incarnation; replaced, never mutated
-        self._builds: dict[str, str] = {}      # service -> running | done | failed | cancelled
-        self._build_runs: dict[str, BuildRun] = {}   # the builds in progress
         self._debounce: dict[str, Any] = {}
         self._reload: Any = None
         self._reload_parsing = False
@@ -123,6 +121,9 @@ class Supervisor(LifecycleMixin, CommandMixin,
             lambda: self._pid_map, lambda: self.vitals.mem_watch))
         self.persistence = Persistence(self.units, self._timers, self.runtime, self.clock,
                                        lambda: self.config, self.log)
+        self.builds = Builds(self.units, self._timers, self.runtime, self.clock,
+                             lambda: self.config, self.log, self._incs,
+                             BuildHooks(self.post, self._transition, self._kill_leftovers))
         self.vitals = Vitals(self._by_inc, self._timers, self.runtime, self.clock, self.log,
                              VitalHooks(self.post, self._restart, self._stop, self._publish,
                                         self._mark_dirty, self._stale_soon, self._after_turn.append))
@@ -307,7 +308,7 @@ class Supervisor(LifecycleMixin, CommandMixin,
         elif isinstance(event, HostAlert):
             self.vitals.on_host_alert(event)
         elif isinstance(event, BuildDone):
-            self._on_build_done(event)
+            self.builds.on_done(event)
         elif isinstance(event, FileChanged):
             self._on_file_changed(event)
         elif isinstance(event, ConfigLoaded):
@@ -376,12 +377,12 @@ class Supervisor(LifecycleMixin, CommandMixin,
                         waiting = self._unmet(name)
                         if waiting:
                             unit.note = "waiting for " + ", ".join(waiting)
-                        elif unit.spec.build is not None and self._builds.get(name) != "done":
-                            self._start_build(name)
+                        elif unit.spec.build is not None and not self.builds.done(name):
+                            self.builds.start(name)
                         else:
                             self._spawn(unit)
                 elif unit.state is S.BUILDING:
-                    self._cancel_build(name)
+                    self.builds.cancel(name)
                     self._transition(unit, S.STOPPED, unit.stop_reason or "stop")
                 elif unit.state in (S.PENDING, S.BACKOFF):
                     unit.cancel_timers()
