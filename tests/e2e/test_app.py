@@ -15,7 +15,7 @@ from .stack import AppStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 
-SERVICES = {"backend", "trading-bot", "node-server", "frontend"}
+SERVICES = {"nats", "backend", "trading-bot", "node-server", "frontend"}
 HEARTBEAT_TIMEOUT = 10.0  # services.yaml: heartbeat.timeout of backend, bot and node-server
 
 

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-SERVICES = ["backend", "trading-bot", "node-server", "frontend"]
+SERVICES = ["nats", "backend", "trading-bot", "node-server", "frontend"]
 TIMEOUT_MS = 30_000
 
 

@@ -168,7 +168,7 @@ def test_fresh_clone_runs_in_production(tmp_path):
                                             app.output()))
         assert services["frontend"]["state"] == "disabled"   # production: no Vite dev server
         assert {n for n, s in services.items() if s["state"] == "running"} \
-            == {"backend", "trading-bot", "node-server"}
+            == {"nats", "backend", "trading-bot", "node-server"}
         assert (root / "frontend" / "dist" / "index.html").is_file()
         dashboard_served(app, app.url("PORT"))
         assert app.get(app.url("PORT") + "/health").json()["backend"] == "up"
@@ -182,7 +182,7 @@ def test_fresh_clone_runs_in_development(tmp_path):
                               seen=lambda: ({n: (s["state"], s["ready"]) for n, s in (app.services() or {}).items()},
                                             app.output()))
         assert {n for n, s in services.items() if s["state"] == "running"} \
-            == {"backend", "trading-bot", "node-server", "frontend"}
+            == {"nats", "backend", "trading-bot", "node-server", "frontend"}
         dashboard_served(app, app.url("PORT"))            # the gateway serves the built dashboard
         dashboard_served(app, app.url("FRONTEND_PORT"))   # and the Vite dev server its own
         app.stop_and_find_nothing_left()

@@ -1,6 +1,7 @@
 import { fetchTradeSummary, fetchTrades } from '../api.js';
 import { formatMoney, formatPrice, formatTime } from '../format.js';
 import usePolling from '../hooks/usePolling.js';
+import { staleText } from '../live/bus.js';
 
 export const TRADES_REFRESH_MS = 3000;
 
@@ -20,6 +21,11 @@ export default function Trades() {
     <section className="panel">
       <header>
         <h2>Trades</h2>
+        {s && s.stale === true && (
+          // The gateway's fallback: the backend stayed silent, this is its last good answer.
+          <span className="badge badge-warn" data-testid="summary-stale"
+            title="the backend did not answer; this is its last good answer">{staleText(s.stale_age_seconds)}</span>
+        )}
         {(trades.error || summary.error) && (
           <span className="error">backend: {(trades.error || summary.error).message}</span>
         )}

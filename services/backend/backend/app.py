@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,7 +15,11 @@ from pydantic import BaseModel, Field
 
 from . import __version__
 from .ai_manager import AIManager, Worker
+from .bus_routes import bus_tasks_router
+from .busthread import BusThread
+from .fills_consumer import FillsConsumer
 from .settings import Settings
+from .taskbus import BusTasks
 from .trades import TradeStore
 
 AI_DISABLED = "AI task processing is disabled (set AI_ENABLED=true to enable /api/tasks)"
@@ -49,7 +54,7 @@ class TaskBatchIn(BaseModel):
     tasks: list[TaskIn] = Field(min_length=1, max_length=1000)
 
 
-def writer_auth(token: str | None) -> Callable[[str | None], None]:
+def writer_auth(token: str | None, also: str | None = None) -> Callable[[str | None], None]:
     """A dependency for every mutating route: `Authorization: Bearer <LEDGER_TOKEN>`.
 
     The gateway is public and forwards /api/* here, so a write must prove it comes from the
@@ -60,8 +65,10 @@ def writer_auth(token: str | None) -> Callable[[str | None], None]:
             raise HTTPException(status_code=401, detail="send Authorization: Bearer <LEDGER_TOKEN>",
                                 headers={"WWW-Authenticate": "Bearer"})
         scheme, _, given = authorization.partition(" ")
-        if not token or scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), token.encode()):
+        good = [t.encode() for t in (token, also) if t]
+        # compare_digest with each, not any(): the time taken says nothing of which.
+        matches = [hmac.compare_digest(given.strip().encode(), t) for t in good]
+        if not good or scheme.lower() != "bearer" or not any(matches):
             raise HTTPException(status_code=403, detail="this token may not write here")
     return check
 
@@ -122,25 +129,41 @@ def create_app(settings: Settings) -> FastAPI:
     started = time.monotonic()
     store = TradeStore(settings.db_path)
     manager: AIManager | None = None
-    if settings.ai_enabled:
+    # With NATS_URL the task queue lives on JetStream (taskbus.py) and the trade summary is
+    # also answered by request/reply; without it, the in-memory queue as before.
+    bus_tasks = BusTasks(settings.ai) if settings.nats_url and settings.ai_enabled else None
+    bus = BusThread(settings.nats_url, store.summary, bus_tasks) if settings.nats_url else None
+    if settings.ai_enabled and bus_tasks is None:
         a = settings.ai
         manager = AIManager(a.rate_limit, a.burst, a.max_attempts,
                             a.backoff_initial, a.backoff_multiplier, a.backoff_max)
+
+    consumer = FillsConsumer(settings.nats_url, store, FillIn.model_validate_json) \
+        if settings.nats_url else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = Worker(manager) if manager else None
         if worker:
             worker.start()
+        if bus:
+            bus.start()
+        # Fills from the bus (fills_consumer.py), on this event loop.
+        consuming = asyncio.create_task(consumer.run(), name="fills") if consumer else None
         try:
             yield
         finally:
+            if consumer and consuming:
+                consumer.stop()
+                await consuming
             if worker:
                 worker.stop()
+            if bus:
+                bus.stop()
             store.close()
 
     app = FastAPI(title="unified-system backend", version=__version__, lifespan=lifespan)
-    app.state.store, app.state.ai = store, manager
+    app.state.store, app.state.ai, app.state.fills = store, manager, consumer
     writer = writer_auth(settings.ledger_token)
 
     @app.get("/health")
@@ -154,7 +177,8 @@ def create_app(settings: Settings) -> FastAPI:
             "service": "backend",
             "version": __version__,
             "uptime_seconds": round(time.monotonic() - started, 3),
-            "ai_enabled": manager is not None,
+            "ai_enabled": manager is not None or bus_tasks is not None,
+            "bus": None if bus is None else {"connected": bus.connected.is_set()},
             "counts": {
                 "trades": store.count(),
                 "tasks": manager.stats()["by_state"] if manager else None,
@@ -176,5 +200,10 @@ def create_app(settings: Settings) -> FastAPI:
     def trades_summary() -> dict[str, Any]:
         return store.summary()
 
-    app.include_router(_tasks_router(manager, writer) if manager else _disabled_router())
+    if bus is not None and bus_tasks is not None:
+        # The dead-letter buttons' token (TASKS_TOKEN, the gateway's) may do only that.
+        dlq_writer = writer_auth(settings.tasks_token, also=settings.ledger_token)
+        app.include_router(bus_tasks_router(bus, bus_tasks, writer, dlq_writer, TaskIn, TaskBatchIn))
+    else:
+        app.include_router(_tasks_router(manager, writer) if manager else _disabled_router())
     return app

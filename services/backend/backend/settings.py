@@ -41,6 +41,8 @@ class Settings:
     ai: AISettings
     log_level: str
     ledger_token: str | None = None   # writes need it (Authorization: Bearer); None: no writes
+    tasks_token: str | None = None    # TASKS_TOKEN: may only re-queue/drop dead letters (gateway)
+    nats_url: str | None = None       # the bus (NATS_URL): fills are consumed from it; None: HTTP only
 
     @property
     def db_path(self) -> Path:
@@ -67,4 +69,6 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         ai=ai,
         log_level=env.get("LOG_LEVEL", "INFO").lower(),
         ledger_token=env.get("LEDGER_TOKEN") or None,
+        tasks_token=env.get("TASKS_TOKEN") or None,
+        nats_url=env.get("NATS_URL") or None,
     )

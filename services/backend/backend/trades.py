@@ -76,6 +76,27 @@ class TradeStore:
             ).fetchone()
         return self._row(row), created  # type: ignore[return-value]
 
+    def record_many(self, fills: list[dict[str, Any]]) -> int:
+        """Insert fills in one transaction (the bus consumer's batch); known fill_ids are
+        skipped. Returns how many were new. Committed when it returns."""
+        received = time.time()
+        rows = [(f["fill_id"], f["symbol"], f["side"], f["quantity"], f["price"],
+                 f.get("realized_pnl"), f.get("tick"), f.get("source"), f.get("filled_at"),
+                 received) for f in fills]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO trades (fill_id, symbol, side, quantity, price,"
+                    " realized_pnl, tick, source, filled_at, received_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
+
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
         """Newest first (by arrival)."""
         with self._lock:

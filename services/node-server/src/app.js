@@ -8,8 +8,11 @@ const { bodyLimit } = require('./body-limit');
 const { createGatewayProxy } = require('./proxy');
 const { requireApiKey } = require('./supervisor-auth');
 const { dashboard } = require('./static');
+const { summaryRoute } = require('./bus-summary');
+const { busRoutes } = require('./bus-live');
 
 const SSE_PATH = '/supervisor/api/events';
+const BUS_SSE_PATH = '/bus/events';
 
 async function probeBackend(backendUrl, timeoutMs = 1000) {
   try {
@@ -21,7 +24,7 @@ async function probeBackend(backendUrl, timeoutMs = 1000) {
   }
 }
 
-function createApp(config) {
+function createApp(config, { bus = null } = {}) {
   const startedAt = Date.now();
   const stats = createStats();
   const app = express();
@@ -47,7 +50,7 @@ function createApp(config) {
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     // The event stream is one long request per dashboard; limiting it would only break it.
-    skip: (req) => req.path === SSE_PATH,
+    skip: (req) => req.path === SSE_PATH || req.path === BUS_SSE_PATH,
     handler(req, res, next, options) {
       stats.counters.rate_limited += 1;
       res.status(options.statusCode).json({
@@ -63,6 +66,12 @@ function createApp(config) {
   app.get('/gateway/stats', (req, res) => {
     res.json(stats.snapshot());
   });
+
+  if (bus) {
+    // Before the proxy: answered over NATS request/reply, with a stale fallback.
+    app.get('/api/trades/summary', summaryRoute({ bus, timeoutMs: config.busTimeoutMs, stats }));
+    app.use('/bus', busRoutes({ bus, config }));
+  }
 
   app.use(createGatewayProxy({
     name: 'backend',
@@ -93,4 +102,4 @@ function createApp(config) {
   return { app, stats };
 }
 
-module.exports = { createApp, probeBackend, SSE_PATH };
+module.exports = { createApp, probeBackend, SSE_PATH, BUS_SSE_PATH };

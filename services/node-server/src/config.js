@@ -53,6 +53,13 @@ function loadConfig(env = process.env, pid = process.pid) {
       : null,
     shutdownGraceMs: intFrom(env.SHUTDOWN_GRACE_MS, 1000, 'SHUTDOWN_GRACE_MS'),
     service: env.UNIFIED_SERVICE || 'node-server',
+    // The message bus (SPEC §9 "The message bus"): unset, the gateway only proxies HTTP.
+    natsUrl: env.NATS_URL || null,
+    natsToken: env.NATS_TOKEN || null, // the broker's token (services.yaml `secrets`)
+    busTimeoutMs: intFrom(env.BUS_REQUEST_TIMEOUT_MS, 1000, 'BUS_REQUEST_TIMEOUT_MS'),
+    // The dead-letter buttons' writes reach the backend with TASKS_TOKEN, a secret that may
+    // only re-queue or drop dead letters (never write the trade ledger).
+    tasksToken: env.TASKS_TOKEN || null,
   };
 }
 

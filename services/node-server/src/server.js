@@ -3,6 +3,7 @@
 const http = require('node:http');
 const { createApp } = require('./app');
 const { startHeartbeat } = require('./heartbeat');
+const { createBus } = require('./bus');
 
 function log(fields) {
   process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...fields })}\n`);
@@ -10,7 +11,8 @@ function log(fields) {
 
 // Resolves once listening; returns { server, stats, address, close }.
 function startServer(config) {
-  const { app, stats } = createApp(config);
+  const bus = config.natsUrl ? createBus({ url: config.natsUrl, token: config.natsToken, log }) : null;
+  const { app, stats } = createApp(config, { bus });
   const server = http.createServer(app);
   let stopHeartbeat = () => {};
 
@@ -33,11 +35,12 @@ function startServer(config) {
     cut.unref();
     await closed;
     clearTimeout(cut);
+    if (bus) await bus.close();
   }
 
   return listening.then(() => {
     if (config.heartbeat) stopHeartbeat = startHeartbeat(config.heartbeat);
-    return { server, stats, address: server.address(), close };
+    return { server, stats, bus, address: server.address(), close };
   });
 }
 

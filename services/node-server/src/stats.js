@@ -11,6 +11,7 @@ function createStats(now = Date.now) {
     body_too_large: 0,
     upstream_errors: 0,
     proxied: { backend: 0, supervisor: 0 },
+    bus: { answered: 0, failed: 0, stale: 0 }, // the trade summary over NATS (bus-summary.js)
   };
 
   // Counts a request when its response ends: `finish` for a complete answer, `close` for a
@@ -36,6 +37,7 @@ function createStats(now = Date.now) {
       ...counters,
       by_status: { ...counters.by_status },
       proxied: { ...counters.proxied },
+      bus: { ...counters.bus },
       started_at: new Date(startedAt).toISOString(),
       uptime_seconds: Math.round((now() - startedAt) / 10) / 100,
     };

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unified_system.child import notify
 from unified_system.child.checkpoint import Checkpoint
@@ -24,6 +24,9 @@ from .config import BotConfig, from_env
 from .delivery import Deliverer
 from .engine import Engine
 from .http import make_server, serve_in_thread
+
+if TYPE_CHECKING:
+    from .bus_delivery import BusDeliverer
 
 log = logging.getLogger("trading_bot")
 DEFAULT_HEARTBEAT = 2.0  # seconds, when the supervisor sets no WATCHDOG_USEC
@@ -43,8 +46,14 @@ class Bot:
         self.engine = Engine(cfg.strategy, saved)
         self.resumed = saved is not None
         self.lock = threading.Lock()
-        self.deliverer = Deliverer(cfg.backend_url, lambda: self.engine.state, self.lock,
-                                   token=cfg.ledger_token)
+        self.deliverer: Deliverer | BusDeliverer
+        if cfg.nats_url:
+            # Imported here: without NATS_URL (tests of the HTTP path) nats-py is not needed.
+            from .bus_delivery import BusDeliverer
+            self.deliverer = BusDeliverer(cfg.nats_url, lambda: self.engine.state, self.lock)
+        else:
+            self.deliverer = Deliverer(cfg.backend_url, lambda: self.engine.state, self.lock,
+                                       token=cfg.ledger_token)
         self.stop_requested = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
@@ -72,6 +81,7 @@ class Bot:
             summary = self.engine.summary()
         return {"service": "trading-bot", "mode": self.cfg.mode, **summary,
                 "delivered": self.deliverer.delivered, "resumed": self.resumed,
+                "transport": "bus" if self.cfg.nats_url else "http",
                 "seed": self.engine.state["seed"]}
 
     def save(self) -> int:
@@ -85,10 +95,10 @@ class Bot:
         server = make_server(self.cfg.host, self.cfg.port, self.snapshot,
                              next(iter(notify.listen_sockets()), None))
         serve_in_thread(server)
-        log.info("paper trading on %s:%s, tick %.3fs, %s at tick %d, backend %s",
+        log.info("paper trading on %s:%s, tick %.3fs, %s at tick %d, fills to %s",
                  *server.server_address[:2], self.cfg.tick_interval,
                  "resumed" if self.resumed else "fresh start", self.engine.state["tick"],
-                 self.cfg.backend_url)
+                 self.cfg.nats_url or self.cfg.backend_url)
         self.deliverer.start()
         self.deliverer.wake.set()  # deliver what the checkpoint left undelivered
         notify.ready(f"trading from tick {self.engine.state['tick']}")

@@ -35,6 +35,7 @@ class BotConfig:
     checkpoint_dir: str | None
     strategy: StrategyConfig
     ledger_token: str | None = None   # the backend's write token (Authorization: Bearer)
+    nats_url: str | None = None       # the bus (NATS_URL): fills go to JetStream; None: HTTP POST
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> BotConfig:
@@ -61,4 +62,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> BotConfig:
         checkpoint_dir=env.get("CHECKPOINT_DIR") or None,
         strategy=strategy,
         ledger_token=env.get("LEDGER_TOKEN") or None,
+        nats_url=env.get("NATS_URL") or None,
     )

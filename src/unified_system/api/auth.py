@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import Any
 
 from unified_system.logsetup import get_logger
 from unified_system.redaction import Redactor, secret_values
+from unified_system.tokens import compare_digest, token_urlsafe
 
 KEY_FILE = "api_key"
 
@@ -37,7 +36,7 @@ def load_or_create_key(state_dir: Path) -> str:
                 return existing
     except FileNotFoundError:
         pass
-    key = secrets.token_urlsafe(32)
+    key = token_urlsafe(32)
     state_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
@@ -73,7 +72,7 @@ def same(given: str | None, expected: str) -> bool:
     """Constant-time comparison; a missing value never matches."""
     if not given or not expected:
         return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return compare_digest(given.encode(), expected.encode())
 
 
 class Scrubber(Redactor):

@@ -10,11 +10,12 @@ import socket
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
-
-import psutil
+from typing import TYPE_CHECKING, Any
 
 import unified_system
+
+if TYPE_CHECKING:
+    import psutil
 
 WARNING, ERROR = 80.0, 95.0
 _ORDER = ("healthy", "warning", "error")
@@ -37,6 +38,8 @@ def _limit(which: int) -> int | None:
 
 
 def _connections(proc: psutil.Process) -> dict[str, int]:
+    import psutil
+
     getter = getattr(proc, "net_connections", None) or proc.connections
     try:
         return dict(Counter(c.status for c in getter(kind="inet")))
@@ -45,6 +48,8 @@ def _connections(proc: psutil.Process) -> dict[str, int]:
 
 
 def diagnostics(state_dir: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    import psutil  # on the first GET /api/diagnostics, not in every supervisor from its start
+
     proc = psutil.Process()
     with proc.oneshot():
         rss = proc.memory_info().rss

@@ -42,6 +42,9 @@ class Ring:
     def __init__(self, size: int) -> None:
         self.size = size
         self._cols: dict[str, array[Any]] = {name: array(code, [0]) * size for name, code in COLUMNS.items()}
+        self._t, self._rss = self._cols["t"], self._cols["memory_rss_bytes"]
+        self._rest = [(name, col, math.nan if col.typecode in "fd" else -1)
+                      for name, col in self._cols.items() if name not in ("t", "memory_rss_bytes")]
         self._next = 0      # where the next sample goes
         self._count = 0
         self._epoch: int | None = None   # unix second of the first sample
@@ -55,20 +58,17 @@ class Ring:
         return self._count
 
     def add(self, sample: Mapping[str, float | int | None]) -> None:
+        t = float(sample["t"] or 0.0)
+        rss = sample.get("memory_rss_bytes")
         with self._lock:
             i = self._next
-            t = float(sample["t"] or 0.0)
             if self._epoch is None:
                 self._epoch = int(t)
-            rss = sample.get("memory_rss_bytes")
-            sample = {**sample, "t": max(0, round((t - self._epoch) * 10)),
-                      "memory_rss_bytes": None if rss is None else int(rss) // 1024}
-            for name, col in self._cols.items():
+            self._t[i] = max(0, round((t - self._epoch) * 10))
+            self._rss[i] = -1 if rss is None else int(rss) // 1024
+            for name, col, none in self._rest:   # no copy of the sample, no type tests
                 value = sample.get(name)
-                if value is None:
-                    col[i] = math.nan if col.typecode in "fd" else -1
-                else:
-                    col[i] = value
+                col[i] = none if value is None else value
             self._next = (i + 1) % self.size
             self._count = min(self._count + 1, self.size)
 
@@ -116,11 +116,12 @@ class HistoryStore:
                  snapshot: Callable[[], Iterable[Mapping[str, Any]]],
                  figures: Callable[[Iterable[Mapping[str, Any]]], Mapping[str, Figures]],
                  probes: Callable[[], Mapping[str, float]],
-                 publish: Callable[[dict[str, Any]], None]) -> None:
+                 publish: Callable[[dict[str, Any]], None],
+                 listening: Callable[[], bool] = lambda: True) -> None:
         self.period, self.keep = period, keep
         self.size = capacity(period, keep)
         self._snapshot, self._figures, self._probes = snapshot, figures, probes
-        self._publish = publish
+        self._publish, self._listening = publish, listening
         self.rings: dict[str, Ring] = {}   # replaced whole, so readers need no lock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -162,12 +163,14 @@ class HistoryStore:
             # Removed services are released; added ones get their (whole) ring now.
             rings = {name: rings.get(name) or Ring(self.size) for name in names}
             self.rings = rings
+        listening = self._listening()   # no event stream open: no events to build
         for obj in snapshot:
             name = obj["name"]
             sample = sample_of(obj, figures.get(name), probes.get(name), now)
             rings[name].add(sample)
-            del sample["t"]
-            self._publish({"type": "sample", "service": name, "at": round(now, 1), **sample})
+            if listening:
+                del sample["t"]
+                self._publish({"type": "sample", "service": name, "at": round(now, 1), **sample})
 
 
 def empty_columns() -> dict[str, list[Any]]:

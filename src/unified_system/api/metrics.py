@@ -1,35 +1,27 @@
 """SPEC §7 metrics. Gauges are read from the published snapshot at scrape time (a custom
-collector); counters and the probe histogram are prometheus_client metrics fed by the owner's
-hooks, in a private registry with the supervisor's own process metrics."""
+collector); counters and the probe histogram are plain families (api/exposition.py) fed by
+the owner's hooks, rendered with the supervisor's own process metrics."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import prometheus_client
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    GCCollector,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
+from unified_system.api.exposition import (
+    CONTENT_TYPE,
+    CounterFamily,
+    HistogramFamily,
+    header,
+    num,
+    render_process,
 )
-
-from unified_system.api.exposition import header, num, render
 from unified_system.api.live import ALIVE_STATES, LiveStats
 from unified_system.core.policy import EXIT_REASONS
 from unified_system.core.ports import Facade
 from unified_system.core.states import State
 
-CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+__all__ = ["CONTENT_TYPE", "Metrics"]
 STATES = tuple(s.value for s in State)
 PROBE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-# `_created` samples double the exposition for nothing an operator of this tool reads.
-prometheus_client.disable_created_metrics()
-
 
 # (name, type, help) of the per-service series, in exposition order.
 SERIES = (
@@ -98,75 +90,63 @@ class Metrics:
         self.owner = owner
         self.live = LiveStats()
         self.last_probe: dict[str, float] = {}
-        self.registry = CollectorRegistry(auto_describe=False)      # fed by the owner's hooks
-        self.process = CollectorRegistry(auto_describe=False)       # the supervisor itself
-        ProcessCollector(registry=self.process)
-        PlatformCollector(registry=self.process)
-        GCCollector(registry=self.process)
         # Hooks bump the generation (owner thread only); a scrape re-renders the counters and
-        # histogram only when it moved, since collecting 100 services' buckets costs ~10 ms.
+        # histogram only when it moved, since writing 100 services' buckets costs milliseconds.
         self._generation = 0
         self._cached: tuple[int, list[str]] = (-1, [])
         self.snapshot = SnapshotCollector(owner, self.live)
-        r = self.registry
-        self._restarts = Counter("unified_service_restarts", "restarts by reason",
-                                 ["service", "reason"], registry=r)
-        self._freezes = Counter("unified_service_freezes", "freezes detected, soft or hard",
-                                ["service", "kind"], registry=r)
-        self._reloads = Counter("unified_config_reloads", "config reloads by result",
-                                ["result"], registry=r)
-        self._probes = Histogram("unified_probe_duration_seconds", "probe attempt duration",
-                                 ["service", "probe"], buckets=PROBE_BUCKETS, registry=r)
-        # The label sets each service has, so a removed service's series can all go.
-        self._series: dict[str, set[tuple[Any, tuple[str, str]]]] = {}
+        self._restarts = CounterFamily("unified_service_restarts", "restarts by reason",
+                                       ["service", "reason"])
+        self._freezes = CounterFamily("unified_service_freezes", "freezes detected, soft or hard",
+                                      ["service", "kind"])
+        self._reloads = CounterFamily("unified_config_reloads", "config reloads by result",
+                                      ["result"])
+        self._probes = HistogramFamily("unified_probe_duration_seconds", "probe attempt duration",
+                                       ["service", "probe"], PROBE_BUCKETS)
+        self._families: tuple[CounterFamily | HistogramFamily, ...] = (
+            self._restarts, self._freezes, self._reloads, self._probes)
         for name in owner.config().services:
             self.define(name)
         for result in ("success", "failure"):
-            self._reloads.labels(result)
+            self._reloads.define(result)
 
     def define(self, service: str) -> None:
         """A service was defined (at start or by a reload): its counters start at 0 for every
         label value. Created only at the first event, a series' first sample is already 1, and
         Prometheus' increase() and rate() cannot see that first step (2 restarts read 1.04)."""
         for kind in ("soft", "hard"):
-            self._labelled(self._freezes, service, kind)
+            self._freezes.define(service, kind)
         for reason in EXIT_REASONS:
-            self._labelled(self._restarts, service, reason)
+            self._restarts.define(service, reason)
         self._generation += 1
 
     def restart(self, service: str, reason: str) -> None:
         """A process of `service` was restarted for `reason` (SPEC §4 reasons)."""
-        self._labelled(self._restarts, service, reason).inc()
+        self._restarts.inc(service, reason)
         self._generation += 1
 
     def probe(self, service: str, kind: str, duration: float) -> None:
         """One probe attempt finished."""
-        self._labelled(self._probes, service, kind).observe(duration)
+        self._probes.observe(duration, service, kind)
         self.last_probe[service] = duration   # for the history's probe latency column
         self._generation += 1
 
     def freeze(self, service: str, kind: str) -> None:
         """A soft or hard freeze was detected."""
-        self._labelled(self._freezes, service, kind).inc()
+        self._freezes.inc(service, kind)
         self._generation += 1
-
-    def _labelled(self, metric: Any, service: str, other: str) -> Any:
-        self._series.setdefault(service, set()).add((metric, (service, other)))
-        return metric.labels(service, other)
 
     def forget(self, service: str) -> None:
         """A reload removed the service: its series leave the exposition."""
         self.last_probe.pop(service, None)
-        for metric, labels in self._series.pop(service, ()):
-            try:
-                metric.remove(*labels)
-            except KeyError:
-                pass
+        for family in (self._restarts, self._freezes, self._probes):
+            for values in [v for v in family.series if v[0] == service]:
+                family.remove(*values)
         self._generation += 1
 
     def reload(self, result: str) -> None:
         """A config reload finished: success | failure."""
-        self._reloads.labels(result).inc()
+        self._reloads.inc(result)
         self._generation += 1
 
     def exposition(self) -> bytes:
@@ -175,8 +155,9 @@ class Metrics:
         generation, counters = self._cached
         if generation != self._generation:
             generation, counters = self._generation, []
-            render(self.registry.collect(), counters)
+            for family in self._families:
+                family.render(counters)
             self._cached = (generation, counters)   # a hook during collect moved it: re-render next time
         out.extend(counters)
-        render(self.process.collect(), out)
+        render_process(out)
         return "".join(out).encode()

@@ -11,12 +11,12 @@ import socket
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from unified_system.api.auth import is_loopback, same
 from unified_system.api.front import Reader, Writer
+from unified_system.api.http1 import RequestHandler
 from unified_system.core.events import Command, Refused
 from unified_system.core.ports import Facade
 from unified_system.logsetup import get_logger, redact
@@ -83,7 +83,7 @@ class Plane(Protocol):
                  body: bytes) -> int: ...
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(RequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "unified-system"
     timeout = 30.0            # bounds a slow client's reads and writes (slowloris, stuck SSE)
@@ -101,8 +101,8 @@ class Handler(BaseHTTPRequestHandler):
         self.connection = self.request
         self.connection.settimeout(self.timeout)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rfile = Reader(self.connection, self.head)  # type: ignore[assignment]
-        self.wfile = Writer(self.connection)  # type: ignore[assignment]
+        self.rfile = Reader(self.connection, self.head)
+        self.wfile = Writer(self.connection)
 
     def handle(self) -> None:
         """One request: between requests a kept-alive connection waits on the front's
@@ -112,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
 
     @property
     def plane(self) -> Plane:
-        return self.server  # type: ignore[return-value]  # the ControlPlane, as passed in
+        return self.server  # the ControlPlane, as passed in
 
     def do_GET(self) -> None:
         self._handle("GET")

@@ -78,7 +78,8 @@ class ControlPlane:
         self.log = get_logger(component="api")
         self.histories = HistoryStore(cfg.history.period, cfg.history.keep,
                                       owner.snapshot, self.metrics.live.figures,
-                                      lambda: self.metrics.last_probe, self.hub.on_event)
+                                      lambda: self.metrics.last_probe, self.hub.on_event,
+                                      lambda: self.hub.count > 0)
         self._listeners = [self._guarded(f) for f in
                            (self.hub.on_event, self.history.on_event, self.alerts.on_event)]
 
@@ -139,7 +140,7 @@ class ControlPlane:
         """One request, on its own thread (the front's): keep the connection or not."""
         handler = Handler(sock, address, self, head)
         keep = not handler.close_connection and not self._closing
-        reader: Reader = handler.rfile  # type: ignore[assignment]  # Handler.setup made it
+        reader: Reader = handler.rfile  # Handler.setup made it
         return keep, bytes(reader.pending)
 
     def close(self) -> None:
@@ -156,6 +157,7 @@ class ControlPlane:
         if self._listener is not None:
             self._listener.close()
         self.alerts.close()
+        self.metrics.live.close()   # the held /proc files
 
     def forget(self, name: str) -> None:
         """Owner thread: a reload removed the service; its history and dedup stamps go."""

@@ -9,12 +9,16 @@ import errno
 import os
 import socket
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unified_system.config.envfile import EnvFileError, read_env_file
 from unified_system.config.errors import ConfigError, Loc, dotted, hint
-from unified_system.config.schema import Listen, Service, SupervisorConfig
 from unified_system.graph import find_cycles
+
+if TYPE_CHECKING:
+    # Names for annotations only: a reload calls not_held() in the resident supervisor,
+    # which must never import pydantic (tests/test_footprint.py).
+    from unified_system.config.schema import Listen, Service, SupervisorConfig
 
 Issue = tuple[Loc, str]
 _WILDCARDS = {"", "0.0.0.0", "::", "*"}

@@ -8,7 +8,6 @@ and changes a unit's state only through `BuildHooks.transition`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 from collections.abc import Callable, Iterator
@@ -47,6 +46,8 @@ class BuildRun:
 
 def inputs_digest(spec: Service) -> str:
     """Hash of the build command and every input file (globs, relative to cwd)."""
+    import hashlib  # here: only services with a build map OpenSSL (issue 20)
+
     build = spec.build
     if build is None:
         raise ValueError("the service has no build")

@@ -47,7 +47,7 @@ class Persistence:
             self.log.warning("stopping a process left by a previous supervisor", service=item.get("service"),
                              pid=item.get("pid"), pgid=item.get("pgid"), before_port_check=True)
         saved = statefile.read_state(state_dir / "state.json", self.log)
-        found = statefile.leftovers(saved)
+        found = self.effects.find_leftovers(saved)
         services = self.config().services
         if found:
             timeout = max((services[f["service"]].stop.timeout for f in found
@@ -98,12 +98,12 @@ class Persistence:
                 "services": services}
         path = self.effects.state_dir / "state.json"
         self.saves += 1
-        number, written, log = self.saves, self.written, self.log
+        number, written, log, effects = self.saves, self.written, self.log, self.effects
 
         def write() -> None:  # create times are read here, off the owner thread
             for svc in data["services"].values():
                 for inst in svc["instances"]:
-                    inst["create_time"] = statefile.create_time(inst["pid"])
+                    inst["create_time"] = effects.create_time(inst["pid"])
             with written.lock:  # the final save (on the owner) and a late one on the worker
                 if written.number > number:
                     return  # a newer state is on disk already

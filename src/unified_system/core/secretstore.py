@@ -8,12 +8,12 @@ mode ever let another user read it is replaced, as its value may be known.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 import threading
 from pathlib import Path
 
 from unified_system.logsetup import get_logger
+from unified_system.tokens import token_urlsafe
 
 
 class SecretStore:
@@ -47,7 +47,7 @@ class SecretStore:
             get_logger(component="secrets").warning(
                 "a secret file was readable by others; replaced by a new value",
                 secret=name, path=str(path), mode=oct(mode))
-        return self._write(path, secrets.token_urlsafe(32))
+        return self._write(path, token_urlsafe(32))
 
     def _write(self, path: Path, value: str) -> str:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -65,25 +65,6 @@ def read_state(path: Path, log: Any) -> dict[str, Any]:
         return {}
 
 
-def leftovers(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Incarnations recorded in state.json that still run: same pid AND same create time."""
-    import psutil  # psutil is imported on need: the first spawns do not wait for it
-
-    found = []
-    for name, svc in state.get("services", {}).items():
-        for inst in svc.get("instances", []):
-            pid, created = inst.get("pid"), inst.get("create_time")
-            if not pid or created is None or pid == os.getpid():
-                continue
-            try:
-                proc = psutil.Process(pid)
-                if proc.status() != psutil.STATUS_ZOMBIE and abs(proc.create_time() - created) < 0.01:
-                    found.append({"service": name, **inst})
-            except psutil.Error:
-                continue
-    return found
-
-
 STOPPED_BEFORE_START = "leftovers-stopped.json"
 
 
@@ -97,12 +78,3 @@ def take_stopped_before_start(state_dir: Path) -> list[dict[str, Any]]:
         return []
     stopped = data.get("stopped") if isinstance(data, dict) else None
     return [item for item in stopped or () if isinstance(item, dict)]
-
-
-def create_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None

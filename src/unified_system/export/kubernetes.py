@@ -16,6 +16,7 @@ from unified_system.config.loader import LoadedConfig
 from unified_system.config.schema import Service
 from unified_system.export.common import ExportError, dns1123, is_secret, project_name, service_ports
 from unified_system.export.k8s_args import rewrite_args, rewrite_host_env
+from unified_system.export.k8s_nats import is_nats, nats_args, nats_ports
 from unified_system.export.k8s_probes import WAIT_IMAGE, map_probe, wait_container
 
 DEFAULT_IMAGE = "unified-system:latest"
@@ -106,6 +107,13 @@ def _argv(spec: Service) -> list[str]:
     return argv
 
 
+def _ports(spec: Service) -> list[tuple[int, str | None]]:
+    """service_ports(), and a NATS broker's ports from its flags (k8s_nats.py)."""
+    ports = dict(nats_ports(list(spec.command))) if is_nats(list(spec.command)) else {}
+    named = {port: ports.get(port, name) for port, name in service_ports(spec)}
+    return [(port, name) for port, name in ports.items() if port not in named] + list(named.items())
+
+
 def _workdir(loaded: LoadedConfig, svc: str, spec: Service, app_root: str) -> str:
     base = loaded.base_dir.resolve()
     cwd = Path(spec.cwd).resolve()
@@ -153,8 +161,11 @@ def service_docs(loaded: LoadedConfig, svc: str, hosts: dict[str, str],
     env, notes = _env(svc, spec, owners, project_name(loaded.base_dir))
     argv, notes_args = rewrite_args(svc, spec, _argv(spec))
     notes += notes_args
+    if is_nats(argv):
+        argv, notes_nats = nats_args(argv)
+        notes += notes_nats
     used: set[str] = set()
-    ports = [(port, _port_name(pname, port, used)) for port, pname in service_ports(spec)]
+    ports = [(port, _port_name(pname, port, used)) for port, pname in _ports(spec)]
     container: dict[str, Any] = {
         "name": name, "image": image, "command": argv[:1], "args": argv[1:],
         "workingDir": _workdir(loaded, svc, spec, app_root), "env": env,
@@ -253,7 +264,7 @@ def manifests(loaded: LoadedConfig, image: str = DEFAULT_IMAGE, app_root: str = 
         hosts[svc] = host
     owners: dict[int, str] = {}
     for svc, spec in enabled.items():
-        for port, _ in service_ports(spec):
+        for port, _ in _ports(spec):
             owners.setdefault(port, hosts[svc])
     files = {f"{hosts[svc]}.yaml": service_docs(loaded, svc, hosts, owners, image, app_root,
                                                 wait_image) for svc in enabled}

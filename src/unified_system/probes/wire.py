@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -64,6 +63,8 @@ def judge(target: Target, reply: bytes) -> tuple[bool, str]:
 def tls_get(sock: socket.socket, target: Target, timeout: float) -> tuple[bool, str]:
     # Kubernetes' httpGet does not verify certificates either: a probe asks "are you up?",
     # and local services often present self-signed ones.
+    import ssl  # https probes only: ssl and OpenSSL are ~5 MB the supervisor otherwise never maps
+
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

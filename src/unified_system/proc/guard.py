@@ -2,9 +2,10 @@
 supervisor's process groups and, when the supervisor dies, signals those still alive.
 
 Run as `python -I -S guard.py FD PARENT SIGNUM`: the standard library only, and as little
-of it as will do, since this process lives as long as the supervisor.
+of it as will do, since this process lives as long as the supervisor. proc/guard.sh is the
+same guard as a shell script, ~8 MB smaller; this one serves where there is no /bin/sh.
 
-Lines: `+PGID [KILL_AFTER]` (a group spawned; KILL_AFTER its stop timeout in seconds) and
+Lines: `+PGID [KILL_AFTER]` (a group spawned; KILL_AFTER its stop timeout in milliseconds) and
 `-PGID` (a group seen empty). After the signal, a group still not empty when its
 KILL_AFTER has passed gets SIGKILL, as the supervisor itself would have done: a child that
 ignores SIGTERM must not outlive it, holding a port the next supervisor needs.
@@ -51,7 +52,7 @@ class _Guard:
             for line in lines:
                 if line[:1] == b"+":
                     pgid, _, after = line[1:].partition(b" ")
-                    self.groups[int(pgid)] = float(after) if after else KILL_AFTER
+                    self.groups[int(pgid)] = int(after) / 1000 if after else KILL_AFTER
                 elif line[:1] == b"-":
                     self.groups.pop(int(line[1:]), None)
 

@@ -6,9 +6,12 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
+from unified_system.proc.procfs import cpu_rss, tree_pids
+
+if TYPE_CHECKING:
+    import psutil
 
 _STATES = {"R": "running", "S": "sleeping", "D": "disk sleep", "T": "stopped",
            "t": "tracing stop", "Z": "zombie", "X": "dead", "I": "idle"}
@@ -30,14 +33,13 @@ def proc_state(pid: int) -> str | None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    try:
-        times = psutil.Process(pid).cpu_times()
-        return times.user + times.system
-    except psutil.Error:
-        return None
+    figures = cpu_rss(pid)
+    return None if figures is None else figures[0]
 
 
 def tree(pid: int) -> list[psutil.Process]:
+    import psutil  # crash dumps only: the sampler's tree_rss reads /proc itself
+
     try:
         root = psutil.Process(pid)
         return [root, *root.children(recursive=True)]
@@ -47,19 +49,19 @@ def tree(pid: int) -> list[psutil.Process]:
 
 def tree_rss(pid: int) -> int | None:
     """RSS of a process and all its descendants (None when it is gone)."""
-    procs = tree(pid)
-    if not procs:
+    root = cpu_rss(pid)
+    if root is None:
         return None
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            pass
+    total = root[1]
+    for child in tree_pids(pid)[1:]:
+        figures = cpu_rss(child)
+        total += figures[1] if figures else 0
     return total
 
 
 def resources(pid: int) -> dict[str, Any]:
+    import psutil  # a crash dump's figures: rare, and psutil answers them all at once
+
     rss = tree_rss(pid)
     try:
         main = psutil.Process(pid)

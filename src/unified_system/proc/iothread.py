@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import mmap
 import os
 import select
 import signal
@@ -83,7 +84,10 @@ class IOThread(threading.Thread):
         self.orphans_reaped = 0
         # One buffer for every read, reused: a fresh 1 MiB bytes per read left this thread's
         # malloc arena fragmented, and the supervisor's RSS crept up under floods (issue 16).
-        self._buffer = bytearray(READ_CHUNK)
+        # An anonymous mapping, not a bytearray: a bytearray is zeroed, so all 1 MiB would be
+        # resident from the start; here a page costs memory only once a read reaches it, and
+        # services that say little never touch more than the first few.
+        self._buffer = mmap.mmap(-1, READ_CHUNK)
         self._view = memoryview(self._buffer)
         self._calls: deque[Callable[[], None]] = deque()  # run on this thread (call_soon)
 

@@ -16,10 +16,36 @@ from typing import Any
 from unified_system.core.statefile import (
     FORMAT,
     STOPPED_BEFORE_START,
-    leftovers,
     read_state,
     write_atomic,
 )
+
+
+# Moved from core/statefile.py: reading /proc is the adapter's job, not the core's.
+def leftovers(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Incarnations recorded in state.json that still run: same pid AND same create time."""
+    # /proc, not psutil: this runs in the resident supervisor (issue 20)
+    from unified_system.proc.procfs import create_time as started_at
+    from unified_system.proc.procfs import zombie
+
+    found = []
+    for name, svc in state.get("services", {}).items():
+        for inst in svc.get("instances", []):
+            pid, created = inst.get("pid"), inst.get("create_time")
+            if not pid or created is None or pid == os.getpid():
+                continue
+            now = started_at(pid)
+            if now is not None and not zombie(pid) and abs(now - created) < 0.01:
+                found.append({"service": name, **inst})
+    return found
+
+
+def create_time(pid: int) -> float | None:
+    # /proc, computed as psutil computes it (leftovers() compares the two): a state save
+    # must not import psutil into the resident supervisor (issue 20)
+    from unified_system.proc.procfs import create_time as from_proc
+
+    return from_proc(pid)
 
 
 def stop_leftovers(found: Iterable[dict[str, Any]], timeout: float, log: Any) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import fcntl
 import importlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -32,6 +31,7 @@ from unified_system.proc.output import ServiceOutput
 from unified_system.proc.quiet import Quiet, Summaries
 from unified_system.proc.seam import ProcessSeam, Spawned
 from unified_system.redaction import secret_values
+from unified_system.tokens import token_urlsafe
 
 if TYPE_CHECKING:
     from unified_system.api.metrics import Metrics
@@ -80,7 +80,7 @@ class Runtime:
         self.console = console
         self.verbose = verbose               # `run --verbose`: read by open()
         self.summaries: Summaries | None = None
-        self.tokens = {name: secrets.token_urlsafe(24) for name in link.config().services}
+        self.tokens = {name: token_urlsafe(24) for name in link.config().services}
         self.secrets = SecretStore(self.state_dir / "secrets")
         self.environ = dict(os.environ)
         self.outputs: dict[str, ServiceOutput] = {}
@@ -261,7 +261,7 @@ class Runtime:
         cfg = self.config.supervisor
         width = self.label_width() if width is None else width
         if name not in self.tokens:  # a service added by a reload
-            self.tokens[name] = secrets.token_urlsafe(24)
+            self.tokens[name] = token_urlsafe(24)
         for secret in self.link.config().services[name].secrets:
             self.secrets.get(secret)   # before any spawn: the scrubber knows every value
         console = self.console
@@ -501,6 +501,12 @@ class Runtime:
 
     def stop_leftovers(self, found: list[dict[str, Any]], timeout: float, log: Any) -> int:
         return leftovers.stop_leftovers(found, timeout, log)
+
+    def find_leftovers(self, state: dict[str, Any]) -> list[dict[str, Any]]:
+        return leftovers.leftovers(state)
+
+    def create_time(self, pid: int) -> float | None:
+        return leftovers.create_time(pid)
 
     def process_state(self, pid: int) -> str | None:
         from unified_system.proc import inspect as procs  # psutil: not on the start-up path

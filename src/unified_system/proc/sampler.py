@@ -10,11 +10,10 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import psutil
-
 from unified_system.core.events import HostAlert, Samples
 from unified_system.proc import malloc
 from unified_system.proc.inspect import tree_rss
+from unified_system.proc.procfs import HostMeter
 
 HOST_THRESHOLD = 80.0
 
@@ -30,9 +29,13 @@ class Sampler(threading.Thread):
         self._host_every = host_every
         self._halt = threading.Event()
         self._host_over: set[str] = set()
+        self._meter = HostMeter()
 
     def run(self) -> None:
-        psutil.cpu_percent(interval=None)  # prime: the first reading is meaningless
+        try:
+            self._meter.cpu()  # prime: the first reading is meaningless
+        except OSError:
+            pass
         tick = 0
         while not self._halt.wait(self._interval):
             watched = dict(self._watched())
@@ -46,10 +49,9 @@ class Sampler(threading.Thread):
 
     def _host(self) -> None:
         try:
-            readings = {"cpu": psutil.cpu_percent(interval=None),
-                        "memory": psutil.virtual_memory().percent,
-                        "disk": psutil.disk_usage(str(self._disk)).percent}
-        except OSError:
+            readings = {"cpu": self._meter.cpu(), "memory": self._meter.memory(),
+                        "disk": self._meter.disk(str(self._disk))}
+        except (OSError, ValueError, IndexError):
             return
         for what, value in readings.items():
             over = value >= HOST_THRESHOLD

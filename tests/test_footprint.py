@@ -1,0 +1,90 @@
+"""Issue 20: what stays resident in a running supervisor. The modules it has imported, read
+from the process itself (tests/children/modules_dump.py writes sys.modules on SIGUSR2), are
+held to an allowlist, so that a heavy import (pydantic, structlog with asyncio, httpx, rich)
+cannot creep back into the process that runs for weeks. Measured in bench/RESULTS.md
+("Footprint"); this test checks names, never sizes or times."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+
+from harness import CHILDREN, PY, SupervisorProcess, free_port, wait_until
+
+# Top-level modules a running supervisor may hold beyond what a bare interpreter of this
+# machine starts with (its site may import more: those are allowed too, as found below).
+# Each was measured (bench/RESULTS.md "Footprint"); add to it only with a figure.
+ALLOWED = frozenset("""
+    unified_system __future__
+    http html urllib base64 binascii
+    json _json pickle _pickle _compat_pickle copy dataclasses inspect dis opcode _opcode ast _ast
+    token tokenize linecache traceback textwrap string _string
+    logging concurrent queue _queue threading subprocess _posixsubprocess select selectors
+    socket _socket array fcntl mmap resource signal errno pwd platform
+    ctypes _ctypes datetime _datetime heapq _heapq locale _locale gettext argparse glob gc
+""".split())
+# What must never be resident: each was, before issue 20, or would be by an easy mistake.
+FORBIDDEN = ("pydantic", "pydantic_core", "annotated_types", "structlog", "asyncio", "rich",
+             "pygments", "httpx", "httpcore", "anyio", "yaml", "dotenv", "watchdog",
+             "prometheus_client", "wsgiref", "psutil", "email", "socketserver",
+             "ssl", "hashlib", "hmac", "secrets")   # these four map OpenSSL
+
+
+def bare_modules() -> set[str]:
+    out = subprocess.run([PY, "-c", "import sys; print('\\n'.join(sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout
+    return {name.split(".")[0] for name in out.split()}
+
+
+class Dumping(SupervisorProcess):
+    """`run` through tests/children/modules_dump.py: the same main(), plus a SIGUSR2 dump."""
+
+    def start(self) -> Dumping:
+        self.dump = self.dir / "modules.txt"
+        self._out = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen([PY, str(CHILDREN / "modules_dump.py"), "run",
+                                      "-c", str(self.config_path)],
+                                     stdout=self._out, stderr=subprocess.STDOUT,
+                                     env={**self.env, "MODULES_DUMP": str(self.dump)}, cwd=self.dir)
+        return self
+
+    def modules(self) -> set[str]:
+        if self.dump.exists():
+            self.dump.unlink()
+        os.kill(self.proc.pid, signal.SIGUSR2)
+        wait_until(self.dump.exists, 10, "the module list")
+        return set(self.dump.read_text().split())
+
+
+def test_a_running_supervisor_imports_only_the_allowlist(tmp_path):
+    port = free_port()
+    config = f"""
+        services:
+          web:
+            command: ["{{py}}", "{{children}}/http_health.py", "{port}", "{tmp_path}/fail"]
+            readiness: {{http: {{url: "http://127.0.0.1:{port}/health"}}, period: 200ms}}
+            liveness: {{tcp: {{port: {port}}}, period: 200ms}}
+          sleeper:
+            command: ["{{py}}", "{{children}}/sleeper.py"]
+            depends_on: {{web: {{condition: healthy}}}}
+    """
+    with Dumping(tmp_path, config) as sup:
+        sup.wait_state("sleeper", "running", timeout=30)
+        # The late modules (API, metrics, sampler) are loaded. Not wait_api(): its GET
+        # /api/diagnostics imports psutil, as it may, on first use.
+        wait_until(lambda: any(r.get("event") == "control API listening" for r in sup.records()),
+                   30, "the control API")
+        assert httpx.get(sup.api_url + "/metrics", timeout=10).status_code == 200
+        # a reload validates in a helper process: pydantic stays out of this one
+        answer = httpx.post(sup.api_url + "/api/reload", headers=sup.auth(), timeout=30)
+        assert answer.status_code == 200, answer.text
+        names = sup.modules()
+        assert sup.stop() == 0
+    tops = {name.split(".")[0] for name in names} - bare_modules()   # this machine's site's own
+    assert not tops & set(FORBIDDEN), sorted(tops & set(FORBIDDEN))
+    extra = tops - ALLOWED - set(sys.builtin_module_names)
+    assert not extra, f"imported by the resident supervisor, not in the allowlist: {sorted(extra)}"
