@@ -203,7 +203,7 @@ class FakePlane:
 
     def __init__(self, outcome):
         self.outcome = outcome
-        self.sup = types.SimpleNamespace(post=self.post)
+        self.owner = types.SimpleNamespace(post=self.post)
 
     def post(self, cmd):
         if self.outcome == "silence":

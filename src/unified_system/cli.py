@@ -219,13 +219,13 @@ def cmd_run(config: str | None, env_name: str | None, only: str | None,
     loaded = forked(lambda: _checked_for_run(config, env_name, only), _import_runtime)
     if isinstance(loaded, int):
         return EXIT_CONFIG if loaded == EXIT_CONFIG else EXIT_FAIL
-    from unified_system.core.runtime import AlreadyRunning
     from unified_system.core.supervisor import Supervisor
+    from unified_system.proc.runtime import AlreadyRunning, Runtime
 
     selected = _only(only)
     try:
-        sup = Supervisor(loaded, only=selected)
-        sup.runtime.verbose = verbose   # read when run() opens the runtime
+        sup = Supervisor(loaded, only=selected,
+                         effects=lambda link: Runtime(link, verbose=verbose))
         return sup.run()
     except AlreadyRunning as exc:
         print(str(exc), file=sys.stderr)
@@ -243,7 +243,7 @@ def _import_runtime(answered: Callable[[], bool]) -> None:
     import importlib
 
     import unified_system.core.supervisor  # noqa: F401
-    from unified_system.core.runtime import LATE_MODULES
+    from unified_system.proc.runtime import LATE_MODULES
 
     for module in LATE_MODULES:
         if answered():
@@ -292,7 +292,7 @@ class _Said:
 def _stop_leftovers(loaded: LoadedConfig) -> None:
     from pathlib import Path
 
-    from unified_system.core.statefile import stop_left_before_start
+    from unified_system.proc.leftovers import stop_left_before_start
 
     cfg = loaded.config
     stop_left_before_start(Path(cfg.supervisor.state_dir),

@@ -5,7 +5,6 @@ the owner's hooks, rendered with the supervisor's own process metrics."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from unified_system.api.exposition import (
     CONTENT_TYPE,
@@ -17,6 +16,7 @@ from unified_system.api.exposition import (
 )
 from unified_system.api.live import ALIVE_STATES, LiveStats
 from unified_system.core.policy import EXIT_REASONS
+from unified_system.core.ports import Facade
 from unified_system.core.states import State
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
@@ -41,17 +41,17 @@ class SnapshotCollector:
     """Per-service gauges from one snapshot per scrape, written straight to text: with 100
     services these are ~2,000 lines, too many to build as Sample objects within budget."""
 
-    def __init__(self, sup: Any, live: LiveStats) -> None:
-        self.sup = sup
+    def __init__(self, owner: Facade, live: LiveStats) -> None:
+        self.owner = owner
         self.live = live
 
     def render(self, out: list[str]) -> None:
-        snapshot = self.sup.snapshot
+        snapshot = self.owner.snapshot()
         figures = self.live.figures(snapshot)
         now = time.time()
         lines: dict[str, list[str]] = {name: [] for name, _t, _h in SERIES}
         up, ready, state, uptime, rss, cpu, beat, circuit, limit = lines.values()
-        services = self.sup.config.services
+        services = self.owner.config().services
         for svc in snapshot:
             name, current = svc["name"], svc["state"]   # names are [A-Za-z0-9_.-]: no escaping
             alive = current in ALIVE_STATES
@@ -86,15 +86,15 @@ class SnapshotCollector:
 class Metrics:
     """The owner's metric hooks (called on the owner thread: each is a dict update)."""
 
-    def __init__(self, sup: Any) -> None:
-        self.sup = sup
+    def __init__(self, owner: Facade) -> None:
+        self.owner = owner
         self.live = LiveStats()
         self.last_probe: dict[str, float] = {}
         # Hooks bump the generation (owner thread only); a scrape re-renders the counters and
         # histogram only when it moved, since writing 100 services' buckets costs milliseconds.
         self._generation = 0
         self._cached: tuple[int, list[str]] = (-1, [])
-        self.snapshot = SnapshotCollector(sup, self.live)
+        self.snapshot = SnapshotCollector(owner, self.live)
         self._restarts = CounterFamily("unified_service_restarts", "restarts by reason",
                                        ["service", "reason"])
         self._freezes = CounterFamily("unified_service_freezes", "freezes detected, soft or hard",
@@ -105,7 +105,7 @@ class Metrics:
                                        ["service", "probe"], PROBE_BUCKETS)
         self._families: tuple[CounterFamily | HistogramFamily, ...] = (
             self._restarts, self._freezes, self._reloads, self._probes)
-        for name in sup.config.services:
+        for name in owner.config().services:
             self.define(name)
         for result in ("success", "failure"):
             self._reloads.define(result)

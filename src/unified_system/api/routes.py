@@ -11,17 +11,15 @@ import socket
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from unified_system.api.auth import is_loopback, same
 from unified_system.api.front import Reader, Writer
 from unified_system.api.http1 import RequestHandler
 from unified_system.core.events import Command, Refused
+from unified_system.core.ports import Facade
 from unified_system.logsetup import get_logger, redact
-
-if TYPE_CHECKING:
-    from unified_system.api.server import ControlPlane
 
 MAX_BODY = 64 * 1024
 MAX_LINES = 10_000
@@ -71,6 +69,20 @@ def route(parts: list[str]) -> tuple[str, tuple[str, ...], str | None] | None:
     return None
 
 
+class Plane(Protocol):
+    """What a request handler uses of the control plane (api/server.py `ControlPlane`).
+    Routes depend on this, not on the server module: server imports routes, never back."""
+
+    owner: Facade     # post, snapshot, health, config: never the Supervisor itself
+    api_key: str
+
+    @property
+    def scrubber(self) -> Any: ...
+
+    def dispatch(self, h: Handler, rid: str, method: str, name: str | None, query: str,
+                 body: bytes) -> int: ...
+
+
 class Handler(RequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "unified-system"
@@ -99,8 +111,8 @@ class Handler(RequestHandler):
         self.handle_one_request()
 
     @property
-    def plane(self) -> ControlPlane:
-        return self.server
+    def plane(self) -> Plane:
+        return self.server  # the ControlPlane, as passed in
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -240,7 +252,7 @@ class Handler(RequestHandler):
             raise ApiError(401, "missing or wrong X-API-Key")
 
     def require_service(self, name: str | None) -> str:
-        if name is None or name not in self.plane.sup.config.services:
+        if name is None or name not in self.plane.owner.config().services:
             raise ApiError(404, "no such service", service=name)
         return name
 
@@ -274,10 +286,10 @@ def int_query(query: str, key: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def command(plane: ControlPlane, action: str, service: str | None) -> Any:
+def command(plane: Plane, action: str, service: str | None) -> Any:
     """Post a Command to the owner and wait for its answer, mapping failures to HTTP errors."""
     reply: Future = Future()
-    plane.sup.post(Command(action, service, reply=reply))
+    plane.owner.post(Command(action, service, reply=reply))
     try:
         return reply.result(timeout=RELOAD_TIMEOUT if action == "reload" else COMMAND_TIMEOUT)
     except FutureTimeout:

@@ -1,8 +1,10 @@
 """The control plane: the SPEC §6 HTTP API on supervisor.host:port, plus the observers
 (SSE hub, suggestion history, webhook alerts) that subscribe to the owner's events.
 
-It reads only the published snapshot and talks to the owner only through `post()`; a
-failure here (the port is taken) is logged and supervision carries on without an API.
+It reads only the published snapshot and talks to the owner only through `post()` (the
+owner's `Facade`, core/ports.py); what it needs of the world (the state and log
+directories, the heartbeat tokens, the metric hooks) comes from the adapter as a `World`.
+A failure here (the port is taken) is logged and supervision carries on without an API.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import resource
 import socket
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Protocol
 
 from unified_system import logsetup
 from unified_system.api import crashes, routes
@@ -26,6 +30,7 @@ from unified_system.api.routes import ApiError, Handler, command, int_query
 from unified_system.api.sse import EventHub, frame
 from unified_system.api.suggestions import History, suggest
 from unified_system.core.events import Command
+from unified_system.core.ports import Facade
 from unified_system.core.snapshot import overall
 from unified_system.logsetup import get_logger
 from unified_system.proc.logfile import tail
@@ -34,17 +39,36 @@ SSE_SNDBUF = 32 * 1024    # a stuck subscriber holds at most this much kernel me
 MAX_STREAMS = 32          # event streams at once; each holds a thread for as long as it lasts
 
 
+class World(Protocol):
+    """What the control plane reads of the adapter (proc/runtime.py `Runtime`)."""
+
+    state_dir: Path
+    log_dir: Path
+
+    @property
+    def tokens(self) -> Mapping[str, str]: ...     # service -> heartbeat token
+
+    @property
+    def environ(self) -> Mapping[str, str]: ...    # its own environment (secrets to redact)
+
+    @property
+    def metrics(self) -> Any: ...   # api/metrics.py `Metrics` once open_api() made it
+
+    @property
+    def secrets(self) -> Any: ...   # core/secretstore.py `SecretStore`
+
+
 class ControlPlane:
-    def __init__(self, sup: Any) -> None:
-        self.sup = sup
-        cfg = sup.config.supervisor
+    def __init__(self, owner: Facade, world: World) -> None:
+        self.owner, self.world = owner, world
+        cfg = owner.config().supervisor
         self.host, self.port = cfg.host, cfg.port
-        self.api_key: str = cfg.api_key or load_or_create_key(sup.runtime.state_dir)
+        self.api_key: str = cfg.api_key or load_or_create_key(world.state_dir)
         self._scrubber = self._rescrub()
         self.hub = EventHub(lambda data: self.scrubber.tree(data))
         self.history = History()
         self.alerts = Alerts(cfg.notify.webhooks, cfg.notify.events, scrub=self.scrub)
-        self.metrics = sup.runtime.metrics
+        self.metrics = world.metrics
         # SPEC §6: reads need the key unless supervisor.open_reads lets loopback peers in.
         self.open_reads: bool = cfg.open_reads
         self.front: Front | None = None
@@ -53,7 +77,7 @@ class ControlPlane:
         self._closing = False
         self.log = get_logger(component="api")
         self.histories = HistoryStore(cfg.history.period, cfg.history.keep,
-                                      lambda: self.sup.snapshot, self.metrics.live.figures,
+                                      owner.snapshot, self.metrics.live.figures,
                                       lambda: self.metrics.last_probe, self.hub.on_event,
                                       lambda: self.hub.count > 0)
         self._listeners = [self._guarded(f) for f in
@@ -62,14 +86,17 @@ class ControlPlane:
     @property
     def scrubber(self) -> Scrubber:
         """Rebuilt after a reload: new services bring new env secrets and tokens."""
-        if self.sup.config is not self._scrubbed_config:
+        if self.owner.config() is not self._scrubbed_config:
             self._scrubber = self._rescrub()
         return self._scrubber
 
     def _rescrub(self) -> Scrubber:
         """The secrets of the config now running, for API answers and for the log."""
-        self._scrubbed_config = self.sup.config
-        scrubber = Scrubber.for_supervisor(self.sup, self.api_key)
+        self._scrubbed_config = self.owner.config()
+        # secret_values reads .runtime, .loaded and .config, as the adapter's hide_secrets
+        view = SimpleNamespace(runtime=self.world, loaded=self.owner.loaded(),
+                               config=self._scrubbed_config)
+        scrubber = Scrubber.for_supervisor(view, self.api_key)
         logsetup.hide_values(scrubber.values)
         return scrubber
 
@@ -88,7 +115,7 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self.sup.listeners.extend(self._listeners)
+        self.owner.listeners.extend(self._listeners)
         self.alerts.start()
         self.histories.start()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -119,8 +146,8 @@ class ControlPlane:
     def close(self) -> None:
         self._closing = True
         for listener in self._listeners:
-            if listener in self.sup.listeners:
-                self.sup.listeners.remove(listener)
+            if listener in self.owner.listeners:
+                self.owner.listeners.remove(listener)
         self.histories.close()
         self.hub.close()
         if self.front is not None:
@@ -140,7 +167,7 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ reading
     def services(self) -> list[dict[str, Any]]:
-        snapshot = self.sup.snapshot
+        snapshot = self.owner.snapshot()
         return with_live(snapshot, self.metrics.live.figures(snapshot))
 
     def service(self, name: str) -> dict[str, Any]:
@@ -159,7 +186,7 @@ class ControlPlane:
         elif rid not in ("health", "metrics") and not (self.open_reads and h.loopback_reader()):
             h.require_key()
         if rid == "health":
-            health = self.sup.health or overall(self.sup.snapshot)
+            health = self.owner.health() or overall(self.owner.snapshot())
             status = 503 if health.get("status") == "unhealthy" else 200
             h.send_json(status, health)
             return status
@@ -188,7 +215,7 @@ class ControlPlane:
         if rid == "logs":
             service = h.require_service(name)
             lines = int_query(query, "lines", 100, 0, routes.MAX_LINES)
-            log = self.sup.runtime.log_dir / f"{service}.log"   # service is a config name
+            log = self.world.log_dir / f"{service}.log"   # service is a config name
             h.send_json(200, {"service": service,
                               "lines": [self.scrubber.text(ln) for ln in tail(log, lines)]})
             return 200
@@ -208,20 +235,20 @@ class ControlPlane:
                 "alerts": {"sent": self.alerts.sent, "failed": self.alerts.failed,
                            "dropped": self.alerts.dropped,
                            "deduplicated": self.alerts.deduplicated}}}
-            h.send_json(200, diagnostics(self.sup.runtime.state_dir, extra))
+            h.send_json(200, diagnostics(self.world.state_dir, extra))
             return 200
         if rid == "suggestions":
-            rules = suggest(self.history, self.sup.snapshot, self.sup.config.services,
-                            self.sup.runtime.log_dir, self.metrics.live.peak_rss,
+            rules = suggest(self.history, self.owner.snapshot(), self.owner.config().services,
+                            self.world.log_dir, self.metrics.live.peak_rss,
                             self.scrubber.text)
             h.send_json(200, {"suggestions": rules})
             return 200
         if rid == "crashes":
-            dumps = crashes.listing(self.sup.runtime.state_dir / "crashes")
+            dumps = crashes.listing(self.world.state_dir / "crashes")
             h.send_json(200, {"crashes": dumps})
             return 200
         if rid == "crash":
-            dump = crashes.read(self.sup.runtime.state_dir / "crashes", name or "")
+            dump = crashes.read(self.world.state_dir / "crashes", name or "")
             if dump is None:
                 raise ApiError(404, "no such crash dump", file=name)
             h.send_json(200, dump)   # send_json scrubs it with the running secrets
@@ -245,9 +272,9 @@ class ControlPlane:
         token = h.headers.get("X-Unified-Token")
         if not token:
             raise ApiError(401, "missing X-Unified-Token")
-        if not same(token, self.sup.runtime.tokens.get(service, "")):
+        if not same(token, self.world.tokens.get(service, "")):
             raise ApiError(403, "this token is not the service's heartbeat token")
-        self.sup.post(Command("heartbeat", service))   # no reply needed: fire and forget
+        self.owner.post(Command("heartbeat", service))   # no reply needed: fire and forget
         h.send_json(202, {"service": service})
         return 202
 

@@ -1,23 +1,29 @@
 """Build steps (SPEC §2 `build`): run in the service's cwd before its first start, only when
-an input changed since the last successful build. The input hash lives in state_dir/builds."""
+an input changed since the last successful build. The input hash lives in state_dir/builds.
+
+`Builds` is a collaborator of the owner, not a mixin: it holds each service's build status
+and the builds in progress, is given the units table, the timers, `Effects` and the clock,
+and changes a unit's state only through `BuildHooks.transition`.
+"""
 
 from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from unified_system.core.events import BuildDone
-from unified_system.core.owner import Owner
+from unified_system.core.ports import Effects, SpawnError
 from unified_system.core.states import State
-from unified_system.proc.logfile import tail
-from unified_system.proc.seam import SpawnError
+from unified_system.core.timers import Timer, TimerHeap
+from unified_system.core.unit import Unit
 
 if TYPE_CHECKING:
     from unified_system.config.schema import Service
-    from unified_system.core.timers import Timer
+    from unified_system.config.view import ConfigRecord
 
 S = State
 
@@ -60,8 +66,41 @@ def _short(command: tuple[str, ...] | list[str], most: int = 60) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"
 
 
-class BuildMixin(Owner):
-    def _start_build(self, name: str) -> None:
+@dataclass(frozen=True)
+class BuildHooks:
+    """What builds may ask of the owner's other concerns."""
+    post: Callable[[object], None]                  # the owner's door (from the worker)
+    transition: Callable[..., None]                 # the owner's one choke point
+    kill_leftovers: Callable[[int], None]           # lifecycle: what a build left running
+
+
+class Builds:
+    def __init__(self, units: dict[str, list[Unit]], timers: TimerHeap, effects: Effects,
+                 clock: Callable[[], float], config: Callable[[], ConfigRecord], log: Any,
+                 numbers: Iterator[int], hooks: BuildHooks) -> None:
+        self.units, self._timers, self.runtime, self.clock = units, timers, effects, clock
+        self._config, self.log, self._incs, self.hooks = config, log, numbers, hooks
+        self._builds: dict[str, str] = {}           # service -> running | done | failed | cancelled
+        self._build_runs: dict[str, BuildRun] = {}  # the builds in progress
+
+    @property
+    def config(self) -> ConfigRecord:
+        return self._config()
+
+    def done(self, name: str) -> bool:
+        return self._builds.get(name) == "done"
+
+    def retry(self, name: str) -> None:
+        """An operator's start after a failed or cancelled build tries the build again."""
+        if self._builds.get(name) in ("failed", "cancelled"):
+            self._builds.pop(name)
+
+    def forget(self, name: str) -> None:
+        """A reload removed the service."""
+        self._builds.pop(name, None)
+        self._build_runs.pop(name, None)
+
+    def start(self, name: str) -> None:
         if self._builds.get(name) == "running":
             return
         self._builds[name] = "running"
@@ -70,30 +109,30 @@ class BuildMixin(Owner):
         spec = self.config.services[name]
         for unit in self.units[name]:
             if unit.state is S.PENDING:
-                self._transition(unit, S.BUILDING, None)
+                self.hooks.transition(unit, S.BUILDING, None)
         record = self.runtime.state_dir / "builds" / f"{name}.json"
+        post = self.hooks.post
 
         def job() -> None:  # on the worker: hashing reads files, and the owner never blocks
             try:
                 digest = inputs_digest(spec)
                 if spec.build.inputs and record.exists() and \
                         json.loads(record.read_text()).get("digest") == digest:
-                    self.post(BuildDone(name, True, "inputs unchanged: build skipped", digest, True, run))
+                    post(BuildDone(name, True, "inputs unchanged: build skipped", digest, True, run))
                     return
             except (OSError, ValueError) as exc:
                 digest = f"error: {exc}"
-            self.post(BuildDone(name, None, "", digest, False, run))
+            post(BuildDone(name, None, "", digest, False, run))
 
-        self.runtime.worker.submit(job)
+        self.runtime.submit(job)
 
-    def _on_build_done(self, ev: BuildDone) -> None:
+    def on_done(self, ev: BuildDone) -> None:
         current = self._build_runs.get(ev.service)
         if self._builds.get(ev.service) != "running" or current is None or current.number != ev.run:
             return
         spec = self.config.services[ev.service]
-        output = self.runtime.outputs[ev.service]
         if ev.ok is None:  # the inputs changed: run the command now
-            output.write_line(f"[unified-system] build: {' '.join(spec.build.command)}")
+            self.runtime.service_line(ev.service, f"[unified-system] build: {' '.join(spec.build.command)}")
             self.log.info("build started", service=ev.service, command=list(spec.build.command))
             try:
                 spawned = self.runtime.spawn_build(ev.service, ev.digest, ev.run)
@@ -107,8 +146,8 @@ class BuildMixin(Owner):
             return
         del self._build_runs[ev.service]
         current.cancel_timer()
-        if current.pgid is not None and self.runtime.seam.signal_group(current.pgid, 0):
-            self._kill_leftovers(current.pgid)  # a build leaves nothing running behind it
+        if current.pgid is not None and self.runtime.signal_group(current.pgid, 0):
+            self.hooks.kill_leftovers(current.pgid)  # a build leaves nothing running behind it
         if current.timed_out:
             self._build_failed(ev.service, f"timed out after {spec.build.timeout:g}s", current)
             return
@@ -121,27 +160,24 @@ class BuildMixin(Owner):
             record.write_text(json.dumps({"digest": ev.digest}))
         self._builds[ev.service] = "done"
         self.log.info("build finished", service=ev.service, detail=ev.detail)
-        output.console_line(f"building {ev.service}: " + (
+        self.runtime.console_line(ev.service, f"building {ev.service}: " + (
             "inputs unchanged, skipped" if ev.skipped else
             f"{_short(spec.build.command)} … {self.clock() - current.started:.1f} s"))
         for unit in self.units[ev.service]:
             if unit.state is S.BUILDING:
-                self._transition(unit, S.PENDING, "built")
+                self.hooks.transition(unit, S.PENDING, "built")
 
     def _build_failed(self, name: str, detail: str, run: BuildRun | None = None) -> None:
         self._builds[name] = "failed"
-        last = tail(self.runtime.log_dir / f"{name}.log", 20)
+        last = self.runtime.log_tail(name, 20)
         self.log.error("build failed", service=name, detail=detail, last_lines=last)
-        output = self.runtime.outputs[name]
         took = f" after {self.clock() - run.started:.1f} s" if run is not None else ""
-        output.console_line(f"building {name}: {_short(self.config.services[name].build.command)}"
+        self.runtime.console_line(name, f"building {name}: {_short(self.config.services[name].build.command)}"
                             f" … failed{took} ({detail}); its last lines:")
-        if output.quiet is not None:   # under --verbose they were on the console already
-            for line in last:
-                output.console_line(f"  {line}")
+        self.runtime.console_last_lines(name, last)
         for unit in self.units[name]:
             if unit.state is S.BUILDING:
-                self._transition(unit, S.FATAL, "build", note=f"build failed: {detail}; "
+                self.hooks.transition(unit, S.FATAL, "build", note=f"build failed: {detail}; "
                                  f"last lines: {' | '.join(last[-5:])}")
 
     def _build_timeout(self, name: str, run: int) -> None:
@@ -149,12 +185,12 @@ class BuildMixin(Owner):
         if current is not None and current.number == run and current.pgid is not None:
             self.log.error("build timed out", service=name)
             current.timed_out, current.timer = True, None
-            self.runtime.seam.signal_group(current.pgid, signal.SIGKILL)
+            self.runtime.signal_group(current.pgid, signal.SIGKILL)
 
-    def _cancel_build(self, name: str) -> None:
+    def cancel(self, name: str) -> None:
         current = self._build_runs.pop(name, None)
         if current is not None:
             current.cancel_timer()
             if current.pgid is not None:
-                self.runtime.seam.signal_group(current.pgid, signal.SIGKILL)
+                self.runtime.signal_group(current.pgid, signal.SIGKILL)
         self._builds[name] = "cancelled"

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from unified_system import graph
-from unified_system.core import policy
 from unified_system.core.events import Command, Notify, Refused
 from unified_system.core.owner import Owner
+from unified_system.core.reasons import Reason
 from unified_system.core.reloading import DEFERRED, ReloadInProgress
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
@@ -21,12 +21,12 @@ UNDO_SHUTDOWN = ("start", "restart", "reload")  # each would bring something bac
 
 class CommandMixin(Owner):
     # ------------------------------------------------------------------ commands
-    def _restart(self, unit: Unit, reason: str) -> None:
+    def _restart(self, unit: Unit, reason: Reason) -> None:
         if unit.pid is None:
             return
         # A failing process (liveness, memory, notify) is replaced the plain way, through
         # backoff and the circuit breaker; only planned restarts roll.
-        if ((unit.spec.listen or unit.spec.instances > 1) and reason in policy.PLANNED
+        if ((unit.spec.listen or unit.spec.instances > 1) and reason.planned
                 and not self._shutting_down):
             self._roll(unit, reason)
             return
@@ -58,7 +58,7 @@ class CommandMixin(Owner):
         for unit in (u for us in self.units.values() for u in us):
             unit.desired_up, unit.then_start = False, False
             if unit.stop_reason is None and unit.alive:
-                unit.stop_reason = "stop"
+                unit.stop_reason = Reason.STOP
         budget = self.config.supervisor.shutdown_timeout
         self._timers.call_at(self.clock() + budget, self._shutdown_overdue)
 
@@ -70,9 +70,9 @@ class CommandMixin(Owner):
     def _kill_all(self) -> None:
         for unit in (u for us in self.units.values() for u in us):
             for pgid in {g for g in (unit.pgid if unit.pid else None, unit.lingering_pgid) if g is not None}:
-                self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+                self.runtime.signal_group(pgid, signal.SIGKILL)
             if unit.state in (S.STARTING, S.RUNNING):
-                unit.stop_reason = unit.stop_reason or "stop"
+                unit.stop_reason = unit.stop_reason or Reason.STOP
                 self._transition(unit, S.STOPPING, "stop")
 
     def _on_command(self, cmd: Command) -> None:
@@ -103,8 +103,7 @@ class CommandMixin(Owner):
                     continue
                 unit.desired_up, unit.then_start = True, False
                 if unit.state in (S.STOPPED, S.EXITED, S.FATAL):
-                    if self._builds.get(dep) in ("failed", "cancelled"):
-                        self._builds.pop(dep)  # a start after a failed build tries the build again
+                    self.builds.retry(dep)  # a start after a failed build tries the build again
                     unit.fresh_start()
                     self._transition(unit, S.PENDING, "manual")
 
@@ -114,16 +113,16 @@ class CommandMixin(Owner):
             for unit in self.units[dep]:
                 unit.desired_up, unit.then_start = False, False
                 if unit.alive and unit.stop_reason is None:
-                    unit.stop_reason = "manual"
+                    unit.stop_reason = Reason.MANUAL
 
     def _cmd_heartbeat(self, name: str) -> None:
         """An HTTP heartbeat (the API checked the service's token): WATCHDOG=1 for each instance."""
         for unit in self.units[name]:
             if unit.inc:
-                self._on_notify(Notify(unit.inc, unit.pid or 0, (("WATCHDOG", "1"),)))
+                self.probing.on_notify(Notify(unit.inc, unit.pid or 0, (("WATCHDOG", "1"),)))
 
     def _cmd_restart(self, name: str) -> None:
         self._cmd_start(name)  # brings up what is down, and what it depends on
         for unit in self.units[name]:
             if unit.pid is not None and unit.state in (S.STARTING, S.RUNNING) and not unit.retiring:
-                self._restart(unit, "manual")
+                self._restart(unit, Reason.MANUAL)

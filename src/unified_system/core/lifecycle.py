@@ -10,9 +10,10 @@ from types import EllipsisType
 from unified_system.core import policy
 from unified_system.core.events import Exited
 from unified_system.core.owner import Owner
+from unified_system.core.ports import SpawnError
+from unified_system.core.reasons import Reason
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
-from unified_system.proc.seam import SpawnError
 
 S = State
 LINGER_CHECK = 0.02  # no kernel event says "this process group is now empty"; check briefly,
@@ -46,7 +47,7 @@ class LifecycleMixin(Owner):
         unit.last_heartbeat, unit.freezing, unit.freeze_report, unit.rss = None, False, None, None
         self._by_inc[inc] = unit
         self._pid_map = {**self._pid_map, spawned.pid: inc}
-        self._watch_memory(unit)
+        self.vitals.watch_memory(unit)
         self._transition(unit, S.STARTING, None)
         if restarted:
             # a rollout's new incarnation shows the old one's last exit; its reason is the roll's
@@ -61,12 +62,7 @@ class LifecycleMixin(Owner):
                                                     lambda: self._stayed_up(unit, inc))
         if spec.readiness is None:
             self._became_ready(unit)
-        elif spec.readiness.kind != "notify":
-            self._schedule_probe(unit, "readiness", spec.readiness.initial_delay)
-        if spec.startup is not None:
-            self._schedule_probe(unit, "startup", spec.startup.initial_delay)
-        elif spec.liveness is not None:
-            self._schedule_probe(unit, "liveness", spec.liveness.initial_delay)
+        self.probing.spawned(unit)
 
     def _spawn_later(self, unit: Unit, now: float, exc: BaseException) -> None:
         """EMFILE, ENFILE, EAGAIN or ENOMEM: the program is not at fault, so no exit code, no
@@ -83,7 +79,7 @@ class LifecycleMixin(Owner):
         unit.ready, unit.health, self._dirty, self._reconcile_due = True, "healthy", True, True
         if unit.state is S.STARTING:
             self._transition(unit, S.RUNNING, None)
-        self._arm_heartbeat(unit)  # the heartbeat deadline starts at readiness at the latest
+        self.vitals.arm_heartbeat(unit)  # the heartbeat deadline starts at readiness at the latest
         if unit.predecessor is not None:
             self._prove(unit)   # rollout.py: the old one is signalled once this one is proven
 
@@ -94,7 +90,7 @@ class LifecycleMixin(Owner):
             if dep.restart:
                 for unit in self.units[dependent]:
                     if unit.state in (S.STARTING, S.RUNNING):
-                        self._restart(unit, "dependency")
+                        self._restart(unit, Reason.DEPENDENCY)
 
     def _stayed_up(self, unit: Unit, inc: int) -> None:
         if unit.inc == inc:
@@ -105,7 +101,7 @@ class LifecycleMixin(Owner):
                 self._publish({"type": "recovered", "service": unit.service})
 
     # ------------------------------------------------------------------ stopping
-    def _stop(self, unit: Unit, reason: str, sig: signal.Signals | None | EllipsisType = ...,
+    def _stop(self, unit: Unit, reason: Reason, sig: signal.Signals | None | EllipsisType = ...,
               grace: float | None = None) -> None:
         """Signal the group (or not: sig=None when the caller already did), then SIGKILL later."""
         if unit.pid is None or unit.pgid is None or unit.state is S.STOPPING:
@@ -116,7 +112,7 @@ class LifecycleMixin(Owner):
         if sig is ...:
             sig = signal.Signals[unit.spec.stop.signal]
         if sig is not None:
-            self.runtime.seam.signal_group(unit.pgid, sig)
+            self.runtime.signal_group(unit.pgid, sig)
         self._transition(unit, S.STOPPING, reason, signal=sig.name if sig else None)
         inc = unit.inc
         grace = unit.spec.stop.timeout if grace is None else grace
@@ -127,22 +123,22 @@ class LifecycleMixin(Owner):
         if pgid is not None:
             self.log.warning("stop timeout, killing group", service=unit.service, pgid=pgid,
                              timeout=unit.spec.stop.timeout)
-            self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+            self.runtime.signal_group(pgid, signal.SIGKILL)
 
     def _kill_leftovers(self, pgid: int) -> None:
         """SIGKILL what a dead leader left in its group, then look until the group is empty,
         so the guard forgets its number before the kernel can give it to someone else."""
-        self.runtime.seam.signal_group(pgid, signal.SIGKILL)
+        self.runtime.signal_group(pgid, signal.SIGKILL)
         self._until_empty(pgid, LINGER_CHECK, self.clock() + LEFTOVER_WAIT)
 
     def _until_empty(self, pgid: int, delay: float, give_up: float) -> None:
-        if self.clock() < give_up and self.runtime.seam.group_alive(pgid):  # it forgets when empty
+        if self.clock() < give_up and self.runtime.group_alive(pgid):  # it forgets when empty
             self._timers.call_at(self.clock() + delay, lambda: self._until_empty(
                 pgid, min(delay * 2, LINGER_MAX), give_up))
 
     def _check_linger(self, unit: Unit, delay: float = LINGER_CHECK) -> None:
         pgid = unit.lingering_pgid
-        if pgid is not None and self.runtime.seam.group_alive(pgid):
+        if pgid is not None and self.runtime.group_alive(pgid):
             unit.timers["linger"] = self._timers.call_at(
                 self.clock() + delay, lambda: self._check_linger(unit, min(delay * 2, LINGER_MAX)))
             return
@@ -158,16 +154,16 @@ class LifecycleMixin(Owner):
         now = self.clock()
         self._pid_map = {p: i for p, i in self._pid_map.items() if i != ev.inc}
         uptime = now - (unit.spawned_at or now)
-        reason = unit.stop_reason or "crash"
-        classification = self._classify(unit, ev.status, reason)
+        reason = unit.stop_reason or Reason.CRASH
+        classification = self.vitals.classify(unit, ev.status, reason)
         unit.last_exit = {"code": ev.status.code, "signal": ev.status.signal_name,
                           "reason": reason, "at": time.time(), "description": classification}
         unit.exits.append({**unit.last_exit, "uptime_seconds": round(uptime, 3)})
-        level = "warning" if reason in ("crash", "freeze", "memory", "liveness") and not ev.status.ok else "info"
+        level = reason.log_level(ev.status.ok)
         getattr(self.log, level)("exited", service=unit.service, pid=unit.pid, reason=reason,
                                  code=ev.status.code, signal=ev.status.signal_name,
                                  uptime=round(uptime, 3), description=classification)
-        self._crash_dump(unit, ev.status, reason, uptime, unit.pid, classification)
+        self.vitals.crash_dump(unit, ev.status, reason, uptime, unit.pid, classification)
         unit.last_uptime = uptime
         respawn = unit.then_start and unit.desired_up and not self._shutting_down
         if unit.handed_to is not None:   # a rollout's old incarnation: the service shows its exit
@@ -184,9 +180,9 @@ class LifecycleMixin(Owner):
             unit.retiring, unit.desired_up, self._retiring = True, False, True
         pgid = unit.pgid
         unit.inc, unit.pid, unit.ready, unit.freezing = 0, None, False, False
-        self._watch_memory(unit)
+        self.vitals.watch_memory(unit)
         unit.cancel_timers()
-        if pgid is not None and self.runtime.seam.group_alive(pgid):
+        if pgid is not None and self.runtime.group_alive(pgid):
             if unit.state is S.STOPPING:
                 unit.lingering_pgid = pgid   # the stop signal reached them; give them the timeout
                 unit.timers["kill"] = self._timers.call_at(
@@ -205,13 +201,13 @@ class LifecycleMixin(Owner):
             unit.desired_up = False
         if unit.desired_up and unit.then_start:
             unit.then_start = False
-            reason = (unit.last_exit or {}).get("reason")
-            if reason in policy.PLANNED:
+            reason = Reason.of((unit.last_exit or {}).get("reason"), Reason.CRASH)
+            if reason is not None and reason.planned:
                 self._transition(unit, S.PENDING, reason)
             else:  # liveness, freeze, memory, notify: failures, so they back off
                 if unit.last_uptime >= unit.spec.restart.reset_after:
                     unit.failures = 0
-                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason or "crash")
+                self._schedule_restart(unit, self.clock(), unit.last_uptime, reason or Reason.CRASH)
         elif unit.desired_up:
             self._transition(unit, S.PENDING, "restart")
         else:

@@ -2,7 +2,8 @@
 its parts call on one another.
 
 The owner is one object, `Supervisor` (supervisor.py), cut by concern into mixins
-(lifecycle, probing, commands, persistence, watchdog, builds, reloading). Each mixin
+(lifecycle, commands, reloading; persistence, probing, vitals and builds are
+collaborators of their own: core/persistence.py, probing.py, vitals.py, builds.py). Each mixin
 inherits `Owner`, so it reads, and type-checks, as a part of that one object. The state is
 set in `Supervisor.__init__`; the methods below are declared for the type checker only and
 defined by the part named beside each.
@@ -18,15 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from unified_system.config.view import ConfigRecord, LoadedConfig
-    from unified_system.core import policy
-    from unified_system.core.builds import BuildRun
-    from unified_system.core.events import Command, Notify
-    from unified_system.core.persistence import Written
-    from unified_system.core.reload import PendingReload
-    from unified_system.core.runtime import Runtime
+    from unified_system.core.builds import Builds
+    from unified_system.core.events import Command
+    from unified_system.core.ports import Effects
+    from unified_system.core.probing import Probing
+    from unified_system.core.reasons import Reason
+    from unified_system.core.reload_diff import PendingReload
     from unified_system.core.states import State
     from unified_system.core.timers import TimerHeap
     from unified_system.core.unit import Unit
+    from unified_system.core.vitals import Vitals
 
 
 class Owner:
@@ -34,27 +36,24 @@ class Owner:
     config: ConfigRecord              # records (config/view.py): the owner never holds pydantic
     clock: Callable[[], float]
     log: Any                          # a structlog BoundLogger
-    runtime: Runtime
+    runtime: Effects
     units: dict[str, list[Unit]]
+    probing: Probing
+    vitals: Vitals
     _timers: TimerHeap
     _rand: random.Random
     _incs: Iterator[int]
     _by_inc: dict[int, Unit]          # incarnation -> its unit
     _pid_map: dict[int, int]          # main pid -> incarnation; replaced, never mutated
-    _mem_watch: dict[int, int]        # incarnation -> pid, for the sampler; replaced too
     _deps: dict[str, tuple[str, ...]]
     _dependents: dict[str, set[str]]
     _order: list[str]
-    _builds: dict[str, str]           # service -> running | done | failed | cancelled
-    _build_runs: dict[str, BuildRun]
+    builds: Builds
     _debounce: dict[str, Any]
     _reload: PendingReload | None
     _reload_parsing: bool
     _removing: set[str]
     _after_turn: list[Callable[[], None]]
-    _state_save_pending: bool
-    _state_saves: int
-    _state_written: Written
     _stale_pending: bool
     _reconcile_due: bool
     _dirty: bool
@@ -72,7 +71,7 @@ class Owner:
 
         # lifecycle.py
         def _became_ready(self, unit: Unit) -> None: ...
-        def _stop(self, unit: Unit, reason: str,
+        def _stop(self, unit: Unit, reason: Reason,
                   sig: signal.Signals | None | EllipsisType = ...,
                   grace: float | None = None) -> None: ...
         def _kill(self, unit: Unit, inc: int) -> None: ...
@@ -81,26 +80,14 @@ class Owner:
 
         # commands.py
         def shutdown(self) -> None: ...
-        def _restart(self, unit: Unit, reason: str) -> None: ...
+        def _restart(self, unit: Unit, reason: Reason) -> None: ...
 
         # rollout.py
-        def _roll(self, unit: Unit, reason: str) -> None: ...
+        def _roll(self, unit: Unit, reason: Reason) -> None: ...
         def _prove(self, new: Unit) -> None: ...
         def _roll_over(self, new: Unit) -> None: ...
         def _abort_rollout(self, new: Unit, why: str, exit_: dict[str, Any] | None = None) -> None: ...
         def _end_rollout(self, new: Unit) -> Unit | None: ...
-
-        # probing.py
-        def _schedule_probe(self, unit: Unit, kind: str, delay: float) -> None: ...
-        def _on_notify(self, ev: Notify) -> None: ...
-
-        # watchdog.py
-        def _heartbeat(self, unit: Unit, extend: float = 0.0, at: float | None = None) -> None: ...
-        def _arm_heartbeat(self, unit: Unit) -> None: ...
-        def _watch_memory(self, unit: Unit) -> None: ...
-        def _classify(self, unit: Unit, status: policy.ExitStatus, reason: str) -> str: ...
-        def _crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: str, uptime: float,
-                        pid: int | None, classification: str) -> None: ...
 
         # reloading.py
         def _cmd_reload(self, cmd: Command) -> object: ...

@@ -1,19 +1,25 @@
-"""state.json, as an owner mixin: restore at start (after stopping a dead predecessor's
-leftovers), coalesced saves while running, a final save at exit."""
+"""state.json, as a collaborator of the owner: restore at start (after stopping a dead
+predecessor's leftovers), coalesced saves while running, a final save at exit.
+
+It holds its own state (whether a save is pending, which save is on disk) and is given the
+units table, the timers, the `Effects` port and the clock; it never reaches the owner.
+"""
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from unified_system.core import statefile
-from unified_system.core.owner import Owner
-from unified_system.core.states import State
+from unified_system.core.ports import Effects
+from unified_system.core.timers import TimerHeap
+from unified_system.core.unit import Unit
 
-S = State
+if TYPE_CHECKING:
+    from unified_system.config.view import ConfigRecord
 
 
 class Written:
@@ -24,21 +30,31 @@ class Written:
         self.number = 0
 
 
-class PersistenceMixin(Owner):
-    # ------------------------------------------------------------------ state.json
-    def _restore(self) -> None:
-        """Stop what a SIGKILLed predecessor left running, then take over its history."""
-        path = self.runtime.state_dir / "state.json"
-        for item in statefile.take_stopped_before_start(self.runtime.state_dir):
+class Persistence:
+    def __init__(self, units: dict[str, list[Unit]], timers: TimerHeap, effects: Effects,
+                 clock: Callable[[], float], config: Callable[[], ConfigRecord], log: Any) -> None:
+        self.units, self.timers, self.effects, self.clock = units, timers, effects, clock
+        self.config, self.log = config, log
+        self.pending = False          # a coalesced save is scheduled
+        self.saves = 0
+        self.written = Written()
+
+    def restore(self) -> list[Unit]:
+        """Stop what a SIGKILLed predecessor left running, then take over its history.
+        Returns the wanted units whose circuit was open: lifecycle opens them again."""
+        state_dir = self.effects.state_dir
+        for item in statefile.take_stopped_before_start(state_dir):
             self.log.warning("stopping a process left by a previous supervisor", service=item.get("service"),
                              pid=item.get("pid"), pgid=item.get("pgid"), before_port_check=True)
-        saved = statefile.read_state(path, self.log)
-        found = statefile.leftovers(saved)
+        saved = statefile.read_state(state_dir / "state.json", self.log)
+        found = self.effects.find_leftovers(saved)
+        services = self.config().services
         if found:
-            timeout = max((self.config.services[f["service"]].stop.timeout for f in found
-                           if f["service"] in self.config.services), default=10.0)
-            statefile.stop_leftovers(found, min(timeout, 10.0), self.log)
+            timeout = max((services[f["service"]].stop.timeout for f in found
+                           if f["service"] in services), default=10.0)
+            self.effects.stop_leftovers(found, min(timeout, 10.0), self.log)
         now, wall = self.clock(), time.time()
+        tripped: list[Unit] = []
         for name, svc in saved.get("services", {}).items():
             for unit in self.units.get(name, ()):
                 unit.restarts = int(svc.get("restarts", 0)) if unit.index == 0 else 0
@@ -52,23 +68,19 @@ class PersistenceMixin(Owner):
                 unit.exits.extend(mine.get("crash_history", [])[-20:])
                 unit.last_exit = svc.get("last_exit")
                 if mine.get("circuit") == "open" and unit.desired_up:
-                    unit.circuit = "open"
-                    self._transition(unit, S.FATAL, "circuit_open", note="circuit open (restored)")
-                    cooldown = unit.spec.restart.cooldown
-                    if cooldown is not None:
-                        unit.timers["cooldown"] = self._timers.call_at(
-                            now + cooldown, functools.partial(self._half_open, unit))
-        # Saved after the first spawns (run()): even on the worker, encoding state.json now
-        # would take the GIL from them.
+                    tripped.append(unit)
+        # Saved after the first spawns (Supervisor.start): even on the worker, encoding
+        # state.json now would take the GIL from them.
+        return tripped
 
-    def _save_state_soon(self) -> None:
+    def save_soon(self) -> None:
         """Coalesce: many changes in a burst cost one write."""
-        if not self._state_save_pending:
-            self._state_save_pending = True
-            self._timers.call_at(self.clock() + 0.25, self._save_state)
+        if not self.pending:
+            self.pending = True
+            self.timers.call_at(self.clock() + 0.25, self.save)
 
-    def _save_state(self, sync: bool = False) -> None:
-        self._state_save_pending = False
+    def save(self, sync: bool = False) -> None:
+        self.pending = False
         now, wall = self.clock(), time.time()
         services = {}
         for name, units in self.units.items():
@@ -84,14 +96,14 @@ class PersistenceMixin(Owner):
             }
         data: dict[str, Any] = {"format": statefile.FORMAT, "supervisor_pid": os.getpid(), "saved_at": wall,
                 "services": services}
-        path = self.runtime.state_dir / "state.json"
-        self._state_saves += 1
-        number, written = self._state_saves, self._state_written
+        path = self.effects.state_dir / "state.json"
+        self.saves += 1
+        number, written, log, effects = self.saves, self.written, self.log, self.effects
 
         def write() -> None:  # create times are read here, off the owner thread
             for svc in data["services"].values():
                 for inst in svc["instances"]:
-                    inst["create_time"] = statefile.create_time(inst["pid"])
+                    inst["create_time"] = effects.create_time(inst["pid"])
             with written.lock:  # the final save (on the owner) and a late one on the worker
                 if written.number > number:
                     return  # a newer state is on disk already
@@ -99,9 +111,9 @@ class PersistenceMixin(Owner):
                     statefile.write_atomic(path, data)
                     written.number = number
                 except OSError as exc:  # a full or vanished disk must not kill supervision
-                    self.log.error("cannot write state.json", path=str(path), error=str(exc))
+                    log.error("cannot write state.json", path=str(path), error=str(exc))
 
         if sync:
             write()
         else:
-            self.runtime.worker.submit(write)
+            self.effects.submit(write)

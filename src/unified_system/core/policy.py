@@ -49,12 +49,8 @@ NOT_STARTABLE = frozenset({126, 127})
 SCARCE = frozenset({_errno.EMFILE, _errno.ENFILE, _errno.EAGAIN, _errno.ENOMEM})
 #: retry delays of a spawn that found resources scarce: short, as the program is fine
 SCARCE_BACKOFF = (0.25, 2.0)
-#: restart reasons that are no failure: no backoff, and a service with sockets or instances
-#: rolls (the new process first); liveness, freeze, memory and notify back off instead
-PLANNED = frozenset({"manual", "reload", "watch", "dependency"})
-#: every reason a process ends with (SPEC §4 `last_exit.reason`), which a restart carries
-EXIT_REASONS = ("crash", "liveness", "freeze", "memory", "watch", "reload", "dependency", "manual",
-                "notify", "stop")
+#: restart reasons, planned or not, and which dump a crash: core/reasons.py `Reason`
+from unified_system.core.reasons import EXIT_REASONS  # noqa: E402,F401  (api/metrics reads it here)
 
 
 def scarce(exc: BaseException | None) -> bool:
@@ -112,3 +108,18 @@ def classify_exit(status: ExitStatus, requested: bool, rss: int | None, limit: i
     if status.signal == _signal.SIGSEGV:
         return text + " (segmentation fault)"
     return text
+
+
+MAX_EXTEND = 86400.0          # seconds: the most a child's EXTEND_TIMEOUT_USEC may add
+
+
+def usec_seconds(text: str, ceiling: float) -> float | None:
+    """A child's microsecond count in seconds, at most `ceiling`; None if it is not one.
+
+    Digits only, as systemd's safe_atou64 reads them: no sign, no exponent, no nan or inf."""
+    text = text.strip()
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    if len(text) > 18:           # beyond any ceiling; int() of 4,000 digits is wasted work
+        return ceiling
+    return min(int(text) / 1_000_000, ceiling)

@@ -1,97 +1,140 @@
-"""Probe results and sd_notify messages, as an owner mixin."""
+"""Probe results and sd_notify messages, as a collaborator of the owner.
+
+Constructed with the incarnation map, the timers, the `Effects` port and the clock. What it
+must ask of the rest of the owner (a unit became ready, restart it, a heartbeat) goes
+through `ProbeHooks`; it never reaches into lifecycle's or the watchdog's state.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from unified_system import logsetup
 from unified_system.core.events import Notify, ProbeResult
-from unified_system.core.owner import Owner
+from unified_system.core.policy import MAX_EXTEND, usec_seconds
+from unified_system.core.ports import Effects
+from unified_system.core.reasons import Reason
 from unified_system.core.states import State
+from unified_system.core.timers import TimerHeap
 from unified_system.core.unit import ProbeTrack, Unit
-from unified_system.proc.notify import MAX_EXTEND, usec_seconds
 
 S = State
 PROBE_GRID = 0.05
 
 
-class ProbingMixin(Owner):
-    # ------------------------------------------------------------------ probes and notify
-    def _schedule_probe(self, unit: Unit, kind: str, delay: float) -> None:
+@dataclass(frozen=True)
+class ProbeHooks:
+    """What probing may ask of the owner's other concerns."""
+    became_ready: Callable[[Unit], None]            # lifecycle
+    abort_rollout: Callable[[Unit, str], None]      # rollout: a new incarnation failed
+    restart: Callable[[Unit, Reason], None]         # commands (plain or rolling)
+    kill: Callable[[Unit, int], None]               # lifecycle: SIGKILL this incarnation
+    heartbeat: Callable[..., None]                  # watchdog: (unit, extend=, at=)
+    publish: Callable[[dict[str, Any]], None]       # an event for the observers
+    changed: Callable[[], None]                     # the published snapshot is stale
+
+
+class Probing:
+    def __init__(self, by_inc: Mapping[int, Unit], timers: TimerHeap, effects: Effects,
+                 clock: Callable[[], float], log: Any, hooks: ProbeHooks) -> None:
+        self.by_inc, self.timers, self.effects, self.clock = by_inc, timers, effects, clock
+        self.log, self.hooks = log, hooks
+
+    def spawned(self, unit: Unit) -> None:
+        """Lifecycle's hook: a new incarnation runs; its first probes fall due."""
+        spec = unit.spec
+        if spec.readiness is not None and spec.readiness.kind != "notify":
+            self.schedule(unit, "readiness", spec.readiness.initial_delay)
+        if spec.startup is not None:
+            self.schedule(unit, "startup", spec.startup.initial_delay)
+        elif spec.liveness is not None:
+            self.schedule(unit, "liveness", spec.liveness.initial_delay)
+
+    def schedule(self, unit: Unit, role: str, delay: float) -> None:
+        """`role`: readiness, liveness or startup (not the check's type, `probe.kind`)."""
         inc = unit.inc
         due = self.clock() + delay
         if unit.state is S.RUNNING:
             # Steady state, on a 50 ms grid: probes of many services fall due together and go
             # out in one batch. A starting service is probed on time: its dependents wait.
             due = math.ceil(due / PROBE_GRID) * PROBE_GRID
-        unit.timers[f"probe:{kind}"] = self._timers.call_at(
-            due, lambda: self._start_probe(unit, kind, inc))
+        unit.timers[f"probe:{role}"] = self.timers.call_at(
+            due, lambda: self._start(unit, role, inc))
 
-    def _start_probe(self, unit: Unit, kind: str, inc: int) -> None:
-        unit.timers.pop(f"probe:{kind}", None)
+    def _start(self, unit: Unit, role: str, inc: int) -> None:
+        unit.timers.pop(f"probe:{role}", None)
         if unit.inc == inc and unit.state in (S.STARTING, S.RUNNING):
-            self.runtime.run_probe(unit, kind, getattr(unit.spec, kind))
+            self.effects.run_probe(unit, role, getattr(unit.spec, role))
 
-    def _on_probe(self, ev: ProbeResult) -> None:
-        unit = self._by_inc.get(ev.inc)
+    def on_probe(self, ev: ProbeResult) -> None:
+        unit = self.by_inc.get(ev.inc)
         if unit is None or unit.state not in (S.STARTING, S.RUNNING):
             return
-        probe = getattr(unit.spec, ev.kind)
-        track = unit.probes.setdefault(ev.kind, ProbeTrack())
+        hooks, role = self.hooks, ev.kind
+        probe = getattr(unit.spec, role)
+        track = unit.probes.setdefault(role, ProbeTrack())
         if ev.ok:
             track.successes, track.failures = track.successes + 1, 0
         else:
             track.successes, track.failures = 0, track.failures + 1
         if track.last_ok is not ev.ok:
-            self._publish({"type": "probe", "service": unit.service, "probe": ev.kind,
+            hooks.publish({"type": "probe", "service": unit.service, "probe": role,
                            "ok": ev.ok, "detail": ev.detail})
         track.last_ok, track.detail = ev.ok, ev.detail
-        self.runtime.metrics.probe(unit.service, ev.kind, ev.duration)
+        self.effects.metrics.probe(unit.service, role, ev.duration)
         next_period = probe.period
-        if ev.kind == "readiness" and unit.state is S.STARTING and probe.start_interval:
+        if role == "readiness" and unit.state is S.STARTING and probe.start_interval:
             next_period = probe.start_interval
-        if ev.kind == "readiness":
+        if role == "readiness":
             if ev.ok and track.successes >= probe.success_threshold and not unit.ready:
-                self._became_ready(unit)
+                hooks.became_ready(unit)
             elif not ev.ok and track.failures >= probe.failure_threshold and unit.ready:
-                unit.ready, unit.health, self._dirty = False, "unhealthy", True
+                unit.ready, unit.health = False, "unhealthy"
+                hooks.changed()
                 if unit.predecessor is not None:   # a rollout's new incarnation, not yet proven
-                    self._abort_rollout(unit, f"failed its readiness probe ({ev.detail})")
+                    hooks.abort_rollout(unit, f"failed its readiness probe ({ev.detail})")
                     return
         elif not ev.ok and track.failures >= probe.failure_threshold:
-            self.log.warning("probe failed", service=unit.service, probe=ev.kind, detail=ev.detail)
-            self._restart(unit, "liveness")
+            self.log.warning("probe failed", service=unit.service, probe=role, detail=ev.detail)
+            hooks.restart(unit, Reason.LIVENESS)
             return
-        elif ev.ok and ev.kind == "startup":
+        elif ev.ok and role == "startup":
             track.passed_once = True
             if unit.spec.liveness is not None:
-                self._schedule_probe(unit, "liveness", unit.spec.liveness.initial_delay)
+                self.schedule(unit, "liveness", unit.spec.liveness.initial_delay)
             return  # a startup probe runs until it first passes, then hands over to liveness
-        self._schedule_probe(unit, ev.kind, next_period)
+        self.schedule(unit, role, next_period)
 
-    def _on_notify(self, ev: Notify) -> None:
-        unit = self._by_inc.get(ev.inc)
+    def on_notify(self, ev: Notify) -> None:
+        unit = self.by_inc.get(ev.inc)
         if unit is None:
             return
+        hooks = self.hooks
         fields = dict(ev.fields)
         if "STATUS" in fields:
             # Redacted before it is cut: a secret cut in two would match nowhere later.
-            unit.status_text, self._dirty = logsetup.hidden().text(fields["STATUS"])[:200], True
+            unit.status_text = logsetup.hidden().text(fields["STATUS"])[:200]
+            hooks.changed()
         if fields.get("READY") == "1":
             readiness = unit.spec.readiness
             if readiness is not None and readiness.kind == "notify" and not unit.ready:
-                self._became_ready(unit)
+                hooks.became_ready(unit)
         if fields.get("WATCHDOG") == "1":
-            self._heartbeat(unit, at=ev.at)
+            hooks.heartbeat(unit, at=ev.at)
         if "EXTEND_TIMEOUT_USEC" in fields:
             self._extend(unit, fields["EXTEND_TIMEOUT_USEC"])
         if fields.get("STOPPING") == "1":
-            unit.note, self._dirty = "the service said it is stopping", True
+            unit.note = "the service said it is stopping"
+            hooks.changed()
         if fields.get("RELOADING") == "1" and unit.spec.readiness and unit.spec.readiness.kind == "notify":
-            unit.ready, self._dirty = False, True  # systemd semantics: not ready until READY=1 again
+            unit.ready = False  # systemd semantics: not ready until READY=1 again
+            hooks.changed()
         if fields.get("WATCHDOG") == "trigger":
             self.log.warning("service asked to be restarted (WATCHDOG=trigger)", service=unit.service)
-            self._restart(unit, "notify")
+            hooks.restart(unit, Reason.NOTIFY)
 
     def _extend(self, unit: Unit, usec: str) -> None:
         # Clamped: a child's 1e17 once put a timer past what queue.get can wait for.
@@ -101,6 +144,7 @@ class ProbingMixin(Owner):
         if unit.state is S.STOPPING and "kill" in unit.timers:
             inc = unit.inc
             unit.cancel_timer("kill")
-            unit.timers["kill"] = self._timers.call_at(self.clock() + extra, lambda: self._kill(unit, inc))
+            kill = self.hooks.kill
+            unit.timers["kill"] = self.timers.call_at(self.clock() + extra, lambda: kill(unit, inc))
         else:
-            self._heartbeat(unit, extend=extra)
+            self.hooks.heartbeat(unit, extend=extra)

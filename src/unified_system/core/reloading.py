@@ -10,7 +10,8 @@ from unified_system import graph
 from unified_system.config.view import replace
 from unified_system.core.events import Command, ConfigLoaded, FileChanged, Refused
 from unified_system.core.owner import Owner
-from unified_system.core.reload import PendingReload, diff_services, start_window
+from unified_system.core.reasons import Reason
+from unified_system.core.reload_diff import PendingReload, diff_services, start_window
 from unified_system.core.states import AT_REST, State
 from unified_system.core.unit import Unit
 
@@ -58,12 +59,13 @@ class ReloadMixin(Owner):
         self.log.info("watched file changed: restarting", service=key, path=path)
         for unit in self.units.get(key, ()):
             if unit.state in (S.STARTING, S.RUNNING):
-                self._restart(unit, "watch")
+                self._restart(unit, Reason.WATCH)
 
     def _watch_services(self, names: Any) -> None:
         if self.runtime.watcher is None:
             if any(s.watch is not None and s.enabled for s in self.config.services.values()):
                 self.runtime.open_watcher()   # the first watch, added by a reload: it watches all
+                self._watch_services(list(self.config.services))
             return
         for name in names:
             self.runtime.watcher.unwatch(name)
@@ -86,7 +88,7 @@ class ReloadMixin(Owner):
             from unified_system.config.checks import not_held
             from unified_system.config.errors import ConfigErrors
             try:
-                done = self.runtime.seam.run(helper_argv(path, env_name), env=helper_env(),
+                done = self.runtime.run_helper(helper_argv(path, env_name), env=helper_env(),
                                              cwd=HELPER_CWD, timeout=RELOAD_PARSE_TIMEOUT)
                 loaded, busy = read_answer(done.returncode, done.stdout, done.stderr)
                 busy = not_held(busy, loaded.config, held)
@@ -96,7 +98,7 @@ class ReloadMixin(Owner):
             except Exception as exc:  # ConfigErrors, or a file that vanished mid-edit
                 self.post(ConfigLoaded(None, exc, cmd.reply))
 
-        self.runtime.worker.submit(parse)
+        self.runtime.submit(parse)
         return DEFERRED
 
     def _on_config_loaded(self, ev: ConfigLoaded) -> None:
@@ -124,7 +126,7 @@ class ReloadMixin(Owner):
         for name in diff.removed:
             for unit in self.units[name]:
                 unit.desired_up, unit.then_start = False, False
-                unit.stop_reason = unit.stop_reason or "reload"
+                unit.stop_reason = unit.stop_reason or Reason.RELOAD
             self._removing.add(name)
         # Removed by an earlier reload and still stopping: its units stay, and take the new spec
         revived = [name for name in diff.added if name in self._removing]
@@ -133,7 +135,7 @@ class ReloadMixin(Owner):
         for name in diff.added:
             spec = self.config.services[name]
             if name in revived:
-                self._respec(name, spec, "reload")
+                self._respec(name, spec, Reason.RELOAD)
                 continue
             self.units[name] = [Unit(name, i, spec, desired_up=spec.enabled,
                                      state=S.PENDING if spec.enabled else S.DISABLED)
@@ -141,7 +143,7 @@ class ReloadMixin(Owner):
             self.runtime.add_service(name)
             self.runtime.metrics.define(name)
         for name in diff.changed:
-            self._respec(name, self.config.services[name], "reload")
+            self._respec(name, self.config.services[name], Reason.RELOAD)
         self._watch_services([*diff.added, *diff.changed, *diff.removed])
         self.runtime.hide_secrets()   # before the new services' first line reaches the console
         self.log.info("config reloaded", **diff.as_dict())
@@ -153,7 +155,7 @@ class ReloadMixin(Owner):
                                      reply)
         self._dirty = True
 
-    def _respec(self, name: str, spec: Any, reason: str) -> None:
+    def _respec(self, name: str, spec: Any, reason: Reason) -> None:
         """Give a service a new definition: running units restart with it (rolling when it
         holds sockets or has several instances), the others just take it."""
         units = self.units[name]
@@ -206,8 +208,7 @@ class ReloadMixin(Owner):
             timer = self._debounce.pop(name, None)
             if timer is not None:
                 timer.cancel()
-            self._builds.pop(name, None)
-            self._build_runs.pop(name, None)
+            self.builds.forget(name)
             self._rebuild_graph()
             self._dirty = self._reconcile_due = True
         if self._retiring:
@@ -239,7 +240,7 @@ class ReloadMixin(Owner):
                 self.log.error("reload: rolling back a changed service", service=name, reason=why)
                 self.config = replace(self.config, services={**self.config.services,
                                                              name: pending.previous[name]})
-                self._respec(name, pending.previous[name], "reload")
+                self._respec(name, pending.previous[name], Reason.RELOAD)
         if not pending.deadlines:
             self._reload = None
             result = {**pending.diff.as_dict(),

@@ -16,16 +16,17 @@ from typing import Any
 
 from unified_system.config.view import replace
 from unified_system.core.owner import Owner
-from unified_system.core.reload import start_window
+from unified_system.core.reasons import Reason
+from unified_system.core.reload_diff import start_window
 from unified_system.core.states import State
 from unified_system.core.unit import Unit
 
 S = State
-ROLLOUT_FAILED = "rollout failed"   # last_exit.reason of the service whose rollout was aborted
+ROLLOUT_FAILED = Reason.ROLLOUT_FAILED.value   # last_exit.reason of the service whose rollout was aborted
 
 
 class RolloutMixin(Owner):
-    def _roll(self, unit: Unit, reason: str) -> None:
+    def _roll(self, unit: Unit, reason: Reason) -> None:
         """Start the new incarnation beside `unit`; the next reconcile spawns it."""
         if unit.successor is not None or unit.predecessor is not None:
             return
@@ -76,7 +77,7 @@ class RolloutMixin(Owner):
         self._publish({"type": "rollout", "service": new.service, "instance": new.index,
                        "result": "proven", "pid": new.pid, "old_pid": old.pid})
         # The drain: the old one gets its stop signal and stop.timeout to finish what it has.
-        self._stop(old, old.roll_reason or "manual")
+        self._stop(old, old.roll_reason or Reason.MANUAL)
 
     def _rollout_overdue(self, new: Unit, old: Unit, timeout: float) -> None:
         if new.predecessor is old and not self._shutting_down:
@@ -112,7 +113,7 @@ class RolloutMixin(Owner):
         self._publish({"type": "rollout", "service": new.service, "instance": new.index,
                        "result": "failed", "message": text, "pid": old.pid, "new_pid": new.pid})
         if exit_ is None and new.pid is not None:
-            self._stop(new, ROLLOUT_FAILED)
+            self._stop(new, Reason.ROLLOUT_FAILED)
         self._reload_rollout_failed(new.service, text)
 
     def _reload_rollout_failed(self, name: str, text: str) -> None:
@@ -133,5 +134,5 @@ class RolloutMixin(Owner):
             if unit.predecessor is not None:    # another instance mid-rollout to the bad spec
                 self._abort_rollout(unit, "was rolled back with the reload")
             elif unit.pid is not None and unit.run_spec != previous and unit.state in (S.STARTING, S.RUNNING):
-                self._restart(unit, "reload")   # an instance already on the new spec goes back
+                self._restart(unit, Reason.RELOAD)   # an instance already on the new spec goes back
         self.runtime.reset_service(name)

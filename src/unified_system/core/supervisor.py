@@ -7,6 +7,7 @@ state in dependency order. Nothing here sleeps or blocks on a child.
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import os
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from unified_system import graph, logsetup
-from unified_system.core.builds import BuildMixin, BuildRun
+from unified_system.core.builds import BuildHooks, Builds
 from unified_system.core.commands import CommandMixin
 from unified_system.core.events import (
     Barrier,
@@ -38,18 +39,18 @@ from unified_system.core.events import (
     Signal,
 )
 from unified_system.core.lifecycle import LifecycleMixin
-from unified_system.core.persistence import PersistenceMixin, Written
-from unified_system.core.probing import ProbingMixin
+from unified_system.core.persistence import Persistence
+from unified_system.core.ports import Effects, Facade, Link
+from unified_system.core.probing import ProbeHooks, Probing
+from unified_system.core.reasons import Reason
 from unified_system.core.reloading import ReloadMixin
 from unified_system.core.rollout import RolloutMixin
-from unified_system.core.runtime import Runtime
 from unified_system.core.snapshot import overall, service_object
 from unified_system.core.states import ALIVE, AT_REST, State, check_transition
 from unified_system.core.timers import TimerHeap, wait_seconds
 from unified_system.core.unit import Unit, meets
-from unified_system.core.watchdog import WatchdogMixin
+from unified_system.core.vitals import VitalHooks, Vitals
 from unified_system.logsetup import get_logger
-from unified_system.proc.notify import Datagram
 
 if TYPE_CHECKING:
     from unified_system.config import LoadedConfig
@@ -57,13 +58,14 @@ if TYPE_CHECKING:
 S = State
 
 
-class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, WatchdogMixin,
-                 BuildMixin, ReloadMixin, RolloutMixin):
+class Supervisor(LifecycleMixin, CommandMixin,
+                 ReloadMixin, RolloutMixin):
     """The owner. Its duties are cut by concern into mixins (lifecycle, probing, commands,
     persistence, watchdog, builds, reloading); all of them run on this one thread."""
 
     def __init__(self, loaded: LoadedConfig, *, only: Iterable[str] | None = None,
-                 clock: Callable[[], float] = time.monotonic, runtime: Runtime | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 effects: Callable[[Link], Effects]) -> None:
         self.loaded = loaded
         self.config = loaded.config
         self.clock = clock
@@ -74,11 +76,6 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         self._incs = itertools.count(1)
         self._by_inc: dict[int, Unit] = {}
         self._pid_map: dict[int, int] = {}     # main pid -> incarnation; replaced, never mutated
-        self._mem_watch: dict[int, int] = {}   # incarnation -> pid, for the sampler; replaced too
-        self._builds: dict[str, str] = {}      # service -> running | done | failed | cancelled
-        self._build_runs: dict[str, BuildRun] = {}   # the builds in progress
-        self._state_save_pending = False
-        self._state_saves, self._state_written = 0, Written()
         self._debounce: dict[str, Any] = {}
         self._reload: Any = None
         self._reload_parsing = False
@@ -118,54 +115,77 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
                 elif name not in selected:
                     unit.state, unit.desired_up = S.STOPPED, False
             self.units[name] = units
-        self.runtime = runtime or Runtime(self)
+        # The adapter (proc/runtime.py, or a fake in tests/core/) gets a Link, never `self`.
+        self.runtime: Effects = effects(Link(
+            self.post, lambda: self.loaded, lambda: self.config,
+            lambda: self._pid_map, lambda: self.vitals.mem_watch))
+        self.persistence = Persistence(self.units, self._timers, self.runtime, self.clock,
+                                       lambda: self.config, self.log)
+        self.builds = Builds(self.units, self._timers, self.runtime, self.clock,
+                             lambda: self.config, self.log, self._incs,
+                             BuildHooks(self.post, self._transition, self._kill_leftovers))
+        self.vitals = Vitals(self._by_inc, self._timers, self.runtime, self.clock, self.log,
+                             VitalHooks(self.post, self._restart, self._stop, self._publish,
+                                        self._mark_dirty, self._stale_soon, self._after_turn.append))
+        self.probing = Probing(self._by_inc, self._timers, self.runtime, self.clock, self.log,
+                               ProbeHooks(self._became_ready, self._abort_rollout, self._restart,
+                                          self._kill, self.vitals.heartbeat, self._publish, self._mark_dirty))
+        # What the API may use of the owner (core/ports.py): never `self`, never the adapter.
+        self.facade = Facade(self.post, lambda: self.snapshot, lambda: self.health,
+                             lambda: self.config, lambda: self.loaded, self.listeners)
 
     # ------------------------------------------------------------------ threads' door
     def post(self, event: object) -> None:
         self._queue.put(event)
 
-    def on_notify_datagrams(self, batch: list[tuple[Datagram, tuple[int, int] | None]]) -> None:
-        """Called on the notify thread with each datagram's sender already attributed (at
-        arrival, from its kernel credentials): hand them over to the owner, in order."""
-        events: list[object] = []
-        for datagram, found in batch:
-            if found is None:
-                events.append(NotifyRefused(datagram.pid, tuple(k[:64] for k, _ in datagram.fields)[:8],
-                                            self.runtime.notify.senders.refusals_capped))
-            elif datagram.barrier is not None:
-                events.append(Barrier(datagram.barrier))
-            else:
-                events.append(Notify(found[1], datagram.pid, datagram.fields, datagram.at))
-        self.post(Batch(tuple(events)) if len(events) > 1 else events[0])
-
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
         self.runtime.open()
-        previous = self.runtime.seam.watch_signals(
+        if self.runtime.watcher is not None:   # opened before the first spawn: add the watches
+            self._watch_services(list(self.config.services))
+        previous = self.runtime.watch_signals(
             (signal.SIGINT, signal.SIGTERM, signal.SIGHUP), lambda n: self.post(Signal(n)))
         try:
-            self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
-                          config=str(self.loaded.path))
-            self._restore()
-            interval = self.runtime.systemd_watchdog_interval()
-            if interval:
-                self._systemd_watchdog(interval)
-            with logsetup.held():
-                self._reconcile()
-            # The API, metrics, watcher and sampler come after the first spawns; their
-            # modules load on a thread, and LateImported opens them (_on_late_imported).
-            self.runtime.open_late(lambda: self.post(LateImported()))
-            if not self._state_save_pending:
-                self._save_state()
-            self._publish_snapshot()
+            self.start()
             self._loop()
-            self._save_state(sync=True)
-            self.log.info("supervisor stopped", exit_code=self._exit_code)
+            self.finish()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self.runtime.close()
         return self._exit_code
+
+    def start(self) -> None:
+        """The first turn: restore, the first spawns, then the late half of the runtime.
+        Apart from run() so that tests/core/ can drive the owner turn by turn."""
+        self.log.info("supervisor started", pid=os.getpid(), services=len(self.units),
+                      config=str(self.loaded.path))
+        for unit in self.persistence.restore():
+            self._reopen_circuit(unit)
+        interval = self.runtime.systemd_watchdog_interval()
+        if interval:
+            self._systemd_watchdog(interval)
+        with logsetup.held():
+            self._reconcile()
+        # The API, metrics, watcher and sampler come after the first spawns; their
+        # modules load on a thread, and LateImported opens them (_on_late_imported).
+        self.runtime.open_late(lambda: self.post(LateImported()))
+        if not self.persistence.pending:
+            self.persistence.save()
+        self._publish_snapshot()
+
+    def _reopen_circuit(self, unit: Unit) -> None:
+        """A circuit open when the last supervisor stopped stays open, its cooldown anew."""
+        unit.circuit = "open"
+        self._transition(unit, S.FATAL, "circuit_open", note="circuit open (restored)")
+        cooldown = unit.spec.restart.cooldown
+        if cooldown is not None:
+            unit.timers["cooldown"] = self._timers.call_at(
+                self.clock() + cooldown, functools.partial(self._half_open, unit))
+
+    def finish(self) -> None:
+        self.persistence.save(sync=True)
+        self.log.info("supervisor stopped", exit_code=self._exit_code)
 
     def _loop(self) -> None:
         while not self._finished():
@@ -198,6 +218,10 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             self._guarded(self._check_reload)
         if self._dirty:
             self._guarded(self._publish_snapshot)
+
+    def _mark_dirty(self) -> None:
+        """Something observers read changed: the next turn publishes a new snapshot."""
+        self._dirty = True
 
     def _stale_soon(self) -> None:
         """A change observers may see up to a second late (heartbeat stamps): one snapshot a
@@ -270,21 +294,21 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         if isinstance(event, Exited):
             self._on_exit(event)
         elif isinstance(event, Notify):
-            self._on_notify(event)
+            self.probing.on_notify(event)
         elif isinstance(event, ProbeResult):
-            self._on_probe(event)
+            self.probing.on_probe(event)
         elif isinstance(event, Signal):
             self._on_signal(event.signum)
         elif isinstance(event, Command):
             self._on_command(event)
         elif isinstance(event, Samples):
-            self._on_samples(event)
+            self.vitals.on_samples(event)
         elif isinstance(event, FreezeProven):
-            self._on_freeze_proven(event)
+            self.vitals.on_freeze_proven(event)
         elif isinstance(event, HostAlert):
-            self._on_host_alert(event)
+            self.vitals.on_host_alert(event)
         elif isinstance(event, BuildDone):
-            self._on_build_done(event)
+            self.builds.on_done(event)
         elif isinstance(event, FileChanged):
             self._on_file_changed(event)
         elif isinstance(event, ConfigLoaded):
@@ -295,14 +319,14 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
             # Closed after the turn, once its snapshot is published: what the sender said
             # before the barrier is then visible to anyone who asks (systemd's promise).
             fd = event.fd
-            self._after_turn.append(lambda: self.runtime.notify.release(fd))
+            self._after_turn.append(lambda: self.runtime.release_barrier(fd))
         elif isinstance(event, NotifyRefused):
             self.log.warning("notify datagram refused: its sender is in no service's process tree",
                              pid=event.pid, keys=list(event.keys),
                              note="later refused senders are not logged" if event.last else None)
 
     def _on_late_imported(self) -> None:
-        self.runtime.open_api()
+        self.runtime.open_api(self.facade)
         # Start-up is over: what it allocated lives as long as the process. Frozen, those
         # objects are never scanned again, and collection resumes (`run` paused it).
         gc.freeze()
@@ -321,7 +345,7 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
         check_transition(old, new)
         unit.state, unit.since, unit.note = new, self.clock(), note
         self._dirty = self._reconcile_due = True
-        self._save_state_soon()
+        self.persistence.save_soon()
         if note:
             extra["note"] = note
         event = {"type": "state", "service": unit.service, "instance": unit.index,
@@ -353,18 +377,18 @@ class Supervisor(LifecycleMixin, ProbingMixin, CommandMixin, PersistenceMixin, W
                         waiting = self._unmet(name)
                         if waiting:
                             unit.note = "waiting for " + ", ".join(waiting)
-                        elif unit.spec.build is not None and self._builds.get(name) != "done":
-                            self._start_build(name)
+                        elif unit.spec.build is not None and not self.builds.done(name):
+                            self.builds.start(name)
                         else:
                             self._spawn(unit)
                 elif unit.state is S.BUILDING:
-                    self._cancel_build(name)
+                    self.builds.cancel(name)
                     self._transition(unit, S.STOPPED, unit.stop_reason or "stop")
                 elif unit.state in (S.PENDING, S.BACKOFF):
                     unit.cancel_timers()
                     self._transition(unit, S.STOPPED, unit.stop_reason or "stop")
                 elif unit.state in (S.STARTING, S.RUNNING) and not self._dependents_alive(name):
-                    self._stop(unit, unit.stop_reason or "stop")
+                    self._stop(unit, unit.stop_reason or Reason.STOP)
 
     def _unmet(self, name: str) -> list[str]:
         spec = self.config.services[name]

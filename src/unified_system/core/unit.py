@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from unified_system.core.reasons import Reason
 from unified_system.core.states import ALIVE, State
 from unified_system.core.timers import Timer
 
@@ -57,7 +58,7 @@ class Unit:
     last_exit: dict[str, Any] | None = None
     ever_spawned: bool = False
 
-    stop_reason: str | None = None       # why the current process is being stopped
+    stop_reason: Reason | None = None       # why the current process is being stopped
     then_start: bool = False             # start again once the stop completes
     lingering_pgid: int | None = None    # a stopped leader's group that still has members
     note: str | None = None              # why it waits / why it is fatal
@@ -71,7 +72,7 @@ class Unit:
     retiring: bool = False               # removed by a reload: dropped once at rest
     predecessor: Unit | None = None      # rolling restart: the unit this one replaces
     successor: Unit | None = None
-    roll_reason: str | None = None
+    roll_reason: Reason | None = None
     handed_to: Unit | None = None        # rolling restart: who shows this one's exit once it ends
     run_spec: Service | None = None      # the definition the current process was spawned with
     timers: dict[str, Timer] = field(default_factory=dict)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from unified_system.core.policy import MAX_EXTEND, usec_seconds  # noqa: F401  (pure: they live in core)
 from unified_system.proc.senders import Senders
 
 _CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -35,7 +36,6 @@ NOTIFY_BUFFER_MAX = 4096      # systemd's limit: a longer datagram is refused wh
 MAX_FDS = 16                  # fds one datagram may bring; the kernel closes any beyond
 _ANCILLARY = socket.CMSG_SPACE(_CREDS.size) + socket.CMSG_SPACE(MAX_FDS * 4)
 MAX_BARRIERS = 64             # barrier fds held at once; past it one is closed at arrival
-MAX_EXTEND = 86400.0          # seconds: the most a child's EXTEND_TIMEOUT_USEC may add
 
 
 def parse(datagram: bytes) -> dict[str, str]:
@@ -45,18 +45,6 @@ def parse(datagram: bytes) -> dict[str, str]:
         if sep and key:
             fields[key.strip()] = value
     return fields
-
-
-def usec_seconds(text: str, ceiling: float) -> float | None:
-    """A child's microsecond count in seconds, at most `ceiling`; None if it is not one.
-
-    Digits only, as systemd's safe_atou64 reads them: no sign, no exponent, no nan or inf."""
-    text = text.strip()
-    if not text or not text.isascii() or not text.isdigit():
-        return None
-    if len(text) > 18:           # beyond any ceiling; int() of 4,000 digits is wasted work
-        return ceiling
-    return min(int(text) / 1_000_000, ceiling)
 
 
 def lineage(pid: int, known: Container[int] = ()) -> tuple[int, ...]:

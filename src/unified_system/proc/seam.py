@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unified_system.core import ports
 from unified_system.core.policy import ExitStatus
 from unified_system.proc.iothread import IOThread, Sink
 from unified_system.proc.lifeline import Lifeline
@@ -29,8 +30,8 @@ def _ignore(*_: object) -> None:
     """A Python-level handler, so that the C-level one writes the wakeup byte."""
 
 
-class SpawnError(Exception):
-    """The program could not be executed at all (missing, not executable, bad cwd)."""
+# Defined with the core's port: the core catches it without importing proc/.
+SpawnError = ports.SpawnError
 
 
 class ProcessSeam:

@@ -1,33 +1,53 @@
-"""The owner's recovery duties: heartbeats and freezes, memory limits, crash dumps.
+"""Vitals, a collaborator of the owner: heartbeats and freezes, memory limits, crash records.
 
-A mixin of Supervisor: these methods run on the owner thread and touch units directly.
-Anything slow (reading /proc at length, py-spy, writing dumps) goes to the dump worker,
-which reports back with an event.
+(Was core/watchdog.py, a mixin; renamed so it is not taken for the `watchdog` file-watching
+library.) Constructed with the incarnation map, the timers, `Effects` and the clock; what it
+asks of the rest of the owner (restart, stop, publish) goes through `VitalHooks`. Anything
+slow (reading /proc at length, py-spy, writing dumps) goes to the dump worker, which reports
+back with an event.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from unified_system.core import policy
 from unified_system.core.events import FreezeProven, HostAlert, Samples
-from unified_system.core.owner import Owner
+from unified_system.core.ports import Effects
+from unified_system.core.reasons import Reason
 from unified_system.core.states import State
-
-if TYPE_CHECKING:
-    from unified_system.core.unit import Unit
+from unified_system.core.timers import TimerHeap
+from unified_system.core.unit import Unit
 
 S = State
 FREEZE_GRACE = 1.0      # after SIGABRT, how long a frozen process may take to dump before SIGKILL
-DUMP_REASONS = frozenset({"crash", "freeze", "memory", "liveness", "notify"})
 
 
-class WatchdogMixin(Owner):
+@dataclass(frozen=True)
+class VitalHooks:
+    """What vitals may ask of the owner's other concerns."""
+    post: Callable[[object], None]                   # the owner's door (from the dump worker)
+    restart: Callable[[Unit, Reason], None]          # commands (plain or rolling)
+    stop: Callable[..., None]                        # lifecycle: (unit, reason, sig=, grace=)
+    publish: Callable[[dict[str, Any]], None]        # an event for the observers
+    changed: Callable[[], None]                      # the published snapshot is stale
+    stale_soon: Callable[[], None]                   # ... and may be up to a second late
+    after_turn: Callable[[Callable[[], None]], None]  # run once the turn's spawns are done
+
+
+class Vitals:
+    def __init__(self, by_inc: Mapping[int, Unit], timers: TimerHeap, effects: Effects,
+                 clock: Callable[[], float], log: Any, hooks: VitalHooks) -> None:
+        self.by_inc, self.timers, self.effects, self.clock = by_inc, timers, effects, clock
+        self.log, self.hooks = log, hooks
+        self.mem_watch: dict[int, int] = {}   # incarnation -> pid, for the sampler; replaced whole
+
     # ------------------------------------------------------------------ heartbeats
-    def _heartbeat(self, unit: Unit, extend: float = 0.0, at: float | None = None) -> None:
+    def heartbeat(self, unit: Unit, extend: float = 0.0, at: float | None = None) -> None:
         hb = unit.spec.heartbeat
         if hb is None:
             return
@@ -35,15 +55,15 @@ class WatchdogMixin(Owner):
         # EXTEND_TIMEOUT_USEC moves the deadline out without counting as a heartbeat of record.
         unit.last_heartbeat = max(unit.last_heartbeat or now, now + extend - hb.timeout) if extend else now
         unit.heartbeat_wall = time.time()
-        self._stale_soon()  # observers compute the age at read time: a stamp <= 1 s old will do
+        self.hooks.stale_soon()  # observers compute the age at read time: a stamp <= 1 s old will do
         if unit.health == "frozen" and not unit.freezing:
             unit.health = "healthy" if unit.ready else "unknown"
-            self._dirty = True
+            self.hooks.changed()
             self.log.info("heartbeat resumed: freeze cleared", service=unit.service, pid=unit.pid)
-            self._publish({"type": "freeze", "service": unit.service, "kind": "cleared"})
-        self._arm_heartbeat(unit)
+            self.hooks.publish({"type": "freeze", "service": unit.service, "kind": "cleared"})
+        self.arm_heartbeat(unit)
 
-    def _arm_heartbeat(self, unit: Unit) -> None:
+    def arm_heartbeat(self, unit: Unit) -> None:
         hb = unit.spec.heartbeat
         if hb is None or unit.freezing or "hb" in unit.timers or not unit.inc:
             return
@@ -51,7 +71,7 @@ class WatchdogMixin(Owner):
             unit.last_heartbeat = self.clock()
         inc = unit.inc
         # One timer per unit, re-armed when it fires: a heartbeat costs O(1), not a heap push.
-        unit.timers["hb"] = self._timers.call_at(unit.last_heartbeat + hb.timeout,
+        unit.timers["hb"] = self.timers.call_at(unit.last_heartbeat + hb.timeout,
                                                  lambda: self._check_heartbeat(unit, inc))
 
     def _check_heartbeat(self, unit: Unit, inc: int) -> None:
@@ -66,46 +86,44 @@ class WatchdogMixin(Owner):
             self._hard_freeze(unit, pid, f"no heartbeat for {silence:.2f}s (hard_timeout {hb.hard_timeout:g}s)")
             return
         if silence >= hb.timeout:
-            from unified_system.proc import inspect as procs  # psutil: not on the start-up path
-
-            if procs.proc_state(pid) == "T":
+            if self.effects.process_state(pid) == "T":
                 self._hard_freeze(unit, pid, f"process is stopped (state T) and a heartbeat is {silence:.2f}s late")
                 return
             if unit.health != "frozen":
-                unit.health, unit.cpu_at_silence, self._dirty = "frozen", procs.cpu_seconds(pid), True
+                unit.health, unit.cpu_at_silence = "frozen", self.effects.cpu_seconds(pid)
+                self.hooks.changed()
                 self.log.warning("soft freeze: no heartbeat", service=unit.service, pid=unit.pid,
                                  silence=round(silence, 3), timeout=hb.timeout)
-                self.runtime.metrics.freeze(unit.service, "soft")
-                self._publish({"type": "freeze", "service": unit.service, "kind": "soft",
+                self.effects.metrics.freeze(unit.service, "soft")
+                self.hooks.publish({"type": "freeze", "service": unit.service, "kind": "soft",
                                "silence": round(silence, 3)})
             # Keep looking: for the hard deadline, and for a process that gets stopped meanwhile.
             nxt = last + hb.hard_timeout if hb.hard_timeout else now + hb.timeout
             nxt = min(nxt, now + hb.timeout)
         else:
             nxt = last + hb.timeout
-        unit.timers["hb"] = self._timers.call_at(nxt, lambda: self._check_heartbeat(unit, inc))
+        unit.timers["hb"] = self.timers.call_at(nxt, lambda: self._check_heartbeat(unit, inc))
 
     def _hard_freeze(self, unit: Unit, pid: int, why: str) -> None:
-        unit.freezing, unit.health, self._dirty = True, "frozen", True
+        unit.freezing, unit.health = True, "frozen"
+        self.hooks.changed()
         self.log.error("hard freeze", service=unit.service, pid=unit.pid, why=why)
-        self.runtime.metrics.freeze(unit.service, "hard")
-        self._publish({"type": "freeze", "service": unit.service, "kind": "hard", "why": why})
-        inc, cpu = unit.inc, unit.cpu_at_silence
+        self.effects.metrics.freeze(unit.service, "hard")
+        self.hooks.publish({"type": "freeze", "service": unit.service, "kind": "hard", "why": why})
+        inc, cpu, post, effects = unit.inc, unit.cpu_at_silence, self.hooks.post, self.effects
 
         def prove() -> None:  # on the dump worker: prove the freeze before anything is killed
-            from unified_system.proc import inspect as procs
-
             try:
-                report = procs.inspect_frozen(pid, cpu, self.runtime.seam.run)
+                report = effects.inspect_frozen(pid, cpu)
             except Exception as exc:  # the evidence is best effort; the kill must still happen
                 report = {"error": f"inspection failed: {type(exc).__name__}: {exc}"}
             report["why"] = why
-            self.post(FreezeProven(inc, report))
+            post(FreezeProven(inc, report))
 
-        self.runtime.crash_dumps.submit(prove)
+        self.effects.crash_dumps.submit(prove)
 
-    def _on_freeze_proven(self, ev: FreezeProven) -> None:
-        unit = self._by_inc.get(ev.inc)
+    def on_freeze_proven(self, ev: FreezeProven) -> None:
+        unit = self.by_inc.get(ev.inc)
         if unit is None or unit.state not in (S.STARTING, S.RUNNING):
             return
         unit.freeze_report = ev.report
@@ -114,17 +132,14 @@ class WatchdogMixin(Owner):
         if unit.pid is None or unit.pgid is None:
             return
         unit.then_start = True
-        try:
-            os.kill(unit.pid, signal.SIGABRT)  # a diagnostic signal first: many runtimes dump on it
-        except ProcessLookupError:
-            pass
-        self.runtime.seam.signal_group(unit.pgid, signal.SIGCONT)  # a stopped process must run to die
-        self._stop(unit, "freeze", sig=None, grace=min(FREEZE_GRACE, unit.spec.stop.timeout))
+        self.effects.signal_pid(unit.pid, signal.SIGABRT)  # a diagnostic signal first: many runtimes dump on it
+        self.effects.signal_group(unit.pgid, signal.SIGCONT)  # a stopped process must run to die
+        self.hooks.stop(unit, Reason.FREEZE, sig=None, grace=min(FREEZE_GRACE, unit.spec.stop.timeout))
 
     # ------------------------------------------------------------------ memory and host
-    def _on_samples(self, ev: Samples) -> None:
+    def on_samples(self, ev: Samples) -> None:
         for inc, rss in ev.readings:
-            unit = self._by_inc.get(inc)
+            unit = self.by_inc.get(inc)
             if unit is None or rss is None:
                 continue
             unit.rss = rss
@@ -132,26 +147,27 @@ class WatchdogMixin(Owner):
             if limit and rss > limit and unit.state in (S.STARTING, S.RUNNING):
                 self.log.warning("memory limit exceeded: graceful restart", service=unit.service,
                                  pid=unit.pid, rss_bytes=rss, max_memory=limit)
-                self._restart(unit, "memory")
+                self.hooks.restart(unit, Reason.MEMORY)
 
-    def _on_host_alert(self, ev: HostAlert) -> None:
+    def on_host_alert(self, ev: HostAlert) -> None:
         self.log.warning("host resource above 80%", what=ev.what, percent=ev.percent)
-        self._publish({"type": "host", "service": None, "what": ev.what, "percent": ev.percent})
+        self.hooks.publish({"type": "host", "service": None, "what": ev.what, "percent": ev.percent})
 
-    def _watch_memory(self, unit: Unit) -> None:
-        watched = {i: p for i, p in self._mem_watch.items() if i in self._by_inc}
+    def watch_memory(self, unit: Unit) -> None:
+        """Lifecycle's hook at a spawn and an exit: the sampler's map, replaced whole."""
+        watched = {i: p for i, p in self.mem_watch.items() if i in self.by_inc}
         if unit.spec.limits is not None and unit.spec.limits.max_memory and unit.pid:
             watched[unit.inc] = unit.pid
-        self._mem_watch = watched
+        self.mem_watch = watched
 
     # ------------------------------------------------------------------ crash records
-    def _classify(self, unit: Unit, status: policy.ExitStatus, reason: str) -> str:
+    def classify(self, unit: Unit, status: policy.ExitStatus, reason: Reason) -> str:
         limit = unit.spec.limits.max_memory if unit.spec.limits else None
         return policy.classify_exit(status, requested=reason != "crash", rss=unit.rss, limit=limit)
 
-    def _crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: str, uptime: float,
+    def crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: Reason, uptime: float,
                     pid: int | None, classification: str) -> None:
-        if reason not in DUMP_REASONS:
+        if not reason.dumps:
             return
         record: dict[str, Any] = {
             "service": unit.service, "instance": unit.index, "pid": pid, "at": time.time(),
@@ -165,5 +181,5 @@ class WatchdogMixin(Owner):
             record["freeze"] = unit.freeze_report
             record["resources"] = unit.freeze_report.get("resources", record["resources"])
         # After this turn's spawns: the writer thread must not hold the GIL while we restart.
-        dumps = self.runtime.crash_dumps
-        self._after_turn.append(lambda: dumps.write(record))
+        dumps = self.effects.crash_dumps
+        self.hooks.after_turn(lambda: dumps.write(record))

@@ -1,4 +1,5 @@
-"""Pure pieces of a config reload: what changed, and how long a changed service may take."""
+"""Pure pieces of a config reload: what changed, and how long a changed service may take.
+Applying it is the owner's part (core/reloading.py); this module is pure: no state, no I/O."""
 
 from __future__ import annotations
 

@@ -14,25 +14,28 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from unified_system import logsetup
-from unified_system.core.events import BuildDone, Exited
+from unified_system.core.events import Barrier, Batch, BuildDone, Exited, Notify, NotifyRefused
 from unified_system.core.policy import ExitStatus
+from unified_system.core.ports import Facade, Link, SpawnError
 from unified_system.core.secretstore import SecretStore
+from unified_system.proc import leftovers
 from unified_system.proc.childenv import build_env
 from unified_system.proc.console import Console
 from unified_system.proc.logfile import tail
-from unified_system.proc.notify import NotifyListener
+from unified_system.proc.notify import Datagram, NotifyListener
 from unified_system.proc.output import ServiceOutput
 from unified_system.proc.quiet import Quiet, Summaries
-from unified_system.proc.seam import ProcessSeam, Spawned, SpawnError
+from unified_system.proc.seam import ProcessSeam, Spawned
 from unified_system.redaction import secret_values
 from unified_system.tokens import token_urlsafe
 
 if TYPE_CHECKING:
     from unified_system.api.metrics import Metrics
-    from unified_system.core.supervisor import Supervisor
+    from unified_system.config.view import ConfigRecord, LoadedConfig
     from unified_system.core.unit import Unit
     from unified_system.proc.crashdumps import CrashDumps
     from unified_system.proc.sampler import Sampler
@@ -66,15 +69,18 @@ class _Recorder:
 
 
 class Runtime:
-    def __init__(self, sup: Supervisor, console: Console | None = None) -> None:
-        self.sup = sup
-        cfg = sup.config.supervisor
+    """The real `Effects` (core/ports.py). It is given the owner's `Link` (its door and the
+    maps it replaces whole), never the Supervisor: it does, and never decides."""
+
+    def __init__(self, link: Link, console: Console | None = None, verbose: bool = False) -> None:
+        self.link = link
+        cfg = link.config().supervisor
         self.state_dir: Path = Path(cfg.state_dir)
         self.log_dir = self.state_dir / "logs"
         self.console = console
-        self.verbose = False                 # `run --verbose`: set before open()
+        self.verbose = verbose               # `run --verbose`: read by open()
         self.summaries: Summaries | None = None
-        self.tokens = {name: token_urlsafe(24) for name in sup.config.services}
+        self.tokens = {name: token_urlsafe(24) for name in link.config().services}
         self.secrets = SecretStore(self.state_dir / "secrets")
         self.environ = dict(os.environ)
         self.outputs: dict[str, ServiceOutput] = {}
@@ -93,13 +99,21 @@ class Runtime:
         self.watcher: Watcher | None = None
         self.control: Any = None
 
+    @property
+    def config(self) -> ConfigRecord:
+        return self.link.config()
+
+    @property
+    def loaded(self) -> LoadedConfig:
+        return self.link.loaded()
+
     # ------------------------------------------------------------------ open / close
     def open(self) -> None:
         """What the first spawns need. The rest waits for open_late(): starting 100 services
         should not wait on the imports of the API, metrics, file watching and sampling."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._lock_pidfile()
-        cfg = self.sup.config.supervisor
+        cfg = self.config.supervisor
         logsetup.configure(self.log_dir, cfg.log.level, cfg.log.format, cfg.log.max_bytes,
                            cfg.log.backups)
         self.hide_secrets()
@@ -108,7 +122,7 @@ class Runtime:
         if not self.verbose:
             self.summaries = Summaries(self.console)
         width = self.label_width()
-        for name, spec in self.sup.config.services.items():
+        for name, spec in self.config.services.items():
             self.add_service(name, width)
             if spec.enabled and spec.listen:
                 try:  # hold the ports from the start: nothing else can take them meanwhile
@@ -121,33 +135,35 @@ class Runtime:
         subreaper = cfg.subreaper if cfg.subreaper is not None else os.getpid() == 1
         if subreaper:
             self.seam.become_subreaper()
-        self.notify = NotifyListener(self.sup.on_notify_datagrams, lambda: self.sup._pid_map)
+        self.notify = NotifyListener(self.on_notify_datagrams, self.link.pid_map)
         self.notify.start()
-        if any(s.readiness or s.liveness or s.startup for s in self.sup.config.services.values()):
+        if any(s.readiness or s.liveness or s.startup for s in self.config.services.values()):
             from unified_system.probes.runner import ProbeRunner
-            self.probes = ProbeRunner(self.seam, self.sup.post)
+            self.probes = ProbeRunner(self.seam, self.link.post)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker")
         self.metrics = _Recorder()  # prometheus_client loads after the first spawns
-        if cfg.watch_config or any(s.watch for s in self.sup.config.services.values()):
+        if cfg.watch_config or any(s.watch for s in self.config.services.values()):
             self.open_watcher()  # before the first spawn: no change made meanwhile is missed
 
     def hide_secrets(self) -> None:
         """The config's secrets, hidden from the log and the console's echo of children's
         output from the first line on (the control plane adds a generated API key)."""
         control = self.control
-        api_key = control.api_key if control is not None else self.sup.config.supervisor.api_key
-        logsetup.hide_values(tuple(secret_values(self.sup, api_key or "")))
+        api_key = control.api_key if control is not None else self.config.supervisor.api_key
+        # secret_values reads .runtime, .loaded and .config: the adapter's view, not the owner
+        view = SimpleNamespace(runtime=self, loaded=self.loaded, config=self.config)
+        logsetup.hide_values(tuple(secret_values(view, api_key or "")))
 
     def open_watcher(self) -> None:
         """At start when something is watched; else when a reload adds the first watch."""
         from unified_system.proc.watcher import Watcher
 
-        self.watcher = Watcher(self.sup.post, always_ignore=[self.state_dir])
-        self.sup._watch_services(list(self.sup.config.services))
-        if self.sup.config.supervisor.watch_config:
+        # The owner adds the services' watches (its _watch_services) once this returns.
+        self.watcher = Watcher(self.link.post, always_ignore=[self.state_dir])
+        if self.config.supervisor.watch_config:
             from unified_system.core.reloading import CONFIG_KEY
-            env_file = self.sup.loaded.path.parent / ".env"
-            self.watcher.watch(CONFIG_KEY, [p for p in (self.sup.loaded.path, env_file) if p.exists()], ())
+            env_file = self.loaded.path.parent / ".env"
+            self.watcher.watch(CONFIG_KEY, [p for p in (self.loaded.path, env_file) if p.exists()], ())
 
     def open_late(self, then: Callable[[], None]) -> None:
         """Right after the first reconcile. Crash dumps open now; the modules of the rest
@@ -174,18 +190,18 @@ class Runtime:
             raise RuntimeError("crash dumps used before open_late()")
         return self.dumps
 
-    def open_api(self) -> None:
+    def open_api(self, facade: Facade) -> None:
         """On the owner, when LateImported arrives: metrics, sampling, watching, the API."""
         from unified_system.api.metrics import Metrics
         from unified_system.api.server import ControlPlane
         from unified_system.proc.sampler import Sampler
 
-        early, self.metrics = self.metrics, Metrics(self.sup)
+        early, self.metrics = self.metrics, Metrics(facade)
         if isinstance(early, _Recorder):
             early.replay(self.metrics)
-        self.sampler = Sampler(self.sup.post, lambda: self.sup._mem_watch, self.state_dir)
+        self.sampler = Sampler(self.link.post, self.link.mem_watch, self.state_dir)
         self.sampler.start()
-        self.control = ControlPlane(self.sup)
+        self.control = ControlPlane(facade, self)
         self.control.start()
 
     def close(self) -> None:
@@ -238,15 +254,15 @@ class Runtime:
 
     def label_width(self) -> int:
         """The width of the `name | ` console labels: the longest service name."""
-        return max(map(len, self.sup.config.services), default=0)
+        return max(map(len, self.config.services), default=0)
 
     def add_service(self, name: str, width: int | None = None) -> None:
         """Output sink and token for a service (at start, or added by a reload)."""
-        cfg = self.sup.config.supervisor
+        cfg = self.config.supervisor
         width = self.label_width() if width is None else width
         if name not in self.tokens:  # a service added by a reload
             self.tokens[name] = token_urlsafe(24)
-        for secret in self.sup.config.services[name].secrets:
+        for secret in self.link.config().services[name].secrets:
             self.secrets.get(secret)   # before any spawn: the scrubber knows every value
         console = self.console
         if console is None:
@@ -289,7 +305,7 @@ class Runtime:
 
     # ------------------------------------------------------------------ children
     def child_env(self, unit: Unit, inc: int, files: bool = True) -> dict[str, str]:
-        cfg = self.sup.config.supervisor
+        cfg = self.config.supervisor
         spec = unit.spec
         protocol = {
             "UNIFIED_SERVICE": unit.service,
@@ -349,7 +365,7 @@ class Runtime:
             return self.seam.spawn(argv, executable=executable, cwd=unit.spec.cwd, env=env,
                                    sink=self.outputs[unit.service], pass_fds=fds,
                                    kill_after=unit.spec.stop.timeout,
-                                   on_exit=lambda status: self.sup.post(Exited(inc, status)))
+                                   on_exit=lambda status: self.link.post(Exited(inc, status)))
         except SpawnError as exc:  # ENOENT for a script that exists: its #! names nothing
             why = self.missing_interpreter(unit)
             raise SpawnError(f"{exc} ({why})" if why else str(exc)) from exc
@@ -378,7 +394,7 @@ class Runtime:
 
     def sockets_for(self, name: str) -> list[socket.socket]:
         """The service's listening sockets, bound once and held across its restarts."""
-        spec = self.sup.config.services.get(name)
+        spec = self.config.services.get(name)
         if spec is None or not spec.listen:
             return []
         key = tuple((claim.host, claim.port) for claim in spec.listen)
@@ -407,6 +423,15 @@ class Runtime:
         for sock in self.sockets.pop(name, ((), []))[1]:
             sock.close()
 
+    def console_line(self, name: str, text: str) -> None:
+        self.outputs[name].console_line(text)
+
+    def console_last_lines(self, name: str, lines: list[str]) -> None:
+        output = self.outputs[name]
+        if output.quiet is not None:   # under --verbose they were on the console already
+            for line in lines:
+                output.console_line(f"  {line}")
+
     def remove_service(self, name: str) -> None:
         """A reload removed the service and its last process is gone: let go of all that
         was kept for it, or every add-then-remove cycle leaks (issue 16: its log's fd)."""
@@ -423,13 +448,13 @@ class Runtime:
             self.control.forget(name)
 
     def spawn_build(self, name: str, digest: str, run: int) -> Spawned:
-        spec = self.sup.config.services[name]
+        spec = self.config.services[name]
         env = build_env(spec.inherit_env, spec.env_file, spec.env, self.environ,
                         {"UNIFIED_SERVICE": name})
         build = spec.build
 
         def on_exit(status: ExitStatus) -> None:  # on the I/O thread: it only posts
-            self.sup.post(BuildDone(name, status.ok, status.describe(), digest, False, run))
+            self.link.post(BuildDone(name, status.ok, status.describe(), digest, False, run))
 
         argv0 = build.command[0]
         executable = argv0 if "/" in argv0 else shutil.which(argv0, path=env.get("PATH", os.defpath))
@@ -447,6 +472,76 @@ class Runtime:
                 env = self.child_env(unit, unit.inc, files=False)  # makes do without
         if self.probes is None:  # the first probed service came with a reload: None crashed the owner
             from unified_system.probes.runner import ProbeRunner
-            self.probes = ProbeRunner(self.seam, self.sup.post)
+            self.probes = ProbeRunner(self.seam, self.link.post)
         self.probes.submit(unit.inc, kind, probe, unit.spec.cwd, env)
 
+
+    # ------------------------------------------------------------------ the rest of Effects
+    def signal_group(self, pgid: int, sig: int) -> bool:
+        return self.seam.signal_group(pgid, sig)
+
+    def signal_pid(self, pid: int, sig: signal.Signals) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def group_alive(self, pgid: int) -> bool:
+        return self.seam.group_alive(pgid)
+
+    def watch_signals(self, signums: Any, on_signal: Callable[[int], None]) -> dict[int, Any]:
+        return self.seam.watch_signals(signums, on_signal)
+
+    def run_helper(self, argv: Any, *, timeout: float, env: Any = None,
+                   cwd: str | None = None) -> Any:
+        return self.seam.run(argv, timeout=timeout, env=env, cwd=cwd)
+
+    def submit(self, job: Callable[[], None]) -> object:
+        return self.worker.submit(job)
+
+    def stop_leftovers(self, found: list[dict[str, Any]], timeout: float, log: Any) -> int:
+        return leftovers.stop_leftovers(found, timeout, log)
+
+    def find_leftovers(self, state: dict[str, Any]) -> list[dict[str, Any]]:
+        return leftovers.leftovers(state)
+
+    def create_time(self, pid: int) -> float | None:
+        return leftovers.create_time(pid)
+
+    def process_state(self, pid: int) -> str | None:
+        from unified_system.proc import inspect as procs  # psutil: not on the start-up path
+
+        return procs.proc_state(pid)
+
+    def cpu_seconds(self, pid: int) -> float | None:
+        from unified_system.proc import inspect as procs
+
+        return procs.cpu_seconds(pid)
+
+    def inspect_frozen(self, pid: int, cpu: float | None) -> dict[str, Any]:
+        from unified_system.proc import inspect as procs
+
+        return procs.inspect_frozen(pid, cpu, self.seam.run)
+
+    def service_line(self, name: str, text: str) -> None:
+        self.outputs[name].write_line(text)
+
+    def log_tail(self, name: str, lines: int) -> list[str]:
+        return tail(self.log_dir / f"{name}.log", lines)
+
+    def release_barrier(self, fd: int) -> None:
+        self.notify.release(fd)
+
+    def on_notify_datagrams(self, batch: list[tuple[Datagram, tuple[int, int] | None]]) -> None:
+        """Called on the notify thread with each datagram's sender already attributed (at
+        arrival, from its kernel credentials): hand them over to the owner, in order."""
+        events: list[object] = []
+        for datagram, found in batch:
+            if found is None:
+                events.append(NotifyRefused(datagram.pid, tuple(k[:64] for k, _ in datagram.fields)[:8],
+                                            self.notify.senders.refusals_capped))
+            elif datagram.barrier is not None:
+                events.append(Barrier(datagram.barrier))
+            else:
+                events.append(Notify(found[1], datagram.pid, datagram.fields, datagram.at))
+        self.link.post(Batch(tuple(events)) if len(events) > 1 else events[0])
