@@ -10,6 +10,7 @@ from harness import ROOT
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)   # a real pip install from the registry: minutes on a busy machine
 def test_first_run_bootstraps_a_project_venv_and_works(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
