@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,10 +23,30 @@ START = ROOT / "start_system.py"
 PY = sys.executable
 
 
+def _port_block() -> Iterator[int]:
+    """This xdist worker's ports, 2,500 of them below the kernel's ephemeral range: a port the
+    OS handed out (bind to 0) and released could be handed to another worker's test before
+    ours binds it, and an app stack then reaches the other test's server."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    start = 10_000 + (int(worker) % 8 if worker.isdigit() else 0) * 2_500
+    offset = random.randrange(2_500)   # runs one after the other do not reuse each other's ports
+    return itertools.cycle([*range(start + offset, start + 2_500), *range(start, start + offset)])
+
+
+_PORTS = _port_block()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now, from this worker's own block."""
+    for _ in range(2_500):
+        port = next(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port left in this worker's block")
 
 
 @contextmanager
