@@ -104,7 +104,7 @@ def test_cycle_fixture():
                     "node (after backend healthy)\ndisabled: frontend"),
 ])
 def test_describe_start_order(fixture, text):
-    assert describe_start_order(load_config(FIXTURES / fixture, environ=ENV).config) == text
+    assert describe_start_order(load_config(FIXTURES / fixture, environ=ENV).config.services) == text
 
 
 def test_spawn_order_puts_the_longest_chain_first_within_a_wave():

@@ -169,7 +169,7 @@ def test_heartbeat_age_only_for_services_with_heartbeats(tmp_path):
 
 
 def test_hooks_called_before_the_metrics_exist_are_replayed_into_them():
-    from unified_system.proc.runtime import _Recorder
+    from unified_system.runtime import _Recorder
 
     class Seen:
         def __init__(self):

@@ -189,7 +189,7 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
         return EXIT_CONFIG
     print(f"{loaded.path}: OK, {len(loaded.config.services)} services"
           + (f" (environment {loaded.env_name})" if loaded.env_name else ""))
-    print(describe_start_order(loaded.config))
+    print(describe_start_order(loaded.config.services))
     if env_name is not None:
         return EXIT_OK
     # Without --env, every overlay is checked too: a bad one would surface only at deploy.
@@ -220,7 +220,7 @@ def cmd_run(config: str | None, env_name: str | None, only: str | None,
     if isinstance(loaded, int):
         return EXIT_CONFIG if loaded == EXIT_CONFIG else EXIT_FAIL
     from unified_system.core.supervisor import Supervisor
-    from unified_system.proc.runtime import AlreadyRunning, Runtime
+    from unified_system.runtime import AlreadyRunning, Runtime
 
     selected = _only(only)
     try:
@@ -243,7 +243,7 @@ def _import_runtime(answered: Callable[[], bool]) -> None:
     import importlib
 
     import unified_system.core.supervisor  # noqa: F401
-    from unified_system.proc.runtime import LATE_MODULES
+    from unified_system.runtime import LATE_MODULES
 
     for module in LATE_MODULES:
         if answered():

@@ -7,10 +7,7 @@ satisfied); the config checks report unknown names before any of this runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from unified_system.config.schema import Config
+from typing import Any
 
 _MAX_CYCLES = 50  # elementary cycles can be exponential in number; a report needs a few
 
@@ -79,9 +76,10 @@ def closure(deps: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[str]
     return seen
 
 
-def describe_start_order(config: Config) -> str:
-    """What `check` prints: one line per wave, then the disabled services."""
-    enabled = {n: s for n, s in config.services.items() if s.enabled}
+def describe_start_order(services: Mapping[str, Any]) -> str:
+    """What `check` prints of a config's services: one line per wave, then the disabled ones.
+    (Duck-typed: this module imports nothing of config/, which imports it.)"""
+    enabled = {n: s for n, s in services.items() if s.enabled}
     deps = {n: [d for d in s.depends_on if d in enabled] for n, s in enabled.items()}
     lines = []
     for number, wave in enumerate(start_waves(deps), start=1):
@@ -91,7 +89,7 @@ def describe_start_order(config: Config) -> str:
                      if d in enabled]
             parts.append(f"{name} (after {', '.join(conds)})" if conds else name)
         lines.append(f"wave {number}: {', '.join(parts)}")
-    disabled = sorted(n for n, s in config.services.items() if not s.enabled)
+    disabled = sorted(n for n, s in services.items() if not s.enabled)
     if disabled:
         lines.append(f"disabled: {', '.join(disabled)}")
     return "\n".join(lines)

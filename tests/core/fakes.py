@@ -190,10 +190,10 @@ class Owner:
             return self.fx
 
         self.sup = Supervisor(as_records(load_config(path)), clock=self.clock, effects=effects)
-        self.sup._strict = True    # a handler's bug fails the test
-        self.sup.listeners.append(self.published.append)
-        self.sup._early_events = None   # no API to open late: observers hear everything at once
-        self.sup.runtime.open()
+        self.sup.strict = True    # a handler's bug fails the test
+        self.sup.table.listeners.append(self.published.append)
+        self.sup.table.early_events = None   # no API to open late: observers hear everything at once
+        self.sup.effects.open()
         self.sup.start()
 
     def turn(self, *events: object) -> None:
@@ -201,15 +201,15 @@ class Owner:
         for event in events:
             self.sup.post(event)
         first = self.sup._queue.get_nowait() if events else None
-        self.sup._turn(first)
-        while self.sup._after_turn:   # as the loop does: side jobs after the turn's spawns
-            self.sup._after_turn.pop(0)()
+        self.sup.turn(first)
+        while self.sup.after_turn:   # as the loop does: side jobs after the turn's spawns
+            self.sup.after_turn.pop(0)()
 
     def advance(self, seconds: float) -> None:
         """Move the clock on and run the turns whose timers fall due on the way."""
         end = self.clock.now + seconds
         while True:
-            due = self.sup._timers.next_deadline()
+            due = self.sup.timers.next_deadline()
             if due is None or due > end:
                 break
             self.clock.now = max(self.clock.now, due)
@@ -219,7 +219,7 @@ class Owner:
 
     # the units and their processes
     def unit(self, service: str, index: int = 0) -> Any:
-        return self.sup.units[service][index]
+        return self.sup.table.units[service][index]
 
     def state(self, service: str, index: int = 0) -> str:
         return self.unit(service, index).state.value

@@ -63,14 +63,14 @@ services:
 
 
 def _ready_all(o):
-    for unit in o.sup.units["svc"]:
+    for unit in o.sup.table.units["svc"]:
         if unit.state.value == "starting":
-            o.turn(o.probe("svc", "readiness", True, o.sup.units["svc"].index(unit)))
+            o.turn(o.probe("svc", "readiness", True, o.sup.table.units["svc"].index(unit)))
 
 
 def test_a_rolling_restart_starts_the_new_before_it_stops_the_old(tmp_path):
     o = Owner(tmp_path, ROLLING)
-    old = [u.pid for u in o.sup.units["svc"]]
+    old = [u.pid for u in o.sup.table.units["svc"]]
     o.turn(Command("restart", "svc"))
     assert len(o.fx.spawns()) == 4                 # both new incarnations beside the old ones
     assert not o.fx.signals()                      # nobody is signalled before proof
@@ -78,9 +78,9 @@ def test_a_rolling_restart_starts_the_new_before_it_stops_the_old(tmp_path):
     assert not o.fx.signals()
     o.advance(0.6)                                 # min_ready over: the old ones drain
     assert {d[1] for d in o.fx.signals()} == set(old)
-    for unit in [u for u in o.sup.units["svc"] if u.pid in old]:
-        o.turn(o.exit("svc", sig=signal.SIGTERM, index=o.sup.units["svc"].index(unit)))
-    units = o.sup.units["svc"]
+    for unit in [u for u in o.sup.table.units["svc"] if u.pid in old]:
+        o.turn(o.exit("svc", sig=signal.SIGTERM, index=o.sup.table.units["svc"].index(unit)))
+    units = o.sup.table.units["svc"]
     assert len(units) == 2 and all(u.state.value == "running" for u in units)
     assert not {u.pid for u in units} & set(old)
     assert [e["result"] for e in o.events("rollout")].count("proven") == 2
@@ -88,20 +88,20 @@ def test_a_rolling_restart_starts_the_new_before_it_stops_the_old(tmp_path):
 
 def test_a_reload_in_the_middle_of_a_rolling_restart_leaves_two_running(tmp_path):
     o = Owner(tmp_path, ROLLING)
-    old = {u.pid for u in o.sup.units["svc"]}
+    old = {u.pid for u in o.sup.table.units["svc"]}
     o.turn(Command("restart", "svc"))
-    assert len(o.sup.units["svc"]) == 4
+    assert len(o.sup.table.units["svc"]) == 4
     changed = tmp_path / "next.yaml"
     changed.write_text(f"supervisor:\n  state_dir: {tmp_path / 'state'}\n"
                        + ROLLING.replace('"1000"', '"2000"'))
     o.turn(ConfigLoaded(as_records(load_config(changed))))
     for _ in range(40):                            # let it settle: exits as the fake sees them
-        for index, unit in enumerate(o.sup.units["svc"]):
+        for index, unit in enumerate(o.sup.table.units["svc"]):
             if unit.state.value == "stopping":
                 o.turn(o.exit("svc", sig=signal.SIGTERM, index=index))
                 break
         o.advance(0.5)
-    units = o.sup.units["svc"]
+    units = o.sup.table.units["svc"]
     assert len(units) == 2, [(u.pid, u.state) for u in units]
     assert all(u.state.value == "running" for u in units)
     assert all(u.run_spec.command[1] == "2000" for u in units)
@@ -130,9 +130,9 @@ def test_shutdown_stops_dependents_before_what_they_depend_on(tmp_path):
     assert "STOPPING=1" in o.fx.systemd
     o.turn(o.exit("web", sig=signal.SIGTERM))
     assert o.fx.signals()[-1] == ("signal", pgid["app"], "SIGTERM")
-    assert not o.sup._finished()
+    assert not o.sup.finished()
     o.turn(o.exit("app", sig=signal.SIGTERM))
     assert o.fx.signals()[-1] == ("signal", pgid["db"], "SIGTERM")
     o.turn(o.exit("db", sig=signal.SIGTERM))
-    assert o.sup._finished()
+    assert o.sup.finished()
     assert [o.state(n) for n in ("db", "app", "web")] == ["stopped"] * 3

@@ -40,7 +40,7 @@ MAX_STREAMS = 32          # event streams at once; each holds a thread for as lo
 
 
 class World(Protocol):
-    """What the control plane reads of the adapter (proc/runtime.py `Runtime`)."""
+    """What the control plane reads of the adapter (runtime.py `Runtime`)."""
 
     state_dir: Path
     log_dir: Path

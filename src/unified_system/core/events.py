@@ -91,6 +91,9 @@ class BuildDone:
     run: int = 0  # which build: a late answer of a cancelled one is ignored
 
 
+CONFIG_KEY = "\0config"   # FileChanged.key of the supervisor's own config: no service's name
+
+
 @dataclass(frozen=True)
 class FileChanged:
     key: str           # a service name, or CONFIG_KEY for the supervisor's own config

@@ -1,6 +1,6 @@
 """The core's one way to the world: the `Effects` port.
 
-The owner decides; an adapter outside core/ (proc/runtime.py) spawns, signals, probes,
+The owner decides; an adapter outside core/ (runtime.py) spawns, signals, probes,
 notifies systemd, writes crash dumps and watches files. A fake adapter (tests/core/) lets
 the owner be driven in-process with a fake clock. Nothing in core/ imports proc/ or api/:
 what the adapter may read of the owner is a `Link` (post, and maps replaced whole), never

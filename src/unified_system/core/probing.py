@@ -14,6 +14,7 @@ from typing import Any
 
 from unified_system import logsetup
 from unified_system.core.events import Notify, ProbeResult
+from unified_system.core.lifecycle import Ended
 from unified_system.core.policy import MAX_EXTEND, usec_seconds
 from unified_system.core.ports import Effects
 from unified_system.core.reasons import Reason
@@ -52,6 +53,10 @@ class Probing:
             self.schedule(unit, "startup", spec.startup.initial_delay)
         elif spec.liveness is not None:
             self.schedule(unit, "liveness", spec.liveness.initial_delay)
+
+    def ready(self, unit: Unit) -> None: ...
+
+    def exited(self, unit: Unit, ended: Ended) -> None: ...   # its probe timers went with the unit's
 
     def schedule(self, unit: Unit, role: str, delay: float) -> None:
         """`role`: readiness, liveness or startup (not the check's type, `probe.kind`)."""

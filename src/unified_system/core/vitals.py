@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from unified_system.core import policy
 from unified_system.core.events import FreezeProven, HostAlert, Samples
+from unified_system.core.lifecycle import Ended
 from unified_system.core.ports import Effects
 from unified_system.core.reasons import Reason
 from unified_system.core.states import State
@@ -154,26 +154,33 @@ class Vitals:
         self.hooks.publish({"type": "host", "service": None, "what": ev.what, "percent": ev.percent})
 
     def watch_memory(self, unit: Unit) -> None:
-        """Lifecycle's hook at a spawn and an exit: the sampler's map, replaced whole."""
+        """At a spawn and an exit: the sampler's map, replaced whole."""
         watched = {i: p for i, p in self.mem_watch.items() if i in self.by_inc}
-        if unit.spec.limits is not None and unit.spec.limits.max_memory and unit.pid:
+        if unit.spec.limits is not None and unit.spec.limits.max_memory and unit.pid \
+                and self.by_inc.get(unit.inc) is unit:
             watched[unit.inc] = unit.pid
         self.mem_watch = watched
 
-    # ------------------------------------------------------------------ crash records
-    def classify(self, unit: Unit, status: policy.ExitStatus, reason: Reason) -> str:
-        limit = unit.spec.limits.max_memory if unit.spec.limits else None
-        return policy.classify_exit(status, requested=reason != "crash", rss=unit.rss, limit=limit)
+    # ------------------------------------------------------------------ lifecycle's hooks
+    def spawned(self, unit: Unit) -> None:
+        self.watch_memory(unit)
 
-    def crash_dump(self, unit: Unit, status: policy.ExitStatus, reason: Reason, uptime: float,
-                    pid: int | None, classification: str) -> None:
-        if not reason.dumps:
+    def ready(self, unit: Unit) -> None:
+        self.arm_heartbeat(unit)   # the heartbeat deadline starts at readiness at the latest
+
+    def exited(self, unit: Unit, ended: Ended) -> None:
+        self.watch_memory(unit)
+        self._crash_dump(unit, ended)
+
+    def _crash_dump(self, unit: Unit, ended: Ended) -> None:
+        if not ended.reason.dumps:
             return
+        status = ended.status
         record: dict[str, Any] = {
-            "service": unit.service, "instance": unit.index, "pid": pid, "at": time.time(),
-            "reason": reason, "classification": classification,
+            "service": unit.service, "instance": unit.index, "pid": ended.pid, "at": time.time(),
+            "reason": ended.reason, "classification": ended.classification,
             "exit": {"code": status.code, "signal": status.signal_name},
-            "uptime_seconds": round(uptime, 3), "restarts": unit.restarts,
+            "uptime_seconds": round(ended.uptime, 3), "restarts": unit.restarts,
             "resources": {"rss_bytes": unit.rss, "cpu_percent": None, "threads": None,
                           "status": "exited"},
         }

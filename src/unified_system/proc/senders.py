@@ -11,13 +11,18 @@ Used on the notify thread only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from unified_system.proc.notify import Datagram
+from typing import Protocol
 
 REMEMBER = 4096     # senders remembered as members of a service's tree
 REFUSALS = 256      # distinct refused senders reported; past that one summary, then silence
+
+
+class Datagram(Protocol):
+    """What attribution reads of proc/notify.py's datagram (which imports this module)."""
+    @property
+    def pid(self) -> int: ...
+    @property
+    def lineage(self) -> tuple[int, ...]: ...
 
 
 class Senders:

@@ -1,5 +1,8 @@
-"""The supervisor's resources, opened once per run: state dir lock, logs, the OS seam,
-the notify socket, the probe pool. The owner calls into it; it never decides anything."""
+"""The real adapter of the core's port (core/ports.py `Effects`), and the one place that
+wires proc/, probes/ and api/ together: the supervisor's resources, opened once per run
+(state dir lock, logs, the OS seam, the notify socket, the probe pool, the control plane).
+The owner calls into it; it never decides anything. It sits above proc/ and api/, which
+import nothing of it, so neither package imports the other in a circle."""
 
 from __future__ import annotations
 
@@ -158,10 +161,10 @@ class Runtime:
         """At start when something is watched; else when a reload adds the first watch."""
         from unified_system.proc.watcher import Watcher
 
-        # The owner adds the services' watches (its _watch_services) once this returns.
+        # The owner adds the services' watches (reloading.watch_services) once this returns.
         self.watcher = Watcher(self.link.post, always_ignore=[self.state_dir])
         if self.config.supervisor.watch_config:
-            from unified_system.core.reloading import CONFIG_KEY
+            from unified_system.core.events import CONFIG_KEY
             env_file = self.loaded.path.parent / ".env"
             self.watcher.watch(CONFIG_KEY, [p for p in (self.loaded.path, env_file) if p.exists()], ())
 
