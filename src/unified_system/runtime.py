@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from unified_system.proc.watcher import Watcher
 
 
-_SHIM = (Path(__file__).resolve().parent.parent / "proc" / "listenshim.py").read_text()
+_SHIM = (Path(__file__).resolve().parent / "proc" / "listenshim.py").read_text()
 
 
 class AlreadyRunning(Exception):
