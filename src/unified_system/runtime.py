@@ -466,7 +466,7 @@ class Runtime:
         return self.seam.spawn(build.command, executable=executable, cwd=spec.cwd, env=env,
                                sink=self.outputs[name].build_sink(), on_exit=on_exit)
 
-    def run_probe(self, unit: Unit, kind: str, probe: Any) -> None:
+    def run_probe(self, unit: Unit, role: str, probe: Any) -> None:
         env: dict[str, str] = {}
         if probe.exec is not None:
             try:
@@ -476,7 +476,7 @@ class Runtime:
         if self.probes is None:  # the first probed service came with a reload: None crashed the owner
             from unified_system.probes.runner import ProbeRunner
             self.probes = ProbeRunner(self.seam, self.link.post)
-        self.probes.submit(unit.inc, kind, probe, unit.spec.cwd, env)
+        self.probes.submit(unit.inc, role, probe, unit.spec.cwd, env)
 
 
     # ------------------------------------------------------------------ the rest of Effects

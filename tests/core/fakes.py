@@ -105,8 +105,8 @@ class FakeEffects:
     def group_alive(self, pgid: int) -> bool:
         return pgid in self.alive
 
-    def run_probe(self, unit: Any, kind: str, probe: Any) -> None:
-        self.probes.append((unit.service, unit.inc, kind))
+    def run_probe(self, unit: Any, role: str, probe: Any) -> None:
+        self.probes.append((unit.service, unit.inc, role))
 
     def explain_not_startable(self, unit: Any) -> str:
         return ""
@@ -177,10 +177,12 @@ class FakeEffects:
 class Owner:
     """A Supervisor over FakeEffects with a fake clock, driven one turn at a time."""
 
-    def __init__(self, tmp_path: Path, yaml: str) -> None:
+    def __init__(self, tmp_path: Path, yaml: str, supervisor: str = "") -> None:
+        """`supervisor`: more keys of the supervisor section, one per line."""
         state = tmp_path / "state"
         path = tmp_path / "services.yaml"
-        path.write_text(f"supervisor:\n  state_dir: {state}\n" + textwrap.dedent(yaml))
+        extra = "".join(f"  {line}\n" for line in supervisor.splitlines() if line.strip())
+        path.write_text(f"supervisor:\n  state_dir: {state}\n{extra}" + textwrap.dedent(yaml))
         self.clock = FakeClock()
         self.fx: FakeEffects
         self.published: list[dict[str, Any]] = []

@@ -13,7 +13,7 @@ SECTIONS: dict[str, str] = {
     "SupervisorConfig": "The supervisor itself: its control API, state directory, logs and alerts.",
     "LogConfig": "The supervisor's own log (`<state_dir>/logs/supervisor.log`) and the rotation "
                  "of every log file.",
-    "NotifyConfig": "Webhooks told of the owner's events (SPEC §2; the body: SPEC §9).",
+    "WebhookAlerts": "Webhooks told of the owner's events (SPEC §2; the body: SPEC §9).",
     "Service": "One service: a program the supervisor starts, watches and restarts.",
     "Dependency": "One entry of `depends_on`: when this service may start.",
     "Build": "A step run in the service's cwd before its first start, when an input changed.",
@@ -77,9 +77,9 @@ KEYS: dict[str, str] = {
                         "text, coloured on a terminal). The log files are always JSON lines.",
     "LogConfig.max_bytes": "A log file is rotated when it reaches this size.",
     "LogConfig.backups": "Rotated files kept, as `<name>.log.1` … `.N`.",
-    "NotifyConfig.webhooks": "URLs (http:// or https://) POSTed a JSON body for each event named "
+    "WebhookAlerts.webhooks": "URLs (http:// or https://) POSTed a JSON body for each event named "
                              "in `events`.",
-    "NotifyConfig.events": "The event types and states that are sent to the webhooks.",
+    "WebhookAlerts.events": "The event types and states that are sent to the webhooks.",
     # service
     "Service.command": "The program and its arguments: a list, or a string split as a shell would "
                        "split it. Never run through a shell.",

@@ -93,7 +93,7 @@ def _http_url(value: str) -> str:
     return value
 
 
-class NotifyConfig(Model):
+class WebhookAlerts(Model):
     webhooks: tuple[str, ...] = ()
     events: tuple[str, ...] = ("fatal", "freeze", "circuit_open", "recovered")
 
@@ -142,7 +142,7 @@ class SupervisorConfig(Model):
     # supervisor, as under supervisord or PM2, until the next start stops them.
     parent_death_signal: SignalName | None = "SIGTERM"
     log: LogConfig = LogConfig()
-    notify: NotifyConfig = NotifyConfig()
+    notify: WebhookAlerts = WebhookAlerts()
     history: HistoryConfig = HistoryConfig()
 
     @field_validator("state_dir", mode="before")

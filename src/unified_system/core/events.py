@@ -33,7 +33,7 @@ class Batch:
 @dataclass(frozen=True)
 class ProbeResult:
     inc: int
-    kind: str          # readiness | liveness | startup
+    role: str          # readiness | liveness | startup (the check's type is Probe.kind)
     ok: bool
     detail: str
     duration: float

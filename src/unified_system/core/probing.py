@@ -78,7 +78,7 @@ class Probing:
         unit = self.by_inc.get(ev.inc)
         if unit is None or unit.state not in (S.STARTING, S.RUNNING):
             return
-        hooks, role = self.hooks, ev.kind
+        hooks, role = self.hooks, ev.role
         probe = getattr(unit.spec, role)
         track = unit.probes.setdefault(role, ProbeTrack())
         if ev.ok:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 @dataclass(eq=False)
 class Attempt:
     inc: int
-    kind: str
+    role: str                # readiness | liveness | startup
     target: Target
     deadline: float
     started: float
@@ -62,14 +62,14 @@ class ProbeRunner:
         self._exec_pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ from the owner
-    def submit(self, inc: int, kind: str, probe: Probe, cwd: Path, env: Mapping[str, str]) -> None:
+    def submit(self, inc: int, role: str, probe: Probe, cwd: Path, env: Mapping[str, str]) -> None:
         if probe.exec is not None:
             if self._exec_pool is None:
                 self._exec_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe-exec")
-            self._exec_pool.submit(self._exec_attempt, inc, kind, probe, cwd, env)
+            self._exec_pool.submit(self._exec_attempt, inc, role, probe, cwd, env)
             return
         now = time.monotonic()
-        attempt = Attempt(inc, kind, target_of(probe), now + probe.timeout, now)
+        attempt = Attempt(inc, role, target_of(probe), now + probe.timeout, now)
         with self._lock:
             idle = not self._inbox
             self._inbox.append(attempt)
@@ -170,11 +170,11 @@ class ProbeRunner:
         self._post_result(attempt, ok, detail)
 
     def _post_result(self, attempt: Attempt, ok: bool, detail: str) -> None:
-        self._results.append(ProbeResult(attempt.inc, attempt.kind, ok, detail,
+        self._results.append(ProbeResult(attempt.inc, attempt.role, ok, detail,
                                          time.monotonic() - attempt.started))
 
     # ------------------------------------------------------------------ exec probes
-    def _exec_attempt(self, inc: int, kind: str, probe: Probe, cwd: Path,
+    def _exec_attempt(self, inc: int, role: str, probe: Probe, cwd: Path,
                       env: Mapping[str, str]) -> None:
         started = time.monotonic()
         try:
@@ -185,7 +185,7 @@ class ProbeRunner:
             ok, detail = False, str(exc)
         except Exception as exc:  # a probe bug must not kill the pool or the owner
             ok, detail = False, f"probe error: {type(exc).__name__}: {exc}"
-        self._post(ProbeResult(inc, kind, ok, detail, time.monotonic() - started))
+        self._post(ProbeResult(inc, role, ok, detail, time.monotonic() - started))
 
     def close(self) -> None:
         self._closing = True
