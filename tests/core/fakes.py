@@ -4,6 +4,8 @@ process: a spawn is a number, an exit is an event the test posts."""
 
 from __future__ import annotations
 
+import errno
+import queue
 import signal
 import subprocess
 import textwrap
@@ -71,6 +73,7 @@ class FakeEffects:
         self.jobs: list[Callable[[], None]] = []
         self.probes: list[tuple[str, int, str]] = []   # (service, inc, role)
         self.systemd: list[str] = []
+        self.scarce_builds = 0                  # how many build spawns fail with EMFILE
         self._pids = iter(range(5000, 10**6))
 
     # start and end
@@ -91,6 +94,9 @@ class FakeEffects:
         return FakeSpawned(pid, pid)
 
     def spawn_build(self, name: str, digest: str, run: int) -> FakeSpawned:
+        if self.scarce_builds:
+            self.scarce_builds -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
         pid = next(self._pids)
         self.did.append(("build", name, run))
         return FakeSpawned(pid, pid)
@@ -151,6 +157,12 @@ class FakeEffects:
     def add_service(self, name: str, width: int | None = None) -> None: ...
     def reset_service(self, name: str) -> None: ...
     def release_sockets(self, name: str) -> None: ...
+    def remove_service(self, name: str) -> None: ...
+
+    def console_line(self, name: str, text: str) -> None:
+        self.did.append(("console", name, text))
+
+    def console_last_lines(self, name: str, lines: list[str]) -> None: ...
 
     def held_ports(self) -> set[tuple[str, int]]:
         return set()
@@ -202,7 +214,10 @@ class Owner:
         """Post `events`, then run one turn: they are applied as one batch."""
         for event in events:
             self.sup.post(event)
-        first = self.sup._queue.get_nowait() if events else None
+        try:   # what the test posted, and what fake workers posted (a job's BuildDone)
+            first = self.sup._queue.get_nowait()
+        except queue.Empty:
+            first = None
         self.sup.turn(first)
         while self.sup.after_turn:   # as the loop does: side jobs after the turn's spawns
             self.sup.after_turn.pop(0)()

@@ -1,7 +1,7 @@
 """Build steps (SPEC §2 `build`): run in the service's cwd before its first start, only when
 an input changed since the last successful build. The input hash lives in state_dir/builds.
 
-`Builds` is a collaborator of the owner, not a mixin: it holds each service's build status
+`Builds` is a collaborator of the owner: it holds each service's build status
 and the builds in progress, is given the units table, the timers, `Effects` and the clock,
 and changes a unit's state only through `BuildHooks.transition`.
 """
@@ -9,12 +9,14 @@ and changes a unit's state only through `BuildHooks.transition`.
 from __future__ import annotations
 
 import json
+import random
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from unified_system.core import policy
 from unified_system.core.events import BuildDone
 from unified_system.core.ports import Effects, SpawnError
 from unified_system.core.states import State
@@ -37,6 +39,7 @@ class BuildRun:
     timer: Timer | None = None
     timed_out: bool = False
     started: float = 0.0      # monotonic, for the console's progress line
+    scarce_tries: int = 0     # spawns that found descriptors, processes or memory scarce
 
     def cancel_timer(self) -> None:
         if self.timer is not None:
@@ -137,6 +140,9 @@ class Builds:
             try:
                 spawned = self.runtime.spawn_build(ev.service, ev.digest, ev.run)
             except (SpawnError, OSError) as exc:
+                if policy.scarce(exc):   # the build is not at fault: the same run tries again
+                    self._spawn_later(ev, current, exc)
+                    return
                 del self._build_runs[ev.service]
                 self._build_failed(ev.service, str(exc), current)
                 return
@@ -166,6 +172,16 @@ class Builds:
         for unit in self.units[ev.service]:
             if unit.state is S.BUILDING:
                 self.hooks.transition(unit, S.PENDING, "built")
+
+    def _spawn_later(self, ev: BuildDone, run: BuildRun, exc: BaseException) -> None:
+        """EMFILE, ENFILE, EAGAIN or ENOMEM (a flood took them): no failure; the spawn is
+        tried again on the short backoff a service's spawn gets (policy.SCARCE_BACKOFF)."""
+        run.scarce_tries += 1
+        first, longest = policy.SCARCE_BACKOFF
+        delay = policy.next_delay(run.scarce_tries, first, longest, 2.0, 0.1, random.random())
+        self.log.warning("build: resources scarce; retrying", service=ev.service, error=str(exc),
+                         delay=round(delay, 3))
+        run.timer = self._timers.call_at(self.clock() + delay, lambda: self.on_done(ev))
 
     def _build_failed(self, name: str, detail: str, run: BuildRun | None = None) -> None:
         self._builds[name] = "failed"
