@@ -20,6 +20,15 @@ from unified_system.core.policy import ExitStatus
 from unified_system.core.ports import Link
 from unified_system.core.supervisor import Supervisor
 
+# Two instances that roll: the new incarnation must stay ready 1 s before the old one stops.
+ROLLING = """
+services:
+  svc:
+    command: ["sleep", "1000"]
+    instances: 2
+    rollout: {min_ready: 1s, timeout: 10s}
+"""
+
 
 class FakeClock:
     def __init__(self, start: float = 1000.0) -> None:

@@ -4,7 +4,7 @@ the order of a shutdown. Each runs on a fake clock, in milliseconds."""
 
 import signal
 
-from core.fakes import Owner
+from core.fakes import ROLLING, Owner
 from unified_system.config.loader import as_records, load_config
 from unified_system.core.events import Command, ConfigLoaded, Signal
 
@@ -51,15 +51,6 @@ def test_an_exit_and_a_stop_in_one_batch_stop_the_service(tmp_path):
     o.advance(1)
     assert o.state("svc") == "stopped"
     assert all(d[0] != "signal" for d in o.fx.did)  # nothing left to signal
-
-
-ROLLING = """
-services:
-  svc:
-    command: ["sleep", "1000"]
-    instances: 2
-    rollout: {min_ready: 1s, timeout: 10s}
-"""
 
 
 def _ready_all(o):

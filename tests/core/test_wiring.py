@@ -9,7 +9,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from core.fakes import Owner
+from core.fakes import ROLLING, Owner
 from unified_system.config.loader import as_records, load_config
 from unified_system.core import events
 from unified_system.core.events import Command, ConfigLoaded
@@ -78,15 +78,6 @@ def test_exit_on_critical_failure_stops_everything_with_exit_code_1(tmp_path):
     assert ("signal", web, "SIGTERM") in o.fx.signals()
     o.turn(o.exit("web", sig=signal.SIGTERM))
     assert o.sup.finished()
-
-
-ROLLING = """
-services:
-  svc:
-    command: ["sleep", "1000"]
-    instances: 2
-    rollout: {min_ready: 1s, timeout: 10s}
-"""
 
 
 def test_a_reload_whose_rollout_fails_rolls_the_service_back(tmp_path):
