@@ -120,10 +120,16 @@ class Incoming:
         self.wire = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self._request: h11.Request | None = None
         self._body = bytearray()
+        # The unparsed head's bytes, for head_fault: kept as they come, since copying h11's
+        # buffer at each read of a head sent a byte at a time costs O(n) a byte. None from
+        # a request's end until the next cycle starts (then taken from h11's leftover).
+        self._head: bytearray | None = bytearray()
         self.continue_due = False   # the client waits for 100 Continue before its body
 
     def feed(self, data: bytes) -> None:
         self.wire.receive_data(data)
+        if self._head is not None and self._request is None and len(self._head) <= 2 * MAX_HEAD:
+            self._head += data
 
     @property
     def partial(self) -> bool:
@@ -141,14 +147,16 @@ class Incoming:
 
     def _pull(self, max_body: int) -> Arrival | Refusal | None:
         while True:
-            raw = self.wire.trailing_data[0] if self._request is None else b""
+            if self._head is None and self.wire.their_state is h11.IDLE:   # a new cycle
+                self._head = bytearray(self.wire.trailing_data[0])
             event = self.wire.next_event()
             if event is h11.NEED_DATA or event is h11.PAUSED:
-                if self._request is None and len(raw) > MAX_HEAD:
-                    return head_fault(raw) or Refusal(431, "request head too large")
+                if self._request is None and self._head and len(self._head) > MAX_HEAD:
+                    return head_fault(bytes(self._head)) or Refusal(431, "request head too large")
                 return None
             if isinstance(event, h11.Request):
-                refusal = head_fault(raw) or self._refusal(event, max_body)
+                refusal = head_fault(bytes(self._head or b"")) or self._refusal(event, max_body)
+                self._head = bytearray()
                 if refusal is not None:
                     return refusal
                 self._request = event
@@ -156,7 +164,7 @@ class Incoming:
             elif isinstance(event, h11.Data):
                 self._body += event.data
             elif isinstance(event, h11.EndOfMessage):
-                request, self._request = self._request, None
+                request, self._request, self._head = self._request, None, None
                 body, self._body = bytes(self._body), bytearray()
                 assert request is not None   # h11 gives EndOfMessage only after a Request
                 items = [(k.decode("latin-1"), v.decode("latin-1"))
