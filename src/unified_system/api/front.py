@@ -228,7 +228,8 @@ class Front:
             if conn.incoming.continue_due:   # asked once the head passed: send the body
                 conn.incoming.continue_due = False
                 _send(conn.sock, conn.incoming.wire.send(
-                    h11.InformationalResponse(status_code=100, headers=[])))
+                    h11.InformationalResponse(status_code=100, headers=[],
+                                              reason=b"Continue")))
             return
         self._forget(conn)
         if isinstance(got, Refusal):   # a bad head: answered here, without a thread
