@@ -1,7 +1,7 @@
 """CPU of the control API's HTTP/1.1 layer alone, in process, no sockets: one small
 request parsed and a small JSON answer framed, per iteration. Runs against the checkout
-given by --src, with whichever api/http1.py it has (h11's `Incoming`, or the parser by hand
-with api/front.py's request_end that came before it).
+given by --src, with whichever api/http1.py it has (h11's `Incoming` with api/reply.py, or
+the parser by hand with api/front.py's request_end that came before it).
 
     python bench/http1_parse.py [--src src] [--requests 5000] [--rounds 5]
 """
@@ -19,7 +19,7 @@ REQUEST = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1:1234\r\nAccept-Encoding: ide
 HEADERS = [("Content-Type", "application/json"), ("Content-Length", "20"), ("Cache-Control", "no-store")]
 
 
-def h11_layer(http1, n: int) -> None:
+def h11_layer(http1, reply, n: int) -> None:
     incoming = http1.Incoming()
     sent = []
 
@@ -27,9 +27,9 @@ def h11_layer(http1, n: int) -> None:
         def sendall(self, data: bytes) -> None:
             sent.append(data)
 
-    class Handler(http1.RequestHandler):
+    class Handler(reply.RequestHandler):
         def setup(self) -> None:
-            self.wfile = http1.Writer(self.request, self.wire)
+            self.wfile = reply.Writer(self.request, self.wire)
 
         def do_GET(self) -> None:
             self.send_response(200)
@@ -79,7 +79,8 @@ def main() -> None:
     for _ in range(args.rounds):
         started = time.process_time()
         if kind == "h11":
-            h11_layer(http1, args.requests)
+            from unified_system.api import reply
+            h11_layer(http1, reply, args.requests)
         else:
             by_hand(http1, front, args.requests)
         times.append((time.process_time() - started) / args.requests * 1e6)

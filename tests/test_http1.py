@@ -108,7 +108,7 @@ def test_pipelined_requests_come_one_at_a_time():
 def _answer(arrival: Arrival) -> None:
     import h11
 
-    from unified_system.api.http1 import next_cycle
+    from unified_system.api.reply import next_cycle
 
     arrival.wire.send(h11.Response(status_code=204, headers=[]))
     arrival.wire.send(h11.EndOfMessage())

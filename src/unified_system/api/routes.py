@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from unified_system.api.auth import is_loopback, same
-from unified_system.api.http1 import Arrival, RequestHandler, Writer
+from unified_system.api.http1 import Arrival
+from unified_system.api.reply import RequestHandler, Writer
 from unified_system.core.events import Command, Refused
 from unified_system.core.ports import Facade
 from unified_system.logsetup import get_logger, redact
