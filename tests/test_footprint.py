@@ -26,6 +26,7 @@ ALLOWED = frozenset("""
     logging concurrent queue _queue threading subprocess _posixsubprocess select selectors
     socket _socket array fcntl mmap resource signal errno pwd platform
     ctypes _ctypes datetime _datetime heapq _heapq locale _locale gettext argparse glob gc
+    h11
 """.split())
 # What must never be resident: each was, before issue 20, or would be by an easy mistake.
 FORBIDDEN = ("pydantic", "pydantic_core", "annotated_types", "structlog", "asyncio", "rich",

@@ -9,8 +9,9 @@ import pytest
 
 from harness import wait_until
 
+from .dashboard_page import TIMEOUT_MS, signed_in_page
 from .stack import AppStack
-from .test_dashboard import TIMEOUT_MS, browser  # noqa: F401 - the fixture
+from .test_dashboard import browser  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -28,11 +29,7 @@ def test_the_dashboard_shows_live_fills_queue_depth_and_the_dead_letter_queue(tm
         assert answer.status_code == 201, answer.text
         task_id = answer.json()["id"]
 
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(app.gateway + "/")
-        page.get_by_test_id("api-key-input").fill(app.api_key())
-        page.get_by_test_id("api-key-save").click()
+        page = signed_in_page(app, browser, app.api_key())
 
         expect(page.get_by_test_id("bus-live")).to_have_text("live")
         # Fills arrive as the bot publishes them (the bot ticks every 50 ms here).

@@ -13,6 +13,7 @@ import pytest
 
 from harness import ROOT, wait_until
 
+from .dashboard_page import TIMEOUT_MS, signed_in_page
 from .stack import AppStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -21,7 +22,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 SERVICES = ["nats", "backend", "trading-bot", "node-server", "frontend"]
-TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
@@ -100,11 +100,7 @@ def test_every_panel_follows_a_killed_child_a_crash_dump_and_a_log(tmp_path, bro
     with AppStack(tmp_path, args=("--env", "production"), env={"HEALTH_CHECK_INTERVAL": "10"}) as app:
         app.wait_healthy()
         key = app.api_key()
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(app.gateway + "/")
-        page.get_by_test_id("api-key-input").fill(key)
-        page.get_by_test_id("api-key-save").click()
+        page = signed_in_page(app, browser, key)
         expect(page.get_by_test_id("state-trading-bot")).to_have_text("running")
 
         # The graph: dagre-placed nodes coloured by state, edges labelled with the condition.

@@ -10,8 +10,9 @@ import pytest
 
 from harness import wait_until
 
+from .dashboard_page import signed_in_page
 from .stack import AppStack
-from .test_dashboard import TIMEOUT_MS, browser  # noqa: F401  (browser: the fixture)
+from .test_dashboard import browser  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -23,12 +24,7 @@ def test_the_dashboard_reconnects_and_replays_after_the_supervisor_restarts(tmp_
 
     with AppStack(tmp_path, args=("--env", "production"), env={"HEALTH_CHECK_INTERVAL": "10"}) as app:
         app.wait_healthy()
-        key = app.api_key()
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(app.gateway + "/")
-        page.get_by_test_id("api-key-input").fill(key)
-        page.get_by_test_id("api-key-save").click()
+        page = signed_in_page(app, browser, app.api_key())
         banner = page.get_by_test_id("status-banner")
         expect(banner).to_contain_text("● live")
 

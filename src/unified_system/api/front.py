@@ -17,8 +17,6 @@ at once spun a core at 91 %.
 
 from __future__ import annotations
 
-import errno
-import json
 import os
 import selectors
 import socket
@@ -26,145 +24,43 @@ import threading
 import time
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
-from typing import Any, NamedTuple
+from typing import Any
 
-REQUEST_QUEUE_SIZE = 128     # the listen backlog: a burst waits in the kernel, not in threads
-MAX_HEAD = 64 * 1024         # http.server's own line limit; a longer head is refused (431)
-ACCEPT_BURST = 64            # accepts per wake-up, so admitted clients are read in between
-ACCEPT_PAUSE = (0.05, 1.0)   # the listening socket's rest after EMFILE & co: first, longest
-LINGER = 2.0                 # a closing connection is read away this long (see _linger)
-#: accept() or a thread start failed for want of a resource the kernel may soon have again
-SCARCE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
+import h11
 
+from unified_system.api.admission import (
+    ACCEPT_BURST,
+    ACCEPT_PAUSE,
+    LINGER,
+    REQUEST_QUEUE_SIZE,
+    SCARCE,
+    Limits,
+    canned,
+    limits_for,
+)
+from unified_system.api.admission import close_quietly as _close
+from unified_system.api.admission import send_nowait as _send
+from unified_system.api.http1 import Arrival, Incoming, Refusal, phrase
 
-class Limits(NamedTuple):
-    connections: int           # open connections, idle and busy
-    busy: int                  # requests answered at once, each on its own thread
-    deadline: float = 10.0     # a request (head and body) must arrive whole within this
-    idle: float = 10.0         # a kept-alive connection must send its next request within this
-    retry_after: int = 2       # seconds, in a 503's Retry-After
-
-
-def limits_for(nofile: int, streams: int) -> Limits:
-    """Connections take at most half the descriptors the process may open (the rest is for
-    services' pipes, logs, probes and spawns); `streams` event streams plus 16 other
-    requests are answered at once, and there is always room for some waiting ones."""
-    busy = streams + 16
-    return Limits(connections=max(busy + 16, min(1024, nofile // 2)), busy=busy)
-
-
-def canned(status: int, reason: str, message: str, retry_after: int | None = None) -> bytes:
-    """A whole response written by the front itself (no handler, no scrubbing needed)."""
-    body = json.dumps({"error": message}).encode()
-    extra = f"Retry-After: {retry_after}\r\n" if retry_after is not None else ""
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n").encode() + body
-
-
-def request_end(buf: bytes | bytearray, max_body: int) -> int | None:
-    """Where the first request in `buf` ends (head and body), or None while incomplete.
-
-    A body the handler will refuse (chunked, a bad or too large Content-Length) is not
-    waited for: the handler answers that from the head alone."""
-    ends = [i + n for i, n in ((buf.find(b"\r\n\r\n"), 4), (buf.find(b"\n\n"), 2)) if i >= 0]
-    if not ends:
-        return None
-    head_end = min(ends)
-    length = None
-    for line in bytes(buf[:head_end]).split(b"\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"transfer-encoding":
-            return head_end
-        if name == b"content-length":
-            if length is not None:   # two: refused (400) by the handler
-                return head_end
-            try:
-                length = int(value.strip())
-            except ValueError:
-                return head_end
-    if length is None:
-        return head_end
-    if length < 0 or length > max_body:
-        return head_end
-    end = head_end + length
-    return end if len(buf) >= end else None
-
-
-class Reader:
-    """A handler's rfile: what the front already read, then the socket (blocking, with the
-    handler's timeout). What is left after the request (a pipelined next one) is `pending`."""
-
-    def __init__(self, sock: socket.socket, data: bytes) -> None:
-        self.sock = sock
-        self.pending = bytearray(data)
-
-    def _fill(self) -> bool:
-        chunk = self.sock.recv(65536)
-        self.pending += chunk
-        return bool(chunk)
-
-    def readline(self, limit: int = -1) -> bytes:
-        while True:
-            newline = self.pending.find(b"\n")
-            if newline >= 0 and (limit < 0 or newline < limit):
-                return self._take(newline + 1)
-            if 0 <= limit <= len(self.pending):
-                return self._take(limit)
-            if not self._fill():
-                return self._take(len(self.pending))
-
-    def read(self, size: int = -1) -> bytes:
-        while (size < 0 or len(self.pending) < size) and self._fill():
-            pass
-        return self._take(len(self.pending) if size < 0 else min(size, len(self.pending)))
-
-    def read1(self, size: int = 65536) -> bytes:
-        """What is there, or one recv: a body sent slowly cannot make this wait for `size`."""
-        if not self.pending:
-            self._fill()
-        return self._take(min(size, len(self.pending)))
-
-    def _take(self, n: int) -> bytes:
-        out = bytes(self.pending[:n])
-        del self.pending[:n]
-        return out
-
-    def close(self) -> None:
-        """The socket is the front's to keep or close."""
-
-
-class Writer:
-    """A handler's wfile: every write is whole (sendall), nothing is buffered."""
-
-    closed = False
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-
-    def write(self, data: bytes) -> int:
-        self.sock.sendall(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+__all__ = ["REQUEST_QUEUE_SIZE", "Answer", "Front", "Limits", "canned", "limits_for"]
 
 
 class _Conn:
-    __slots__ = ("sock", "addr", "buf", "deadline", "draining")
+    __slots__ = ("sock", "addr", "incoming", "deadline")
 
-    def __init__(self, sock: socket.socket, addr: Any, buf: bytes, deadline: float,
-                 draining: bool = False) -> None:
-        self.sock, self.addr, self.buf, self.deadline = sock, addr, bytearray(buf), deadline
-        self.draining = draining   # answered, shut for writing: read away until EOF or deadline
+    def __init__(self, sock: socket.socket, addr: Any, incoming: Incoming | None,
+                 deadline: float) -> None:
+        self.sock, self.addr, self.incoming, self.deadline = sock, addr, incoming, deadline
+
+    @property
+    def draining(self) -> bool:
+        """Answered and shut for writing: read away until EOF or the deadline."""
+        return self.incoming is None
 
 
-#: answer(sock, addr, head) runs one request on its own thread; True: keep the connection,
-#: with the bytes read past the request
-Answer = Callable[[socket.socket, Any, bytes], tuple[bool, bytes]]
+#: answer(sock, addr, arrival) runs one request on its own thread; True: keep the
+#: connection (its h11 state, with any pipelined bytes, stays in arrival.wire)
+Answer = Callable[[socket.socket, Any, Arrival], bool]
 
 
 class Front:
@@ -183,7 +79,7 @@ class Front:
         self.accept_pauses = 0
         self._lock = threading.Lock()   # `busy` is shared with the request threads
         self._conns: dict[socket.socket, _Conn] = {}
-        self._back: SimpleQueue[tuple[socket.socket, Any, bytes | None]] = SimpleQueue()
+        self._back: SimpleQueue[tuple[_Conn, bool]] = SimpleQueue()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._wake_closed = False
         self._sel = selectors.DefaultSelector()
@@ -251,15 +147,16 @@ class Front:
             pass
         while True:
             try:
-                sock, addr, leftover = self._back.get_nowait()
+                conn, keep = self._back.get_nowait()
             except Empty:
                 return
             if self._closing:
-                _close(sock)
-            elif leftover is None:   # answered, and not to be kept
-                self._linger(sock, addr)
+                _close(conn.sock)
+            elif not keep:   # answered, and not to be kept
+                self._linger(conn.sock, conn.addr)
             else:
-                self._admit(_Conn(sock, addr, leftover, self.clock() + self.limits.idle))
+                conn.deadline = self.clock() + self.limits.idle
+                self._admit(conn)
 
     # ------------------------------------------------------------------ accepting
     def _accept(self) -> None:
@@ -288,7 +185,7 @@ class Front:
                                               self.limits.retry_after))
                 _close(oldest.sock)
             sock.setblocking(False)
-            self._admit(_Conn(sock, addr, b"", self.clock() + self.limits.deadline))
+            self._admit(_Conn(sock, addr, Incoming(), self.clock() + self.limits.deadline))
 
     def _rest(self, exc: OSError) -> None:
         """Stop polling the listener for a while; what waits in the backlog keeps waiting."""
@@ -305,7 +202,7 @@ class Front:
         self._sel.register(conn.sock, selectors.EVENT_READ, conn)
         if self._earliest is None or conn.deadline < self._earliest:
             self._earliest = conn.deadline
-        if conn.buf and not conn.draining:
+        if not conn.draining:
             self._complete(conn)   # a pipelined request may already be whole
 
     # ------------------------------------------------------------------ reading
@@ -319,20 +216,26 @@ class Front:
         if not chunk:
             self._drop(conn)
             return
-        if conn.draining:
+        if conn.incoming is None:
             return
-        conn.buf += chunk
+        conn.incoming.feed(chunk)
         self._complete(conn)
 
     def _complete(self, conn: _Conn) -> None:
-        end = request_end(conn.buf, self.max_body)
-        if end is None:
-            if len(conn.buf) > MAX_HEAD and b"\n\r\n" not in conn.buf and b"\n\n" not in conn.buf:
-                self._forget(conn)
-                self._say(conn.sock, conn.addr, canned(431, "Request Header Fields Too Large",
-                                                       "request head too large"))
+        assert conn.incoming is not None
+        got = conn.incoming.pull(self.max_body)
+        if got is None:
+            if conn.incoming.continue_due:   # asked once the head passed: send the body
+                conn.incoming.continue_due = False
+                _send(conn.sock, conn.incoming.wire.send(
+                    h11.InformationalResponse(status_code=100, headers=[],
+                                              reason=b"Continue")))
             return
         self._forget(conn)
+        if isinstance(got, Refusal):   # a bad head: answered here, without a thread
+            self._say(conn.sock, conn.addr, canned(got.status, phrase(got.status), got.message,
+                                                   limit=got.limit))
+            return
         with self._lock:
             if self.busy >= self.limits.busy:
                 full = True
@@ -343,17 +246,17 @@ class Front:
             return
         conn.sock.setblocking(True)
         try:
-            threading.Thread(target=self._work, args=(conn,), name="api-request",
+            threading.Thread(target=self._work, args=(conn, got), name="api-request",
                              daemon=True).start()
         except RuntimeError:   # can't start new thread: no memory for its stack
             with self._lock:
                 self.busy -= 1
             self._refuse(conn.sock, conn.addr, "the control API is out of threads")
 
-    def _work(self, conn: _Conn) -> None:
-        keep, leftover = False, b""
+    def _work(self, conn: _Conn, arrival: Arrival) -> None:
+        keep = False
         try:
-            keep, leftover = self.answer(conn.sock, conn.addr, bytes(conn.buf))
+            keep = self.answer(conn.sock, conn.addr, arrival)
         except Exception:
             self.log.exception("control API request failed")
         finally:
@@ -363,7 +266,7 @@ class Front:
             _close(conn.sock)
             return
         conn.sock.setblocking(False)
-        self._back.put((conn.sock, conn.addr, leftover if keep else None))
+        self._back.put((conn, keep))
         self._wake()
 
     # ------------------------------------------------------------------ deadlines
@@ -372,7 +275,7 @@ class Front:
         for conn in list(self._conns.values()):
             if conn.deadline <= now:
                 self._forget(conn)
-                if conn.buf and not conn.draining:   # part of a request came: say why it is cut
+                if conn.incoming is not None and conn.incoming.partial:   # say why it is cut
                     self.timed_out += 1
                     self._say(conn.sock, conn.addr, canned(408, "Request Timeout",
                                                            "the request did not arrive in time"))
@@ -415,19 +318,5 @@ class Front:
         if self.connections >= self.limits.connections:   # no room: the answer may be lost
             _close(sock)
             return
-        self._admit(_Conn(sock, addr, b"", self.clock() + LINGER, draining=True))
+        self._admit(_Conn(sock, addr, None, self.clock() + LINGER))
 
-
-def _send(sock: socket.socket, data: bytes) -> None:
-    try:
-        sock.setblocking(False)
-        sock.send(data)
-    except OSError:
-        pass
-
-
-def _close(sock: socket.socket) -> None:
-    try:
-        sock.close()
-    except OSError:
-        pass

@@ -1,38 +1,36 @@
-"""What the control API's Handler took from http.server.BaseHTTPRequestHandler: the request
-line and headers parsed with its limits and answers (400, 414, 431, 501, 505, 100-continue,
-Connection), and the response written as it writes it.
+"""HTTP/1.1 for the control API, parsed and framed by h11 (python-hyper/h11).
 
-http.server imports http.client, which imports email's parser and ssl: ~3 MB resident in
-the supervisor (bench/RESULTS.md "Footprint") for a header parser of a few lines. The front
-(api/front.py) has already read the head whole; this reads it from there.
+The front (api/front.py) feeds each connection's bytes to an `Incoming` on its selector
+thread; what it pulls is either nothing yet, a `Refusal` it answers itself (no thread is
+spent on a bad head), or a whole `Arrival` (head and body) that a `RequestHandler` answers
+on a thread of its own, writing its response through the same h11 connection
+(api/reply.py). h11 does the
+grammar, the body framing and keep-alive; this module adds the limits h11 leaves to its
+user: the head's size, its number of lines, one Content-Length, no bare LF, no chunked body.
 """
 
 from __future__ import annotations
 
-import html
-import sys
-import time
+import re
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-MAX_LINE = 65536     # http.client's _MAXLINE: a longer line is refused (431, or 414 for the first)
-MAX_HEADERS = 100    # http.client's _MAXHEADERS
+import h11
 
-_RESPONSES = {s.value: (s.phrase, s.description) for s in HTTPStatus}
-_ERROR_PAGE = """<!DOCTYPE HTML>
-<html lang="en">
-    <head>
-        <meta charset="utf-8">
-        <title>Error response</title>
-    </head>
-    <body>
-        <h1>Error response</h1>
-        <p>Error code: %(code)d</p>
-        <p>Message: %(message)s.</p>
-        <p>Error code explanation: %(code)s - %(explain)s.</p>
-    </body>
-</html>
-"""
+MAX_LINE = 65536     # a longer request line is 414, a longer head 431 (http.client's _MAXLINE)
+MAX_HEADERS = 100    # lines after the request line, the blank one included (http.client's)
+MAX_HEAD = MAX_LINE  # h11's max_incomplete_event_size; checked again on a whole head
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+
+def phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 class Headers:
@@ -68,227 +66,122 @@ class Headers:
         return [key for key, _ in self._items]
 
 
-class _HeadError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+@dataclass(frozen=True)
+class Refusal:
+    """A request the front answers itself and then closes (lingering)."""
+
+    status: int
+    message: str
+    limit: int | None = None   # the limit it broke, in the answer's body
 
 
-def read_headers(rfile: Any) -> Headers:
-    """Header lines up to the blank line, as http.client.parse_headers reads them (a folded
-    line continues the previous value)."""
-    items: list[tuple[str, str]] = []
-    lines = 0
-    while True:
-        line = rfile.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            raise _HeadError("Line too long")
-        lines += 1
-        if lines > MAX_HEADERS:   # the blank line counts, as http.client counts it
-            raise _HeadError("Too many headers")
-        if line in (b"\r\n", b"\n", b""):
-            return Headers(items)
-        text = line.decode("iso-8859-1").rstrip("\r\n")
-        if text[:1] in (" ", "\t") and items:   # obsolete line folding
-            key, value = items[-1]
-            items[-1] = (key, f"{value} {text.strip()}")
-            continue
-        key, colon, value = text.partition(":")
-        if colon and key and key == key.strip():
-            items.append((key, value.strip(" \t")))
-        # a line without a name is dropped, as the email parser drops it from the headers
+@dataclass(frozen=True)
+class Arrival:
+    """A whole request, to be answered on a thread through `wire`."""
+
+    method: str
+    target: str
+    version: str          # "1.0" or "1.1"
+    headers: Headers
+    body: bytes
+    wire: h11.Connection
 
 
-class RequestHandler:
-    """One request on one connection (the front keeps the connection between requests)."""
+def head_fault(raw: bytes) -> Refusal | None:
+    """The limits h11 does not hold, checked on the unparsed bytes of a whole head (h11's
+    max_incomplete_event_size only counts a head that has not yet ended, so one that came
+    in a single read could be larger)."""
+    end = _HEAD_END.search(raw)
+    head = raw[:end.end()] if end else raw
+    first = head.find(b"\n")
+    if first < 0 or first > MAX_LINE:
+        return Refusal(414, "request line too long")
+    if len(head) > MAX_HEAD:
+        return Refusal(431, "request head too large")
+    if head.count(b"\n") - 1 > MAX_HEADERS:
+        return Refusal(431, "too many headers")
+    if head.count(b"\n") != head.count(b"\r\n"):
+        # RFC 9112 §2.2 allows a bare LF, but a proxy in front that does not would see
+        # another request in the same bytes (smuggling): refuse it
+        return Refusal(400, "bare LF in the request head; lines end with CRLF")
+    if len(_CONTENT_LENGTH.findall(head)) > 1:
+        # h11 merges equal ones; which one a proxy in front believed is anyone's guess
+        return Refusal(400, "bad Content-Length: more than one")
+    return None
 
-    protocol_version = "HTTP/1.0"
-    server_version = "BaseHTTP"
-    sys_version = "Python/" + sys.version.split()[0]
-    default_request_version = "HTTP/0.9"
-    error_content_type = "text/html;charset=utf-8"
-    timeout: float | None = None
-    responses = _RESPONSES
 
-    def __init__(self, request: Any, client_address: Any, server: Any) -> None:
-        self.request, self.client_address, self.server = request, client_address, server
-        self.command: str | None = None
-        self.path = ""
-        self.request_version = self.default_request_version
-        self.headers = Headers([])
-        self.close_connection = True
-        self._headers_buffer: list[bytes] = []
-        self.setup()
+class Incoming:
+    """One connection's requests, parsed by h11 as their bytes arrive (the front's thread)."""
+
+    def __init__(self) -> None:
+        self.wire = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self._request: h11.Request | None = None
+        self._body = bytearray()
+        # The unparsed head's bytes, for head_fault: kept as they come, since copying h11's
+        # buffer at each read of a head sent a byte at a time costs O(n) a byte. None from
+        # a request's end until the next cycle starts (then taken from h11's leftover).
+        self._head: bytearray | None = bytearray()
+        self.continue_due = False   # the client waits for 100 Continue before its body
+
+    def feed(self, data: bytes) -> None:
+        self.wire.receive_data(data)
+        if self._head is not None and self._request is None and len(self._head) <= 2 * MAX_HEAD:
+            self._head += data
+
+    @property
+    def partial(self) -> bool:
+        """Part of a request has come (so a deadline answers 408, not a silent close)."""
+        return self._request is not None or bool(self.wire.trailing_data[0])
+
+    def pull(self, max_body: int) -> Arrival | Refusal | None:
+        """The next whole request, a reason to refuse it, or None while it is incomplete."""
         try:
-            self.handle()
-        finally:
-            self.finish()
+            return self._pull(max_body)
+        except h11.RemoteProtocolError as exc:
+            if exc.error_status_hint == 431:
+                return head_fault(self.wire.trailing_data[0]) or Refusal(431, "request head too large")
+            return Refusal(exc.error_status_hint, str(exc)[:200])
 
-    # -- to be provided by the subclass (rfile, wfile) ---------------------------------
-    rfile: Any
-    wfile: Any
-
-    def setup(self) -> None:
-        raise NotImplementedError
-
-    def handle(self) -> None:
-        self.close_connection = True
-        self.handle_one_request()
-
-    def finish(self) -> None:
-        try:
-            self.wfile.flush()
-        except OSError:
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def log_error(self, format: str, *args: Any) -> None:
-        self.log_message(format, *args)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-    # -- the request -----------------------------------------------------------------
-    def handle_one_request(self) -> None:
-        try:
-            raw = self.rfile.readline(MAX_LINE + 1)
-            if len(raw) > MAX_LINE:
-                self.request_version = ""
-                self.command = ""
-                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
-                return
-            if not raw:
-                self.close_connection = True
-                return
-            if not self.parse_request(raw):
-                return
-            method = getattr(self, "do_" + str(self.command), None)
-            if method is None:
-                self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})")
-                return
-            method()
-            self.wfile.flush()
-        except TimeoutError:   # a read or a write timed out: discard this connection
-            self.close_connection = True
-
-    def parse_request(self, raw: bytes) -> bool:
-        self.command = None
-        self.request_version = version = self.default_request_version
-        self.close_connection = True
-        requestline = raw.decode("iso-8859-1").rstrip("\r\n")
-        words = requestline.split()
-        if not words:
-            return False
-        if len(words) >= 3:
-            version = words[-1]
-            try:
-                if not version.startswith("HTTP/"):
-                    raise ValueError
-                parts = version.split("/", 1)[1].split(".")
-                if len(parts) != 2 or not all(p.isdigit() and len(p) <= 10 for p in parts):
-                    raise ValueError
-                number = int(parts[0]), int(parts[1])
-            except (ValueError, IndexError):
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
-                return False
-            if number >= (1, 1) and self.protocol_version >= "HTTP/1.1":
-                self.close_connection = False
-            if number >= (2, 0):
-                self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
-                                f"Invalid HTTP version ({version.split('/', 1)[1]})")
-                return False
-            self.request_version = version
-        if not 2 <= len(words) <= 3:
-            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
-            return False
-        command, path = words[:2]
-        if len(words) == 2:
-            self.close_connection = True
-            if command != "GET":
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad HTTP/0.9 request type ({command!r})")
-                return False
-        self.command, self.path = command, path
-        if self.path.startswith("//"):   # gh-87389: never an absolute URI without a scheme
-            self.path = "/" + self.path.lstrip("/")
-        try:
-            self.headers = read_headers(self.rfile)
-        except _HeadError as err:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, err.message)
-            return False
-        conntype = str(self.headers.get("Connection", "")).lower()
-        if conntype == "close":
-            self.close_connection = True
-        elif conntype == "keep-alive" and self.protocol_version >= "HTTP/1.1":
-            self.close_connection = False
-        expect = str(self.headers.get("Expect", "")).lower()
-        if (expect == "100-continue" and self.protocol_version >= "HTTP/1.1"
-                and self.request_version >= "HTTP/1.1"):
-            self.send_response_only(HTTPStatus.CONTINUE)
-            self.end_headers()
-        return True
-
-    # -- the response ----------------------------------------------------------------
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        short, long = self.responses.get(int(code), ("???", "???"))
-        message = short if message is None else message
-        explain = long if explain is None else explain
-        self.log_error("code %d, message %s", code, message)
-        self.send_response(code, message)
-        self.send_header("Connection", "close")
-        body = None
-        if code >= 200 and code not in (HTTPStatus.NO_CONTENT, HTTPStatus.RESET_CONTENT,
-                                        HTTPStatus.NOT_MODIFIED):
-            body = (_ERROR_PAGE % {"code": code, "message": html.escape(message, quote=False),
-                                   "explain": html.escape(explain, quote=False)}
-                    ).encode("utf-8", "replace")
-            self.send_header("Content-Type", self.error_content_type)
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD" and body:
-            self.wfile.write(body)
-
-    def send_response(self, code: int, message: str | None = None) -> None:
-        self.log_request(code)
-        self.send_response_only(code, message)
-        self.send_header("Server", self.version_string())
-        self.send_header("Date", self.date_time_string())
-
-    def send_response_only(self, code: int, message: str | None = None) -> None:
-        if self.request_version != "HTTP/0.9":
-            if message is None:
-                message = self.responses.get(int(code), ("",))[0]
-            self._headers_buffer.append(
-                f"{self.protocol_version} {int(code)} {message}\r\n".encode("latin-1", "strict"))
-
-    def send_header(self, keyword: str, value: str) -> None:
-        if self.request_version != "HTTP/0.9":
-            self._headers_buffer.append(f"{keyword}: {value}\r\n".encode("latin-1", "strict"))
-        if keyword.lower() == "connection":
-            if value.lower() == "close":
-                self.close_connection = True
-            elif value.lower() == "keep-alive":
-                self.close_connection = False
-
-    def end_headers(self) -> None:
-        if self.request_version != "HTTP/0.9":
-            self._headers_buffer.append(b"\r\n")
-            self.flush_headers()
-
-    def flush_headers(self) -> None:
-        if self._headers_buffer:
-            self.wfile.write(b"".join(self._headers_buffer))
-            self._headers_buffer = []
-
-    def version_string(self) -> str:
-        return f"{self.server_version} {self.sys_version}"
+    def _pull(self, max_body: int) -> Arrival | Refusal | None:
+        while True:
+            if self._head is None and self.wire.their_state is h11.IDLE:   # a new cycle
+                self._head = bytearray(self.wire.trailing_data[0])
+            event = self.wire.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                if self._request is None and self._head and len(self._head) > MAX_HEAD:
+                    return head_fault(bytes(self._head)) or Refusal(431, "request head too large")
+                return None
+            if isinstance(event, h11.Request):
+                refusal = head_fault(bytes(self._head or b"")) or self._refusal(event, max_body)
+                self._head = bytearray()
+                if refusal is not None:
+                    return refusal
+                self._request = event
+                self.continue_due = self.wire.they_are_waiting_for_100_continue
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                request, self._request, self._head = self._request, None, None
+                body, self._body = bytes(self._body), bytearray()
+                assert request is not None   # h11 gives EndOfMessage only after a Request
+                items = [(k.decode("latin-1"), v.decode("latin-1"))
+                         for k, v in request.headers.raw_items()]
+                return Arrival(request.method.decode("ascii"), request.target.decode("latin-1"),
+                               request.http_version.decode("ascii"), Headers(items), body,
+                               self.wire)
+            else:   # ConnectionClosed: the client went away mid-request
+                return Refusal(400, "the connection closed before the request was whole")
 
     @staticmethod
-    def date_time_string(timestamp: float | None = None) -> str:
-        """RFC 7231 IMF-fixdate, as email.utils.formatdate(usegmt=True) writes it."""
-        t = time.gmtime(time.time() if timestamp is None else timestamp)
-        days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-        months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-        return (f"{days[t.tm_wday]}, {t.tm_mday:02d} {months[t.tm_mon - 1]} {t.tm_year} "
-                f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
+    def _refusal(request: h11.Request, max_body: int) -> Refusal | None:
+        if request.http_version >= b"2":
+            return Refusal(505, f"HTTP/{request.http_version.decode()} is not supported")
+        if request.method.decode("ascii", "replace") not in METHODS:
+            return Refusal(501, "unsupported method")
+        names = {name for name, _ in request.headers}
+        if b"transfer-encoding" in names:   # h11 lets chunked win over a Content-Length
+            return Refusal(411, "chunked bodies are not supported; send Content-Length")
+        for name, value in request.headers:
+            if name == b"content-length" and int(value) > max_body:
+                return Refusal(413, f"body over {max_body} bytes", max_body)
+        return None

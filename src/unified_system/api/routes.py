@@ -15,16 +15,14 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from unified_system.api.auth import is_loopback, same
-from unified_system.api.front import Reader, Writer
-from unified_system.api.http1 import RequestHandler
+from unified_system.api.http1 import Arrival
+from unified_system.api.reply import RequestHandler, Writer
 from unified_system.core.events import Command, Refused
 from unified_system.core.ports import Facade
 from unified_system.logsetup import get_logger, redact
 
-MAX_BODY = 64 * 1024
+MAX_BODY = 64 * 1024      # a longer one is refused by the front (413) before it is read
 MAX_LINES = 10_000
-DRAIN_LIMIT = 1 << 20
-DRAIN_TIME = 2.0
 COMMAND_TIMEOUT = 5.0     # the owner answers within one loop turn; longer means it is gone
 RELOAD_TIMEOUT = 300.0    # a reload answers once changed services are up or rolled back
 SERVICE_ACTIONS = ("start", "stop", "restart")
@@ -92,23 +90,16 @@ class Handler(RequestHandler):
     disable_nagle_algorithm = True
 
     def __init__(self, request: socket.socket, client_address: Any, server: Any,
-                 head: bytes = b"") -> None:
-        """`server` is the ControlPlane; `head` what the front (api/front.py) already read."""
-        self.head = head
-        super().__init__(request, client_address, server)
+                 arrival: Arrival) -> None:
+        """`server` is the ControlPlane; `arrival` the whole request the front read.
+        Between requests a kept-alive connection waits on the front's selector, not here."""
+        super().__init__(request, client_address, server, arrival)
 
     def setup(self) -> None:
         self.connection = self.request
         self.connection.settimeout(self.timeout)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rfile = Reader(self.connection, self.head)
-        self.wfile = Writer(self.connection)
-
-    def handle(self) -> None:
-        """One request: between requests a kept-alive connection waits on the front's
-        selector, not on this thread."""
-        self.close_connection = True
-        self.handle_one_request()
+        self.wfile = Writer(self.connection, self.wire)
 
     @property
     def plane(self) -> Plane:
@@ -178,36 +169,9 @@ class Handler(RequestHandler):
                       client=self.client_address[0])
 
     def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            raise ApiError(411, "chunked bodies are not supported; send Content-Length")
-        raw = self.headers.get("Content-Length", "0") or "0"
-        try:
-            if len(self.headers.get_all("Content-Length") or ()) > 1:
-                raise ValueError   # which one a proxy in front believed is anyone's guess
-            length = int(raw)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            self.close_connection = True
-            raise ApiError(400, "bad Content-Length") from None
-        if length > MAX_BODY:
-            self.close_connection = True
-            if length <= DRAIN_LIMIT:   # read it away: closing on unread data sends a RST
-                # that can destroy the 413 before the client reads it; for DRAIN_TIME at most,
-                # so that a body sent slowly cannot hold this thread
-                deadline = time.monotonic() + DRAIN_TIME
-                try:
-                    while length > 0 and time.monotonic() < deadline:
-                        self.connection.settimeout(max(0.01, deadline - time.monotonic()))
-                        chunk = self.rfile.read1(min(length, 65536))
-                        if not chunk:
-                            break
-                        length -= len(chunk)
-                except TimeoutError:
-                    pass
-            raise ApiError(413, f"body over {MAX_BODY} bytes", limit=MAX_BODY)
-        return self.rfile.read(length) if length else b""
+        """The front read it whole and held its limits (one Content-Length, none chunked,
+        at most MAX_BODY: api/http1.py `Incoming`)."""
+        return self.body
 
     def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         # Redacted before encoding: json.dumps escapes `"`, `\\`, control characters and

@@ -22,8 +22,9 @@ from unified_system.api import crashes, routes
 from unified_system.api.alerts import Alerts
 from unified_system.api.auth import Scrubber, load_or_create_key, same
 from unified_system.api.diagnostics import diagnostics
-from unified_system.api.front import REQUEST_QUEUE_SIZE, Front, Reader, limits_for
+from unified_system.api.front import REQUEST_QUEUE_SIZE, Front, limits_for
 from unified_system.api.history import HistoryStore, empty_columns, since_query
+from unified_system.api.http1 import Arrival
 from unified_system.api.live import with_live
 from unified_system.api.metrics import CONTENT_TYPE
 from unified_system.api.routes import ApiError, Handler, command, int_query
@@ -136,12 +137,10 @@ class ControlPlane:
         self.log.info("control API listening", host=self.host, port=self.port,
                       max_connections=self.front.limits.connections)
 
-    def _answer(self, sock: socket.socket, address: Any, head: bytes) -> tuple[bool, bytes]:
+    def _answer(self, sock: socket.socket, address: Any, arrival: Arrival) -> bool:
         """One request, on its own thread (the front's): keep the connection or not."""
-        handler = Handler(sock, address, self, head)
-        keep = not handler.close_connection and not self._closing
-        reader: Reader = handler.rfile  # Handler.setup made it
-        return keep, bytes(reader.pending)
+        handler = Handler(sock, address, self, arrival)
+        return handler.keep_alive and not self._closing
 
     def close(self) -> None:
         self._closing = True

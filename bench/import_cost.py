@@ -1,0 +1,57 @@
+"""What importing one more module costs the resident supervisor: wall time and RSS, in a
+fresh interpreter that first imports what the supervisor holds (api/server.py and all it
+pulls in), from the checkout given by --src.
+
+    python bench/import_cost.py h11 [--src src] [--rounds 7]
+
+To price a dependency the checkout does not yet import, point --src at a checkout from
+before it (e.g. `git archive <commit> | tar -x -C /tmp/before`, then --src /tmp/before/src).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = r'''
+import gc, json, sys, time
+sys.path.insert(0, SRC)
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+import unified_system.api.server  # noqa: F401
+gc.collect()
+before, r0, t = set(sys.modules), rss(), time.perf_counter()
+__import__(MODULE)
+ms = (time.perf_counter() - t) * 1000
+gc.collect()
+print(json.dumps({"ms": ms, "rss": rss() - r0,
+                  "new": sorted({m.split(".")[0] for m in set(sys.modules) - before})}))
+'''
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("module")
+    parser.add_argument("--src", default=str(Path(__file__).resolve().parent.parent / "src"))
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    rows = []
+    for _ in range(args.rounds):
+        code = f"SRC = {args.src!r}\nMODULE = {args.module!r}\n" + CHILD
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout))
+    ms = statistics.median(r["ms"] for r in rows)
+    rss = statistics.median(r["rss"] for r in rows) / 1e6
+    print(f"import {args.module} after the supervisor's modules ({args.src}): median {ms:.1f} ms "
+          f"(min {min(r['ms'] for r in rows):.1f}), RSS +{rss:.2f} MB, {args.rounds} rounds; "
+          f"new top-level modules: {' '.join(rows[0]['new'])}")
+
+
+if __name__ == "__main__":
+    main()
