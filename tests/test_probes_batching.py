@@ -76,8 +76,8 @@ def probe(port: int, verdict: str, ms: int) -> Probe:
 
 def test_repeated_results_of_one_tick_reach_the_owner_in_one_hand_off(runner, staggered_server):
     prober, posts = runner
-    probes = [probe(staggered_server, "ok", 3 * i) for i in range(8)]   # 0..21 ms apart: < HOLD
-    assert 21 / 1000 < HOLD
+    probes = [probe(staggered_server, "ok", 2 * i) for i in range(12)]   # 0..22 ms apart: < HOLD
+    assert 22 / 1000 < HOLD
     for inc, p in enumerate(probes):        # the first verdicts: each may go at once
         prober.submit(inc, "liveness", p, ".", {})
     results_of(posts, len(probes))
@@ -86,8 +86,8 @@ def test_repeated_results_of_one_tick_reach_the_owner_in_one_hand_off(runner, st
     got, flat = results_of(posts, len(probes))
     assert sorted(r.inc for r in flat) == list(range(len(probes)))
     assert all(r.ok for r in flat)
-    # Before, one hand-off per select pass: 8 here. A busy machine may split the tick once.
-    assert len(got) <= 2, [type(p).__name__ for p in got]
+    # Before, one hand-off per select pass: 5-12 here. A busy machine may split the tick.
+    assert len(got) <= 3, [type(p).__name__ for p in got]
 
 
 def test_every_result_arrives_in_order_through_changes_of_verdict(runner, staggered_server):
