@@ -72,38 +72,39 @@ class ProbeRunner:
         self._results: list[ProbeResult] = []
         self._post_by: float | None = None        # when the held results must go
         self._last: dict[tuple[int, str], bool] = {}
-        self._targets: dict[tuple[object, ...], Target] = {}   # touched by the owner only
+        self._targets: dict[int, tuple[Probe, Target | None, float]] = {}   # the owner's only
         self._thread = threading.Thread(target=self._run, name="probes", daemon=True)
         self._thread.start()
         self._exec_pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ from the owner
     def submit(self, inc: int, kind: str, probe: Probe, cwd: Path, env: Mapping[str, str]) -> None:
-        if probe.exec is not None:
+        target, timeout = self._target(probe)
+        if target is None:
             if self._exec_pool is None:
                 self._exec_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe-exec")
             self._exec_pool.submit(self._exec_attempt, inc, kind, probe, cwd, env)
             return
         now = time.monotonic()
-        attempt = Attempt(inc, kind, self._target(probe), now + probe.timeout, now)
+        attempt = Attempt(inc, kind, target, now + timeout, now)
         with self._lock:
             idle = not self._inbox
             self._inbox.append(attempt)
         if idle:  # one wake-up per batch of submissions
             self._wake_w.send(b"\0")
 
-    def _target(self, probe: Probe) -> Target:
-        """target_of, parsed once per distinct probe: the same URLs come back every period."""
-        http, tcp = probe.http, probe.tcp
-        key = (http.url, http.status) if http is not None else \
-            (tcp.host, tcp.port) if tcp is not None else ()
-        found = self._targets.get(key)
-        if found is None:
-            found = target_of(probe)
-            if len(self._targets) >= REMEMBERED:   # reload after reload of new URLs: start over
-                self._targets.clear()
-            self._targets[key] = found
-        return found
+    def _target(self, probe: Probe) -> tuple[Target | None, float]:
+        """The parsed target (None: an exec probe) and timeout, once per probe record: the
+        same records come back every period, and each field read of one is a Python call."""
+        found = self._targets.get(id(probe))
+        if found is not None and found[0] is probe:
+            return found[1], found[2]
+        target = None if probe.exec is not None else target_of(probe)
+        if len(self._targets) >= REMEMBERED:   # reload after reload: start over
+            self._targets.clear()
+        # The record is held, so its id cannot be reused by another while it is here.
+        self._targets[id(probe)] = (probe, target, probe.timeout)
+        return target, probe.timeout
 
     # ------------------------------------------------------------------ the probe thread
     def _run(self) -> None:
