@@ -1,10 +1,17 @@
 """Supervisor CPU with 100 services, each with a 1 s readiness probe, a 1 s liveness probe
 (HTTP) and a heartbeat every 0.5 s.
 
-    python bench/probes_cpu.py [--services 100] [--seconds 30]
+    python bench/probes_cpu.py [--services 100] [--seconds 30] [--threads]
+
+--threads also splits the window's CPU by thread (/proc/PID/task), named by `py-spy dump`
+when py-spy is installed.
 """
 
 import argparse
+import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--services", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--threads", action="store_true", help="split the CPU by thread")
     args = parser.parse_args()
     services = {}
     for i in range(args.services):
@@ -35,12 +43,43 @@ def main() -> None:
         bench.wait_children(args.services, timeout=180)
         time.sleep(10.0)  # all 100 interpreters finish starting before the window
         pid = bench.proc.pid
+        names = thread_names(pid) if args.threads else {}
+        before = thread_ticks(pid)
+        print(f"load average {os.getloadavg()[0]:.2f}")
         cpu = cpu_over(pid, args.seconds)
+        after = thread_ticks(pid)
         print(f"{args.services} services, 2 HTTP probes/s and 2 heartbeats/s each: supervisor CPU "
               f"{100 * cpu:.1f} % of one core, RSS {rss_bytes(pid) / 1e6:.0f} MB")
+        if args.threads:
+            used = {tid: after[tid] - before.get(tid, 0) for tid in after}
+            for tid in sorted(used, key=lambda t: -used[t]):
+                if used[tid]:
+                    share = 100 * used[tid] / os.sysconf("SC_CLK_TCK") / args.seconds
+                    print(f"  {share:5.2f} %  {names.get(tid, tid)}")
         bench.stop(timeout=120)
     finally:
         bench.close()
+
+
+def thread_ticks(pid: int) -> dict[int, int]:
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return out
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Python 3.11 leaves OS thread names alone; py-spy reads the Thread names."""
+    if shutil.which("py-spy") is None:
+        return {}
+    dump = subprocess.run(["py-spy", "dump", "--pid", str(pid), "--nonblocking"],
+                          capture_output=True, text=True).stdout
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r'Thread (\d+) \(\w+\): "([^"]+)"', dump)}
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
+import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from unified_system.redaction import Redactor, secret_values
 from unified_system.tokens import compare_digest, token_urlsafe
 
 KEY_FILE = "api_key"
+_IPV6_LOOPBACK = bytes(15) + b"\x01"
 
 
 def load_or_create_key(state_dir: Path) -> str:
@@ -62,9 +63,14 @@ def is_loopback(host: str) -> bool:
     """`localhost` or a loopback address (host names are case-insensitive)."""
     if host.lower() == "localhost":
         return True
+    # ipaddress.ip_address(host).is_loopback, without ipaddress resident (~0.25 MB): 127/8, ::1
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+        return socket.inet_pton(socket.AF_INET, host)[0] == 127
+    except (OSError, ValueError):
+        pass
+    try:
+        return socket.inet_pton(socket.AF_INET6, host) == _IPV6_LOOPBACK
+    except (OSError, ValueError):
         return False
 
 

@@ -22,6 +22,11 @@ class Target:
     host_header: str = ""
     status: int | None = None
     tls: bool = False
+    wire: bytes = b""               # the request's bytes, built once
+
+    def __post_init__(self) -> None:
+        if self.request is not None and not self.wire:
+            object.__setattr__(self, "wire", request_for(self))
 
 
 def target_of(probe: Probe) -> Target:

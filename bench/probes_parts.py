@@ -1,0 +1,201 @@
+"""The parts of bench/probes_cpu.py's load, each alone, against its floor (issue 20).
+
+    python bench/probes_parts.py [--seconds 10] [--part prober|listener|all]
+
+prober: probes/runner.py's thread, 100 HTTP targets (one asyncio process), 200 probes/s on a
+50 ms grid as the owner submits them; then the floor: a thread doing a blocking socket,
+connect, send, recv and close per probe, the same 200/s, and nothing else.
+listener: proc/notify.py's thread, 100 senders of WATCHDOG=1 every 0.5 s (200 datagrams/s);
+then the floor: a thread whose only work is one blocking recvmsg per datagram.
+CPU is the thread's own, from /proc/self/task/TID/schedstat (ns), so the senders and the
+servers do not count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from _common import ROOT
+
+sys.path.insert(0, str(ROOT / "src"))
+
+SERVERS = r'''
+import asyncio
+async def handle(r, w):
+    await r.readuntil(b"\r\n\r\n")
+    w.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"); await w.drain(); w.close()
+async def main():
+    servers = [await asyncio.start_server(handle, "127.0.0.1", 0) for _ in range(100)]
+    print(" ".join(str(s.sockets[0].getsockname()[1]) for s in servers), flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+'''
+SENDERS = r'''
+import socket, sys, time
+path, secs = sys.argv[1], float(sys.argv[2])
+socks = [socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(100)]
+t0 = time.monotonic(); n = 0
+while time.monotonic() - t0 < secs:
+    for i, s in enumerate(socks):
+        wait = t0 + n * 0.5 + i * 0.005 - time.monotonic()
+        if wait > 0: time.sleep(wait)
+        s.sendto(b"WATCHDOG=1", path)
+    n += 1
+'''
+
+
+def thread_cpu(tid: int) -> float:
+    with open(f"/proc/self/task/{tid}/schedstat") as fh:
+        return int(fh.read().split()[0]) / 1e9
+
+
+def report(name: str, tid: int, count: object, seconds: float) -> None:
+    c0, t0 = thread_cpu(tid), time.monotonic()
+    n0 = count()  # type: ignore[operator]
+    time.sleep(seconds)
+    c1, t1, n1 = thread_cpu(tid), time.monotonic(), count()  # type: ignore[operator]
+    used = c1 - c0
+    print(f"{name}: {n1 - n0} in {t1 - t0:.1f} s, {100 * used / (t1 - t0):.2f} % of a core, "
+          f"{1e6 * used / max(1, n1 - n0):.0f} us each")
+
+
+def prober(seconds: float) -> None:
+    from unified_system.config.schema import Probe
+    from unified_system.probes.runner import ProbeRunner
+    from unified_system.proc.seam import ProcessSeam
+
+    servers = subprocess.Popen([sys.executable, "-c", SERVERS], stdout=subprocess.PIPE, text=True)
+    try:
+        assert servers.stdout is not None
+        ports = [int(p) for p in servers.stdout.readline().split()]
+        probes = [Probe.model_validate({"http": {"url": f"http://127.0.0.1:{p}/health"}}) for p in ports]
+        results, posts = [0], [0]
+
+        def post(event: object) -> None:
+            posts[0] += 1
+            results[0] += len(getattr(event, "events", (event,)))
+
+        seam = ProcessSeam()
+        runner = ProbeRunner(seam, post)
+        stop = threading.Event()
+
+        def owner() -> None:   # 10 submissions a 50 ms tick: 200 a second
+            tick = 0
+            while not stop.wait(0.05):
+                for j in range(10):
+                    i = (tick * 10 + j) % 200
+                    runner.submit(i, "readiness" if i < 100 else "liveness", probes[i % 100], ROOT, {})
+                tick += 1
+
+        driver = threading.Thread(target=owner)
+        driver.start()
+        time.sleep(1.0)
+        p0 = posts[0]
+        report("prober (probes/runner.py)", runner._thread.native_id, lambda: results[0], seconds)
+        print(f"  hand-offs to the owner: {posts[0] - p0} for the results above")
+        stop.set()
+        driver.join()
+        runner.close()
+        seam.close()
+
+        request = (b"GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: unified-system-probe\r\n"
+                   b"Connection: close\r\n\r\n")
+        done = [0]
+        stop.clear()
+
+        def floor() -> None:
+            t0, k = time.monotonic(), 0
+            while not stop.is_set():
+                for j in range(10):
+                    with socket.create_connection(("127.0.0.1", ports[(k + j) % 100])) as s:
+                        s.send(request)
+                        s.recv(4096)
+                    done[0] += 1
+                k += 10
+                wait = t0 + k / 200 - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+
+        thread = threading.Thread(target=floor)
+        thread.start()
+        time.sleep(1.0)
+        report("  floor (blocking socket, connect, send, recv, close)", thread.native_id,
+               lambda: done[0], seconds)
+        stop.set()
+        thread.join()
+    finally:
+        servers.kill()
+        servers.wait()
+
+
+def listener(seconds: float) -> None:
+    from unified_system.core.events import Batch, Notify
+    from unified_system.proc.notify import NotifyListener
+
+    got = [0]
+
+    def on_batch(batch: list) -> None:   # what proc/runtime.py makes of a batch
+        events = tuple(Notify(found[1], d.pid, d.fields, d.at) for d, found in batch if found)
+        got[0] += len(events)
+        Batch(events)
+
+    mains: dict[int, int] = {}
+    notify = NotifyListener(on_batch, lambda: mains)
+    notify.start()
+    senders = subprocess.Popen([sys.executable, "-c", SENDERS, notify.path, str(seconds + 2)])
+    mains = {senders.pid: 1}
+    try:
+        time.sleep(1.0)
+        report("listener (proc/notify.py)", notify.native_id or 0, lambda: got[0], seconds)
+    finally:
+        senders.wait()
+        notify.close()
+
+    path = os.path.join(tempfile.mkdtemp(prefix="unified-floor-"), "s")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    count = [0]
+
+    def floor() -> None:
+        while True:
+            try:
+                sock.recvmsg(4096, 256)
+            except OSError:
+                return
+            count[0] += 1
+
+    thread = threading.Thread(target=floor, daemon=True)
+    thread.start()
+    senders = subprocess.Popen([sys.executable, "-c", SENDERS, path, str(seconds + 2)])
+    try:
+        time.sleep(1.0)
+        report("  floor (one blocking recvmsg a datagram)", thread.native_id or 0,
+               lambda: count[0], seconds)
+    finally:
+        senders.wait()
+        sock.close()
+        os.unlink(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--part", choices=("prober", "listener", "all"), default="all")
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    if args.part in ("prober", "all"):
+        prober(args.seconds)
+    if args.part in ("listener", "all"):
+        listener(args.seconds)
+
+
+if __name__ == "__main__":
+    main()
