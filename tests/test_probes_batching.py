@@ -99,4 +99,4 @@ def test_every_result_arrives_in_order_through_changes_of_verdict(runner, stagge
         _, more = results_of(posts, 1)
         flat += more
     assert [r.ok for r in flat] == [v == "ok" for v in verdicts]
-    assert all(r.inc == 7 and r.kind == "readiness" for r in flat)
+    assert all(r.inc == 7 and r.role == "readiness" for r in flat)
