@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from unified_system.core.ports import Effects
-from unified_system.core.snapshot import overall, service_object
+from unified_system.core.snapshot import heartbeat_fields, overall, service_object
 from unified_system.core.table import Services
 from unified_system.core.timers import TimerHeap
 
@@ -30,10 +30,15 @@ class Snapshots:
         cache, built = self._objects, {}
         for name, units in self.table.units.items():
             if units:
-                key = tuple((u, u.version) for u in units)
+                key, spec = tuple((u, u.version) for u in units), units[0].spec
                 hit = cache.get(name)
-                built[name] = hit if hit is not None and hit[0] == key else \
-                    (key, service_object(name, units, units[0].spec, now))
+                if hit is None or hit[0] != key:
+                    hit = (key, service_object(name, units, spec, now))
+                elif spec.heartbeat is not None:   # only heartbeats since: patch their fields
+                    beat = heartbeat_fields(units, spec, now)
+                    if beat["heartbeat_at"] != hit[1]["heartbeat_at"]:
+                        hit = (key, {**hit[1], **beat})
+                built[name] = hit
         self._objects = built
         objects = tuple(entry[1] for entry in built.values())
         self.services, self.health, self.table.dirty = objects, overall(objects), False

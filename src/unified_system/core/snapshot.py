@@ -45,11 +45,17 @@ def service_object(name: str, units: list[Unit], spec: Service, now: float) -> d
         "critical": spec.critical,
         "memory_rss_bytes": None,   # live figures are read from the OS by the observer
         "cpu_percent": None,
-        "heartbeat_age_seconds": _heartbeat_age(units, spec, now),
-        "heartbeat_at": _heartbeat_at(units, spec),
+        **heartbeat_fields(units, spec, now),
         "status": units[0].status_text,
         "note": units[0].note,
     }
+
+
+def heartbeat_fields(units: list[Unit], spec: Service, now: float) -> dict[str, float | None]:
+    """The object's heartbeat fields: a heartbeat changes only these (Unit.version ignores
+    its stamps), so the publisher patches them into an object it otherwise reuses."""
+    return {"heartbeat_age_seconds": _heartbeat_age(units, spec, now),
+            "heartbeat_at": _heartbeat_at(units, spec)}
 
 
 def _heartbeat_age(units: list[Unit], spec: Service, now: float) -> float | None:

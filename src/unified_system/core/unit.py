@@ -30,6 +30,9 @@ class ProbeTrack:
     detail: str = ""
 
 
+_UNVERSIONED = frozenset({"last_heartbeat", "heartbeat_wall"})
+
+
 @dataclass(eq=False)
 class Unit:
     service: str
@@ -77,12 +80,14 @@ class Unit:
     run_spec: Service | None = None      # the definition the current process was spawned with
     timers: dict[str, Timer] = field(default_factory=dict)
     probes: dict[str, ProbeTrack] = field(default_factory=dict)
-    version: int = field(default=0, repr=False)  # bumped by every attribute write
+    version: int = field(default=0, repr=False)  # bumped by every write but a heartbeat's
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # The snapshot rebuilds a service's object only when one of its units changed.
+        # The snapshot rebuilds a service's object only when one of its units changed. A
+        # heartbeat's stamps (hundreds a second) are patched into the object instead.
         object.__setattr__(self, name, value)
-        object.__setattr__(self, "version", self.__dict__.get("version", 0) + 1)
+        if name not in _UNVERSIONED:
+            object.__setattr__(self, "version", self.__dict__.get("version", 0) + 1)
 
     @property
     def alive(self) -> bool:
