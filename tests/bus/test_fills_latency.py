@@ -58,7 +58,7 @@ def test_a_lone_fill_is_committed_before_the_fetch_expires(broker, tmp_path, mon
         wait_until(lambda: consumer.committed == 1, 10, "the lone fill committed",
                    seen=lambda: consumer.committed)
     finally:
-        consumer.stop(40)   # ends the 30 s fetch now, not at its expiry
+        consumer.stop(15)   # ends the 30 s fetch now, not at its expiry (else the join times out)
         store.close()
     assert consumer._thread is not None and not consumer._thread.is_alive()
 
