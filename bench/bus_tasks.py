@@ -18,54 +18,30 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import nats
+from _bus import Broker, get_json, http_ok, stop, wait
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, free_port, pct
+
 BACKEND = ROOT / "services" / "backend"
 GATEWAY = ROOT / "services" / "node-server"
 TOKEN = "bench-ledger-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if got := check():
-                return got
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())
+get = get_json
 
 
 class Stack:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.nats_port = free_port()
-        self.nats_url = f"nats://127.0.0.1:{self.nats_port}"
+        self.broker: Broker | None = None
+        self.nats_url = ""
 
     def spawn(self, argv: list[str], cwd: Path, env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"{name}.log", "ab")
@@ -75,21 +51,15 @@ class Stack:
         return proc
 
     def nats(self) -> None:
-        monitor = free_port()
-        self.spawn([shutil.which("nats-server") or "nats-server", "-js", "-a", "127.0.0.1", "-p",
-                    str(self.nats_port), "-m", str(monitor), "-sd", str(self.tmp / "js")],
-                   self.tmp, {}, "nats")
-        wait(lambda: urllib.request.urlopen(
-            f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true", timeout=2).status == 200,
-            30, "nats-server")
+        self.broker = Broker(self.tmp / "js", self.tmp / "nats.log")
+        self.nats_url = self.broker.url
 
     def backend(self, port: int, **env: str) -> subprocess.Popen[bytes]:
         proc = self.spawn([sys.executable, "-m", "backend", "--port", str(port)], BACKEND, {
             "DATA_DIR": str(self.tmp / "data"), "LEDGER_TOKEN": TOKEN, "NATS_URL": self.nats_url,
             "AI_ENABLED": "true", "LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT / "src"), **env},
             "backend")
-        wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tasks/stats",
-                                            timeout=2).status == 200, 60, "the backend on the bus")
+        wait(lambda: http_ok(f"http://127.0.0.1:{port}/api/tasks/stats"), 60, "the backend on the bus")
         return proc
 
     def gateway(self, backend_port: int, bus: bool) -> str:
@@ -104,14 +74,7 @@ class Stack:
         return url
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop(([self.broker.proc] if self.broker else []) + self.procs)  # the broker last
 
 
 async def publish(url: str, n: int) -> None:
@@ -123,11 +86,6 @@ async def publish(url: str, n: int) -> None:
                for i in range(n)]
     await asyncio.gather(*futures)
     await nc.close()
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
 def main() -> None:
@@ -169,7 +127,7 @@ def main() -> None:
                     get(f"{url}/api/trades/summary")
                     times.append((time.perf_counter() - t0) * 1000)
                 print(f"summary via {'NATS request/reply' if bus else 'HTTP proxy'}: "
-                      f"p50 {statistics.median(times):.2f} ms, p99 {pct(times, 0.99):.2f} ms "
+                      f"p50 {statistics.median(times):.2f} ms, p99 {pct(times, 99):.2f} ms "
                       f"({args.requests} sequential requests)")
         finally:
             stack.stop()

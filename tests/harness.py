@@ -59,6 +59,16 @@ def refused_port() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen[Any], grace: float = 20.0) -> None:
+    """SIGTERM, up to ``grace`` seconds, then SIGKILL; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
                seen: Callable[[], Any] | None = None) -> Any:
     """Wait on a condition with a deadline; on timeout, fail showing what was seen."""

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import SupervisorProcess, free_port, wait_until
+from harness import SupervisorProcess, free_port, stop_process, wait_until
 
 STATES = {"disabled", "pending", "building", "starting", "running", "stopping", "stopped",
           "exited", "backoff", "fatal"}
@@ -140,12 +140,7 @@ def test_a_real_prometheus_scrapes_it(sup, tmp_path):
         values = {r["metric"]["service"]: r["value"][1] for r in result}
         assert values == {"web": "1", "tcp": "1", "down": "0"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def test_heartbeat_age_only_for_services_with_heartbeats(tmp_path):

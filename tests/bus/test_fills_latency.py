@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
 import sys
-import threading
-from pathlib import Path
 
 import httpx
 import nats
-import pytest
 
-from harness import PY, ROOT, free_port, wait_until
+from harness import ROOT, wait_until
 
 for _service in ("backend", "trading-bot"):  # the consumer and the publisher, in-process
     if str(ROOT / "services" / _service) not in sys.path:
@@ -36,38 +31,12 @@ from backend.trades import TradeStore  # noqa: E402
 from trading_bot import bus as bot_bus  # noqa: E402
 
 
-@pytest.fixture
-def broker(tmp_path: Path):  # type: ignore[no-untyped-def]
-    port, monitor = free_port(), free_port()
-    proc = subprocess.Popen(
-        [PY, "launch.py", "-js", "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor)],
-        cwd=ROOT / "services" / "nats", env={**os.environ, "CHECKPOINT_DIR": str(tmp_path / "nats")},
-        stdout=open(tmp_path / "nats.log", "wb"), stderr=subprocess.STDOUT)
-    try:
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true").status_code == 200
-            except httpx.HTTPError:
-                return False
-        wait_until(healthy, 30, "nats-server healthy")
-        yield f"nats://127.0.0.1:{port}", monitor
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_a_lone_fill_is_committed_before_the_fetch_expires(broker, tmp_path, monkeypatch) -> None:
     url, monitor = broker
     monkeypatch.setattr(fills_consumer, "FETCH_WAIT", 30.0)
     store = TradeStore(tmp_path / "ledger.sqlite3")
     consumer = FillsConsumer(url, store, FillIn.model_validate_json)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(consumer.run(),), daemon=True)
-    thread.start()
+    consumer.start()
     try:
         def pulling() -> int:  # the consumer sits in its fetch: a pull request waits on the broker
             info = httpx.get(f"http://127.0.0.1:{monitor}/jsz?consumers=true").json()
@@ -89,12 +58,9 @@ def test_a_lone_fill_is_committed_before_the_fetch_expires(broker, tmp_path, mon
         wait_until(lambda: consumer.committed == 1, 10, "the lone fill committed",
                    seen=lambda: consumer.committed)
     finally:
-        loop.call_soon_threadsafe(consumer.stop)
-        if consumer.nc is not None:  # ends the 30 s fetch now rather than at its expiry
-            asyncio.run_coroutine_threadsafe(consumer.nc.close(), loop).result(20)
-        thread.join(40)
+        consumer.stop(15)   # ends the 30 s fetch now, not at its expiry (else the join times out)
         store.close()
-    assert not thread.is_alive()
+    assert consumer._thread is not None and not consumer._thread.is_alive()
 
 
 def test_a_window_of_fills_leaves_without_a_loop_turn_between_fills(broker) -> None:

@@ -89,6 +89,26 @@ class Task:
         return out
 
 
+def task_stats(tasks: list[Task], dead_letters: int, rate: float) -> dict[str, Any]:
+    """``GET /api/tasks/stats``: counts by state, attempts, tokens and cost (per type too);
+    the same answer from the in-memory queue and from the bus (taskbus.py)."""
+    by_state = {s: 0 for s in STATES}
+    cost_by_type: dict[str, float] = {}
+    for t in tasks:
+        by_state[t.state] += 1
+        cost_by_type[t.type] = cost_by_type.get(t.type, 0.0) + t.cost_usd
+    return {
+        "total": len(tasks),
+        "by_state": by_state,
+        "dead_letter": dead_letters,
+        "attempts": sum(t.attempts for t in tasks),
+        "tokens": sum(t.tokens for t in tasks),
+        "cost_usd": round(sum(cost_by_type.values()), 8),
+        "cost_by_type": {k: round(v, 8) for k, v in sorted(cost_by_type.items())},
+        "rate_limit_per_second": rate,
+    }
+
+
 class AIManager:
     def __init__(
         self,
@@ -226,21 +246,7 @@ class AIManager:
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
-            by_state = {s: 0 for s in STATES}
-            cost_by_type: dict[str, float] = {}
-            for t in self.tasks.values():
-                by_state[t.state] += 1
-                cost_by_type[t.type] = cost_by_type.get(t.type, 0.0) + t.cost_usd
-            return {
-                "total": len(self.tasks),
-                "by_state": by_state,
-                "dead_letter": len(self.dead_letter),
-                "attempts": sum(t.attempts for t in self.tasks.values()),
-                "tokens": sum(t.tokens for t in self.tasks.values()),
-                "cost_usd": round(sum(cost_by_type.values()), 8),
-                "cost_by_type": {k: round(v, 8) for k, v in sorted(cost_by_type.items())},
-                "rate_limit_per_second": self.bucket.rate,
-            }
+            return task_stats(list(self.tasks.values()), len(self.dead_letter), self.bucket.rate)
 
 
 class Worker(threading.Thread):

@@ -34,7 +34,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
-from .ai_manager import PRIORITIES, STATES, Task, TokenBucket, backoff_delay, estimate_tokens
+from .ai_manager import PRIORITIES, Task, TokenBucket, backoff_delay, estimate_tokens, task_stats
 from .bus import replicas
 from .handlers import HANDLERS
 from .settings import AISettings
@@ -392,22 +392,7 @@ class BusTasks:
         return [t.to_dict() for t in sorted(chosen, key=lambda t: -t.id)[:limit]]
 
     def stats(self) -> dict[str, Any]:
-        by_state = {s: 0 for s in STATES}
-        cost_by_type: dict[str, float] = {}
-        for t in self.tasks.values():
-            by_state[t.state] += 1
-            cost_by_type[t.type] = cost_by_type.get(t.type, 0.0) + t.cost_usd
-        return {
-            "total": len(self.tasks),
-            "by_state": by_state,
-            "dead_letter": len(self.dead),
-            "attempts": sum(t.attempts for t in self.tasks.values()),
-            "tokens": sum(t.tokens for t in self.tasks.values()),
-            "cost_usd": round(sum(cost_by_type.values()), 8),
-            "cost_by_type": {k: round(v, 8) for k, v in sorted(cost_by_type.items())},
-            "rate_limit_per_second": self.bucket.rate,
-            "bus": True,
-        }
+        return {**task_stats(list(self.tasks.values()), len(self.dead), self.bucket.rate), "bus": True}
 
 
 NO_MESSAGE_CODES = {10037, 10057}  # JSNoMessageFoundErr, as get and delete report it

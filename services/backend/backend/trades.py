@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .walcheckpoint import WRITER_PAGES, WalCheckpointer
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trades (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,13 +45,21 @@ class TradeStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
+        self._checkpointer: WalCheckpointer | None = None
         if str(path) != ":memory:":
             # WAL + NORMAL: a committed fill survives a kill -9 of this process.
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints from another thread, so a commit never waits for one (walcheckpoint.py).
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WRITER_PAGES}")
         self._db.executescript(_SCHEMA)
+        if str(path) != ":memory:":
+            self._checkpointer = WalCheckpointer(path)
+            self._checkpointer.start()
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._db.close()
 
