@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-NEEDED = ("yaml", "pydantic", "psutil", "watchdog", "httpx", "dotenv")
+NEEDED = ("yaml", "pydantic", "psutil", "watchdog", "httpx", "dotenv", "h11")
 
 
 def _missing() -> list[str]:
