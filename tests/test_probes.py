@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import refused_port
+from harness import QuietHandler, refused_port, serving
 from unified_system.config.schema import Probe
 from unified_system.probes.runner import ProbeRunner
 from unified_system.proc.seam import ProcessSeam
@@ -27,22 +27,15 @@ def runner():
 
 @pytest.fixture
 def http_server():
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):
             code = int(self.path.rsplit("/", 1)[-1]) if self.path[-3:].isdigit() else 200
             self.send_response(code)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as port:
+        yield port
 
 
 def attempt(runner, probe, timeout=10.0):

@@ -6,13 +6,12 @@ arrives may change. A first or changed verdict goes at once (readiness may wait 
 repeat waits up to runner.HOLD for the rest of its tick.
 """
 
-import http.server
 import queue
 import threading
 
 import pytest
 
-from harness import wait_until
+from harness import QuietHandler, serving, wait_until
 from unified_system.config.schema import Probe
 from unified_system.core.events import Batch, ProbeResult
 from unified_system.probes.runner import HOLD, ProbeRunner
@@ -23,7 +22,7 @@ from unified_system.proc.seam import ProcessSeam
 def staggered_server():
     """/ok/<ms> and /fail/<ms> answer 200 or 500 after <ms> milliseconds: results that
     finish apart, as 100 services' do."""
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):
             _, verdict, ms = self.path.split("/")
             threading.Event().wait(int(ms) / 1000)
@@ -31,15 +30,8 @@ def staggered_server():
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as port:
+        yield port
 
 
 @pytest.fixture
