@@ -3,7 +3,7 @@ an input changed since the last successful build. The input hash lives in state_
 
 `Builds` is a collaborator of the owner: it holds each service's build status
 and the builds in progress, is given the units table, the timers, `Effects` and the clock,
-and changes a unit's state only through `BuildHooks.transition`.
+and changes a unit's state only through the table's `transition()`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +20,8 @@ from unified_system.core import policy
 from unified_system.core.events import BuildDone
 from unified_system.core.ports import Effects, SpawnError
 from unified_system.core.states import State
+from unified_system.core.table import Services
 from unified_system.core.timers import Timer, TimerHeap
-from unified_system.core.unit import Unit
 
 if TYPE_CHECKING:
     from unified_system.config.schema import Service
@@ -73,22 +73,20 @@ def _short(command: tuple[str, ...] | list[str], most: int = 60) -> str:
 class BuildHooks:
     """What builds may ask of the owner's other concerns."""
     post: Callable[[object], None]                  # the owner's door (from the worker)
-    transition: Callable[..., None]                 # the owner's one choke point
     kill_leftovers: Callable[[int], None]           # lifecycle: what a build left running
 
 
 class Builds:
-    def __init__(self, units: dict[str, list[Unit]], timers: TimerHeap, effects: Effects,
-                 clock: Callable[[], float], config: Callable[[], ConfigRecord], log: Any,
-                 numbers: Iterator[int], hooks: BuildHooks) -> None:
-        self.units, self._timers, self.runtime, self.clock = units, timers, effects, clock
-        self._config, self.log, self._incs, self.hooks = config, log, numbers, hooks
+    def __init__(self, table: Services, timers: TimerHeap, effects: Effects,
+                 clock: Callable[[], float], log: Any, hooks: BuildHooks) -> None:
+        self.table, self.timers, self.effects, self.clock = table, timers, effects, clock
+        self.log, self.hooks = log, hooks
         self._builds: dict[str, str] = {}           # service -> running | done | failed | cancelled
         self._build_runs: dict[str, BuildRun] = {}  # the builds in progress
 
     @property
     def config(self) -> ConfigRecord:
-        return self._config()
+        return self.table.config
 
     def done(self, name: str) -> bool:
         return self._builds.get(name) == "done"
@@ -107,13 +105,13 @@ class Builds:
         if self._builds.get(name) == "running":
             return
         self._builds[name] = "running"
-        run = next(self._incs)
+        run = next(self.table.numbers)
         self._build_runs[name] = BuildRun(run, started=self.clock())
         spec = self.config.services[name]
-        for unit in self.units[name]:
+        for unit in self.table.units[name]:
             if unit.state is S.PENDING:
-                self.hooks.transition(unit, S.BUILDING, None)
-        record = self.runtime.state_dir / "builds" / f"{name}.json"
+                self.table.transition(unit, S.BUILDING, None)
+        record = self.effects.state_dir / "builds" / f"{name}.json"
         post = self.hooks.post
 
         def job() -> None:  # on the worker: hashing reads files, and the owner never blocks
@@ -127,7 +125,7 @@ class Builds:
                 digest = f"error: {exc}"
             post(BuildDone(name, None, "", digest, False, run))
 
-        self.runtime.submit(job)
+        self.effects.submit(job)
 
     def on_done(self, ev: BuildDone) -> None:
         current = self._build_runs.get(ev.service)
@@ -135,10 +133,10 @@ class Builds:
             return
         spec = self.config.services[ev.service]
         if ev.ok is None:  # the inputs changed: run the command now
-            self.runtime.service_line(ev.service, f"[unified-system] build: {' '.join(spec.build.command)}")
+            self.effects.service_line(ev.service, f"[unified-system] build: {' '.join(spec.build.command)}")
             self.log.info("build started", service=ev.service, command=list(spec.build.command))
             try:
-                spawned = self.runtime.spawn_build(ev.service, ev.digest, ev.run)
+                spawned = self.effects.spawn_build(ev.service, ev.digest, ev.run)
             except (SpawnError, OSError) as exc:
                 if policy.scarce(exc):   # the build is not at fault: the same run tries again
                     self._spawn_later(ev, current, exc)
@@ -147,12 +145,12 @@ class Builds:
                 self._build_failed(ev.service, str(exc), current)
                 return
             current.pgid = spawned.pgid
-            current.timer = self._timers.call_at(self.clock() + spec.build.timeout,
+            current.timer = self.timers.call_at(self.clock() + spec.build.timeout,
                                                  lambda: self._build_timeout(ev.service, ev.run))
             return
         del self._build_runs[ev.service]
         current.cancel_timer()
-        if current.pgid is not None and self.runtime.signal_group(current.pgid, 0):
+        if current.pgid is not None and self.effects.signal_group(current.pgid, 0):
             self.hooks.kill_leftovers(current.pgid)  # a build leaves nothing running behind it
         if current.timed_out:
             self._build_failed(ev.service, f"timed out after {spec.build.timeout:g}s", current)
@@ -161,17 +159,17 @@ class Builds:
             self._build_failed(ev.service, ev.detail, current)
             return
         if not ev.skipped:
-            record = self.runtime.state_dir / "builds" / f"{ev.service}.json"
+            record = self.effects.state_dir / "builds" / f"{ev.service}.json"
             record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps({"digest": ev.digest}))
         self._builds[ev.service] = "done"
         self.log.info("build finished", service=ev.service, detail=ev.detail)
-        self.runtime.console_line(ev.service, f"building {ev.service}: " + (
+        self.effects.console_line(ev.service, f"building {ev.service}: " + (
             "inputs unchanged, skipped" if ev.skipped else
             f"{_short(spec.build.command)} … {self.clock() - current.started:.1f} s"))
-        for unit in self.units[ev.service]:
+        for unit in self.table.units[ev.service]:
             if unit.state is S.BUILDING:
-                self.hooks.transition(unit, S.PENDING, "built")
+                self.table.transition(unit, S.PENDING, "built")
 
     def _spawn_later(self, ev: BuildDone, run: BuildRun, exc: BaseException) -> None:
         """EMFILE, ENFILE, EAGAIN or ENOMEM (a flood took them): no failure; the spawn is
@@ -181,19 +179,19 @@ class Builds:
         delay = policy.next_delay(run.scarce_tries, first, longest, 2.0, 0.1, random.random())
         self.log.warning("build: resources scarce; retrying", service=ev.service, error=str(exc),
                          delay=round(delay, 3))
-        run.timer = self._timers.call_at(self.clock() + delay, lambda: self.on_done(ev))
+        run.timer = self.timers.call_at(self.clock() + delay, lambda: self.on_done(ev))
 
     def _build_failed(self, name: str, detail: str, run: BuildRun | None = None) -> None:
         self._builds[name] = "failed"
-        last = self.runtime.log_tail(name, 20)
+        last = self.effects.log_tail(name, 20)
         self.log.error("build failed", service=name, detail=detail, last_lines=last)
         took = f" after {self.clock() - run.started:.1f} s" if run is not None else ""
-        self.runtime.console_line(name, f"building {name}: {_short(self.config.services[name].build.command)}"
+        self.effects.console_line(name, f"building {name}: {_short(self.config.services[name].build.command)}"
                             f" … failed{took} ({detail}); its last lines:")
-        self.runtime.console_last_lines(name, last)
-        for unit in self.units[name]:
+        self.effects.console_last_lines(name, last)
+        for unit in self.table.units[name]:
             if unit.state is S.BUILDING:
-                self.hooks.transition(unit, S.FATAL, "build", note=f"build failed: {detail}; "
+                self.table.transition(unit, S.FATAL, "build", note=f"build failed: {detail}; "
                                  f"last lines: {' | '.join(last[-5:])}")
 
     def _build_timeout(self, name: str, run: int) -> None:
@@ -201,12 +199,12 @@ class Builds:
         if current is not None and current.number == run and current.pgid is not None:
             self.log.error("build timed out", service=name)
             current.timed_out, current.timer = True, None
-            self.runtime.signal_group(current.pgid, signal.SIGKILL)
+            self.effects.signal_group(current.pgid, signal.SIGKILL)
 
     def cancel(self, name: str) -> None:
         current = self._build_runs.pop(name, None)
         if current is not None:
             current.cancel_timer()
             if current.pgid is not None:
-                self.runtime.signal_group(current.pgid, signal.SIGKILL)
+                self.effects.signal_group(current.pgid, signal.SIGKILL)
         self._builds[name] = "cancelled"

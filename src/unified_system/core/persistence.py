@@ -2,7 +2,7 @@
 predecessor's leftovers), coalesced saves while running, a final save at exit.
 
 It holds its own state (whether a save is pending, which save is on disk) and is given the
-units table, the timers, the `Effects` port and the clock; it never reaches the owner.
+table of service state, the timers, `Effects` and the clock; it never reaches the owner.
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from unified_system.core import statefile
 from unified_system.core.ports import Effects
+from unified_system.core.table import Services
 from unified_system.core.timers import TimerHeap
 from unified_system.core.unit import Unit
-
-if TYPE_CHECKING:
-    from unified_system.config.view import ConfigRecord
 
 
 class Written:
@@ -31,10 +29,9 @@ class Written:
 
 
 class Persistence:
-    def __init__(self, units: dict[str, list[Unit]], timers: TimerHeap, effects: Effects,
-                 clock: Callable[[], float], config: Callable[[], ConfigRecord], log: Any) -> None:
-        self.units, self.timers, self.effects, self.clock = units, timers, effects, clock
-        self.config, self.log = config, log
+    def __init__(self, table: Services, timers: TimerHeap, effects: Effects,
+                 clock: Callable[[], float], log: Any) -> None:
+        self.table, self.timers, self.effects, self.clock, self.log = table, timers, effects, clock, log
         self.pending = False          # a coalesced save is scheduled
         self.saves = 0
         self.written = Written()
@@ -48,7 +45,7 @@ class Persistence:
                              pid=item.get("pid"), pgid=item.get("pgid"), before_port_check=True)
         saved = statefile.read_state(state_dir / "state.json", self.log)
         found = self.effects.find_leftovers(saved)
-        services = self.config().services
+        services = self.table.config.services
         if found:
             timeout = max((services[f["service"]].stop.timeout for f in found
                            if f["service"] in services), default=10.0)
@@ -56,7 +53,7 @@ class Persistence:
         now, wall = self.clock(), time.time()
         tripped: list[Unit] = []
         for name, svc in saved.get("services", {}).items():
-            for unit in self.units.get(name, ()):
+            for unit in self.table.units.get(name, ()):
                 unit.restarts = int(svc.get("restarts", 0)) if unit.index == 0 else 0
                 unit.ever_spawned = bool(svc.get("ever_spawned", unit.restarts))
                 # Each instance its own history (files of before it was kept apart: the first)
@@ -83,7 +80,7 @@ class Persistence:
         self.pending = False
         now, wall = self.clock(), time.time()
         services = {}
-        for name, units in self.units.items():
+        for name, units in self.table.units.items():
             services[name] = {
                 "restarts": sum(u.restarts for u in units),
                 "ever_spawned": any(u.ever_spawned for u in units),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unified_system import logsetup
-from unified_system.core.events import Notify, ProbeResult
+from unified_system.core.events import Notify, NotifyRefused, ProbeResult
 from unified_system.core.lifecycle import Ended
 from unified_system.core.policy import MAX_EXTEND, usec_seconds
 from unified_system.core.ports import Effects
@@ -140,6 +140,11 @@ class Probing:
         if fields.get("WATCHDOG") == "trigger":
             self.log.warning("service asked to be restarted (WATCHDOG=trigger)", service=unit.service)
             hooks.restart(unit, Reason.NOTIFY)
+
+    def on_refused(self, ev: NotifyRefused) -> None:
+        self.log.warning("notify datagram refused: its sender is in no service's process tree",
+                         pid=ev.pid, keys=list(ev.keys),
+                         note="later refused senders are not logged" if ev.last else None)
 
     def _extend(self, unit: Unit, usec: str) -> None:
         # Clamped: a child's 1e17 once put a timer past what queue.get can wait for.

@@ -78,7 +78,7 @@ HANDLERS: dict[type, On] = {
     HostAlert: On("vitals.on_host_alert", reconcile=False),
     LateImported: On("_on_late_imported", reconcile=False),
     Barrier: On("_on_barrier", reconcile=False),
-    NotifyRefused: On("_on_notify_refused", reconcile=False),
+    NotifyRefused: On("probing.on_refused", reconcile=False),
 }
 
 
@@ -97,11 +97,10 @@ class Supervisor:
         fx = self.effects = effects(Link(self.post, lambda: t.loaded, lambda: t.config,
                                          lambda: t.pid_map, lambda: self.vitals.mem_watch))
         args = (t, self.timers, fx, clock)
-        self.persistence = Persistence(t.units, self.timers, fx, clock, lambda: t.config, self.log)
+        self.persistence = Persistence(*args, self.log)
         self.snapshots = Snapshots(*args, self.log)
         self.lifecycle = life = Lifecycle(*args, self.log)
-        self.builds = Builds(t.units, self.timers, fx, clock, lambda: t.config, self.log, t.numbers,
-                             BuildHooks(self.post, t.transition, life.kill_leftovers))
+        self.builds = Builds(*args, self.log, BuildHooks(self.post, life.kill_leftovers))
         self.vitals = Vitals(t.by_inc, self.timers, fx, clock, self.log, VitalHooks(
             self.post, life.restart, life.stop, t.publish, t.changed, self.snapshots.stale_soon,
             self.after_turn.append))
@@ -226,11 +225,6 @@ class Supervisor:
         # Closed after the turn, once its snapshot is published: what the sender said
         # before the barrier is then visible to anyone who asks (systemd's promise).
         self.after_turn.append(lambda: self.effects.release_barrier(event.fd))
-
-    def _on_notify_refused(self, event: NotifyRefused) -> None:
-        self.log.warning("notify datagram refused: its sender is in no service's process tree",
-                         pid=event.pid, keys=list(event.keys),
-                         note="later refused senders are not logged" if event.last else None)
 
     # ------------------------------------------------------------------ reconcile
     def reconcile(self) -> None:
