@@ -160,20 +160,22 @@ def _env_file(path: str | os.PathLike[str]) -> Mapping[str, str | None]:
         return {}
 
 
-def secret_values(sup: Any, api_key: str) -> list[str]:
+def secret_values(view: Any, api_key: str) -> list[str]:
     """What the supervisor knows to be secret: the API key, the heartbeat tokens, and every
     value of a secret-named variable (SECRET_NAME) in its own environment, the .env beside
-    services.yaml, each service's `env` and `env_file`, whatever the value's length."""
-    values = [api_key, *sup.runtime.tokens.values()]
-    store = getattr(sup.runtime, "secrets", None)
+    services.yaml, each service's `env` and `env_file`, whatever the value's length. `view`
+    has `.runtime` (its `tokens`, `secrets`, `environ`), `.loaded` and `.config`: the
+    adapter's view of itself (runtime.py) or the control plane's, never the owner."""
+    values = [api_key, *view.runtime.tokens.values()]
+    store = getattr(view.runtime, "secrets", None)
     if store is not None:   # generated `secrets:` values, whatever their variable's name
-        values += [store.get(n) for svc in sup.config.services.values()
+        values += [store.get(n) for svc in view.config.services.values()
                    for n in getattr(svc, "secrets", ())]
-    loaded = getattr(sup, "loaded", None)
-    environs: list[Mapping[str, str | None]] = [getattr(sup.runtime, "environ", os.environ)]
+    loaded = getattr(view, "loaded", None)
+    environs: list[Mapping[str, str | None]] = [getattr(view.runtime, "environ", os.environ)]
     if loaded is not None:
         environs.append(loaded.environ)  # with the .env beside services.yaml
-    for svc in sup.config.services.values():
+    for svc in view.config.services.values():
         environs.append(svc.env)
         environs += map(_env_file, svc.env_file)
     for environ in environs:

@@ -90,5 +90,5 @@ class Scrubber(Redactor):
     """
 
     @classmethod
-    def for_supervisor(cls, sup: Any, api_key: str) -> Scrubber:
-        return cls(secret_values(sup, api_key))
+    def for_supervisor(cls, view: Any, api_key: str) -> Scrubber:
+        return cls(secret_values(view, api_key))
