@@ -262,3 +262,21 @@ def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def probe_runner() -> Iterator[tuple[Any, Any]]:
+    """A real ProbeRunner on a real seam, and the queue its results are posted to."""
+    import queue
+
+    from unified_system.probes.runner import ProbeRunner
+    from unified_system.proc.seam import ProcessSeam
+
+    seam = ProcessSeam()
+    posted: queue.SimpleQueue = queue.SimpleQueue()
+    prober = ProbeRunner(seam, posted.put)
+    try:
+        yield prober, posted
+    finally:
+        prober.close()
+        seam.close()

@@ -1,7 +1,6 @@
 """The prober against real sockets and processes: every kind, every way to fail, timeouts."""
 
 import http.server
-import queue
 import socket
 import sys
 import threading
@@ -9,20 +8,14 @@ import time
 
 import pytest
 
-from harness import QuietHandler, refused_port, serving
+from harness import QuietHandler, probe_runner, refused_port, serving
 from unified_system.config.schema import Probe
-from unified_system.probes.runner import ProbeRunner
-from unified_system.proc.seam import ProcessSeam
 
 
 @pytest.fixture
 def runner():
-    seam = ProcessSeam()
-    results: queue.SimpleQueue = queue.SimpleQueue()
-    prober = ProbeRunner(seam, results.put)
-    yield prober, results
-    prober.close()
-    seam.close()
+    with probe_runner() as pair:
+        yield pair
 
 
 @pytest.fixture

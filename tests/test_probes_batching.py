@@ -11,11 +11,10 @@ import threading
 
 import pytest
 
-from harness import QuietHandler, serving, wait_until
+from harness import QuietHandler, probe_runner, serving, wait_until
 from unified_system.config.schema import Probe
 from unified_system.core.events import Batch, ProbeResult
-from unified_system.probes.runner import HOLD, ProbeRunner
-from unified_system.proc.seam import ProcessSeam
+from unified_system.probes.runner import HOLD
 
 
 @pytest.fixture
@@ -36,12 +35,8 @@ def staggered_server():
 
 @pytest.fixture
 def runner():
-    seam = ProcessSeam()
-    posts: queue.SimpleQueue = queue.SimpleQueue()
-    prober = ProbeRunner(seam, posts.put)
-    yield prober, posts
-    prober.close()
-    seam.close()
+    with probe_runner() as pair:
+        yield pair
 
 
 def results_of(posts: queue.SimpleQueue, count: int) -> tuple[list[object], list[ProbeResult]]:
