@@ -130,6 +130,9 @@ KEYS: dict[str, str] = {
     "Probe.success_threshold": "Successes in a row that count as passed.",
     "HttpCheck.url": "The URL (http:// or https://).",
     "HttpCheck.status": "The one status that passes. Unset: any 2xx or 3xx.",
+    "HttpCheck.keep_alive": "Keep the connection open for the next attempt when the answer "
+                            "allows it (http:// only; a fresh one at least every 30 s, and "
+                            "after any failure). false: a fresh connection per attempt.",
     "TcpCheck.port": "The port to connect to.",
     "TcpCheck.host": "The host to connect to.",
     "ExecCheck.command": "The program and its arguments (never run through a shell).",

@@ -163,6 +163,7 @@ class SupervisorConfig(Model):
 class HttpCheck(Model):
     url: str
     status: Annotated[int, Field(ge=100, le=599)] | None = None
+    keep_alive: bool = True
 
     @field_validator("url")
     @classmethod

@@ -23,6 +23,7 @@ class Target:
     status: int | None = None
     tls: bool = False
     wire: bytes = b""               # the request's bytes, built once
+    keep_alive: bool = False        # an http probe's connection may carry its next attempt
 
     def __post_init__(self) -> None:
         if self.request is not None and not self.wire:
@@ -42,7 +43,7 @@ def target_of(probe: Probe) -> Target:
     port = parts.port or (443 if tls else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(f"GET {http.url}", _family(host), (host, port), path, parts.netloc,
-                  http.status, tls)
+                  http.status, tls, keep_alive=http.keep_alive and not tls)
 
 
 def _family(host: str) -> int:
@@ -50,8 +51,10 @@ def _family(host: str) -> int:
 
 
 def request_for(target: Target) -> bytes:
+    # HTTP/1.1 keeps the connection unless told otherwise: without keep-alive, say close.
+    close = "" if target.keep_alive else "Connection: close\r\n"
     return (f"GET {target.request} HTTP/1.1\r\nHost: {target.host_header}\r\n"
-            f"User-Agent: unified-system-probe\r\nConnection: close\r\n\r\n").encode()
+            f"User-Agent: unified-system-probe\r\n{close}\r\n").encode()
 
 
 def judge(target: Target, reply: bytes) -> tuple[bool, str]:
