@@ -75,6 +75,8 @@ class Attempt:
     born: float = 0.0        # when its connection was opened
     reused: bool = False     # its connection carried an earlier attempt
     posted: bool = False     # its verdict went: the rest of the answer decides only reuse
+    queued: bool = False     # waits for the answer before it on its connection to end
+    after: Attempt | None = None   # the next attempt of its key, waiting for this connection
 
 
 @dataclass(eq=False)
@@ -97,6 +99,7 @@ class ProbeRunner:
         self._attempts: dict[int, Attempt] = {}   # fd -> its attempt, while it is open
         self._kept: dict[tuple[int, str], Kept] = {}   # (incarnation, role) -> idle connection
         self._kept_fds: dict[int, Kept] = {}
+        self._reading: dict[tuple[int, str], Attempt] = {}   # verdict posted, answer still coming
         self._sweep_at: float | None = None       # when idle connections past MAX_AGE go
         self._inbox: list[Attempt] = []
         self._lock = threading.Lock()
@@ -169,6 +172,9 @@ class ProbeRunner:
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, _, attempt = heapq.heappop(self._deadlines)
                 if attempt.sock is None:
+                    if attempt.queued and not attempt.posted:
+                        self._finish(attempt, False, f"{attempt.target.what}: timed out after "
+                                     f"{attempt.deadline - attempt.started:g}s")
                     continue
                 if attempt.posted:   # verdict given; the rest of the answer never came
                     self._close(attempt)
@@ -188,11 +194,21 @@ class ProbeRunner:
 
     def _begin(self, attempt: Attempt) -> None:
         heapq.heappush(self._deadlines, (attempt.deadline, next(self._seq), attempt))
+        self._start(attempt)
+
+    def _start(self, attempt: Attempt) -> None:
         target = attempt.target
+        busy = self._reading.get((attempt.inc, attempt.role)) if target.keep_alive else None
+        if busy is not None and busy.sock is not None and busy.after is None:
+            # The last answer's verdict went at its status line and its body is on the way
+            # (a period shorter than a slow body): wait for it, then take the connection.
+            busy.after, attempt.queued = attempt, True
+            return
         kept = self._kept.pop((attempt.inc, attempt.role), None) if target.keep_alive else None
         if kept is not None:
             del self._kept_fds[kept.sock.fileno()]
-            if kept.target is target and attempt.started - kept.born < MAX_AGE:
+            same = kept.target is target or kept.target == target   # a reload may remake an equal one
+            if same and attempt.started - kept.born < MAX_AGE:
                 self._reuse(attempt, kept)
                 return
             kept.sock.close()   # too old, or the probe's target changed by a reload
@@ -280,6 +296,7 @@ class ProbeRunner:
                 return
         end = answer_end(reply) if chunk and len(reply) <= _MAX_READ else NO_REUSE
         if end == MORE:
+            self._reading[(attempt.inc, attempt.role)] = attempt
             return                      # the rest of the body, until the deadline
         if end == len(reply):
             self._keep(attempt)
@@ -319,6 +336,18 @@ class ProbeRunner:
             self._attempts.pop(sock.fileno(), None)
             sock.close()
             attempt.sock = None
+        if attempt.posted:
+            self._hand_on(attempt)
+
+    def _hand_on(self, attempt: Attempt) -> None:
+        """Its connection is kept or closed: the attempt that waited for it goes now."""
+        key = (attempt.inc, attempt.role)
+        if self._reading.get(key) is attempt:
+            del self._reading[key]
+        waiting, attempt.after = attempt.after, None
+        if waiting is not None and not waiting.posted:   # not timed out meanwhile
+            waiting.queued = False
+            self._start(waiting)
 
     def _keep(self, attempt: Attempt) -> None:
         """Park the connection for its (incarnation, role)'s next attempt. It stays in the
@@ -338,6 +367,7 @@ class ProbeRunner:
         self._kept[key] = self._kept_fds[fd] = kept
         if self._sweep_at is None:
             self._sweep_at = time.monotonic() + MAX_AGE
+        self._hand_on(attempt)
 
     def _drop(self, kept: Kept) -> None:
         fd = kept.sock.fileno()
