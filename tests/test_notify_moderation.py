@@ -1,0 +1,115 @@
+"""The notify listener's wake-ups are moderated while datagrams flow (proc/notify.py): a
+stream of heartbeats wakes it about once per window, not once per datagram, and nothing is
+lost, reordered or held past the window."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+from harness import wait_until
+from unified_system.proc.notify import COALESCE, MAX_BATCH, NotifyListener
+
+
+def voluntary_switches(tid: int) -> int:
+    """How often the thread blocked and was woken: one per wake-up."""
+    with open(f"/proc/self/task/{tid}/status") as fh:
+        for line in fh:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches")
+
+
+class Received:
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, float, float]]] = []   # (fields, arrival stamp, handed)
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: list) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.batches.append([(";".join(f"{k}={v}" for k, v in d.fields), d.at, now)
+                                 for d, found in batch if found])
+
+    def messages(self) -> list[str]:
+        with self.lock:
+            return [m for b in self.batches for m, _, _ in b]
+
+
+def listening(received: Received) -> NotifyListener:
+    me = os.getpid()
+    listener = NotifyListener(received, lambda: {me: 1})
+    listener.start()
+    return listener
+
+
+def test_a_stream_wakes_the_listener_once_a_window_not_once_a_datagram():
+    received = Received()
+    listener = listening(received)
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        tid = listener.native_id or 0
+        before = voluntary_switches(tid)
+        count = 150
+        t0 = time.monotonic()
+        for i in range(count):   # one every 2 ms, 0.3 s: paced sending, bounded in count
+            wait = t0 + i * 0.002 - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            sender.sendto(b"WATCHDOG=1" if i % 10 else f"STATUS={i}".encode(), listener.path)
+        wait_until(lambda: len(received.messages()) == count, timeout=20, what="all handed off",
+                   seen=lambda: len(received.messages()))
+        elapsed = time.monotonic() - t0
+        wakes = voluntary_switches(tid) - before
+        # Unmoderated, each datagram was a wake-up (~150). Moderated: a sleep and a drain per
+        # window, so about 2 * elapsed / COALESCE, whatever the machine's load.
+        assert wakes < count / 2 and wakes <= 2 * elapsed / COALESCE + 10, (wakes, elapsed)
+        statuses = [m for m in received.messages() if m.startswith("STATUS")]
+        assert statuses == [f"STATUS={i}" for i in range(0, count, 10)]   # none lost or reordered
+    finally:
+        sender.close()
+        listener.close()
+
+
+def test_a_lone_datagram_after_quiet_goes_at_once_and_a_stream_within_the_window():
+    received = Received()
+    listener = listening(received)
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sender.sendto(b"READY=1", listener.path)
+        wait_until(lambda: received.messages() == ["READY=1"], timeout=10, what="READY=1",
+                   seen=received.messages)
+        assert len(received.batches) == 1   # alone after a quiet socket: a batch of its own
+        for _ in range(40):
+            sender.sendto(b"WATCHDOG=1", listener.path)
+        sender.sendto(b"STOPPING=1", listener.path)
+        wait_until(lambda: len(received.messages()) == 42, timeout=10, what="the stream",
+                   seen=lambda: len(received.messages()))
+        assert received.messages()[-1] == "STOPPING=1"
+    finally:
+        sender.close()
+        listener.close()
+
+
+def test_a_flood_is_read_at_full_speed_in_bounded_batches():
+    received = Received()
+    listener = listening(received)
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sender.setblocking(False)
+    sent = 0
+    try:
+        deadline = time.monotonic() + 2.0
+        while sent < 5000 and time.monotonic() < deadline:   # bounded in count and time
+            try:
+                sender.sendto(b"WATCHDOG=1", listener.path)
+                sent += 1
+            except BlockingIOError:   # the queue is full: the listener is behind for now
+                time.sleep(0.001)
+        wait_until(lambda: len(received.messages()) == sent, timeout=30, what="the flood drained",
+                   seen=lambda: (len(received.messages()), sent))
+        assert max(len(b) for b in received.batches) <= MAX_BATCH
+    finally:
+        sender.close()
+        listener.close()
