@@ -1,7 +1,11 @@
 """Supervisor CPU with 100 services, each with a 1 s readiness probe, a 1 s liveness probe
 (HTTP) and a heartbeat every 0.5 s.
 
-    python bench/probes_cpu.py [--services 100] [--seconds 30] [--threads]
+    python bench/probes_cpu.py [--services 100] [--seconds 30] [--threads] [--http 1.1|1.0]
+
+--http is the version the children's servers speak (bench/children/hb_http.py): 1.1, the
+default, keeps connections alive as most servers do; 1.0 closes after each answer (the
+bench before keep-alive probes, 2026-12-03).
 
 --threads also splits the window's CPU by thread (/proc/PID/task), named by `py-spy dump`
 when py-spy is installed.
@@ -26,13 +30,15 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--threads", action="store_true", help="split the CPU by thread")
+    parser.add_argument("--http", choices=("1.1", "1.0"), default="1.1",
+                        help="the HTTP version the children's servers speak")
     args = parser.parse_args()
     services = {}
     for i in range(args.services):
         port = free_port()
         url = f"http://127.0.0.1:{port}/health"
         services[f"s{i:03d}"] = {
-            "command": [sys.executable, str(CHILD), str(port), "0.5"],
+            "command": [sys.executable, str(CHILD), str(port), "0.5", args.http],
             "readiness": {"http": {"url": url}, "period": "1s"},
             "liveness": {"http": {"url": url}, "period": "1s"},
             "heartbeat": {"timeout": "5s", "hard_timeout": "20s"},
@@ -45,7 +51,7 @@ def main() -> None:
         pid = bench.proc.pid
         names = thread_names(pid) if args.threads else {}
         before = thread_ticks(pid)
-        print(f"load average {os.getloadavg()[0]:.2f}")
+        print(f"load average {os.getloadavg()[0]:.2f}, servers speak HTTP/{args.http}")
         cpu = cpu_over(pid, args.seconds)
         after = thread_ticks(pid)
         print(f"{args.services} services, 2 HTTP probes/s and 2 heartbeats/s each: supervisor CPU "

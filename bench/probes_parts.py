@@ -2,8 +2,9 @@
 
     python bench/probes_parts.py [--seconds 10] [--part prober|listener|all]
 
-prober: probes/runner.py's thread, 100 HTTP targets (one asyncio process), 200 probes/s on a
-50 ms grid as the owner submits them; then the floor: a thread doing a blocking socket,
+prober: probes/runner.py's thread, 100 HTTP targets (one asyncio process; --http 1.1, the
+default, keeps connections alive, 1.0 closes each), 200 probes/s on a 50 ms grid as the
+owner submits them; then the floor: a thread doing a blocking socket,
 connect, send, recv and close per probe, the same 200/s, and nothing else.
 listener: proc/notify.py's thread, 100 senders of WATCHDOG=1 every 0.5 s (200 datagrams/s);
 then the floor: a thread whose only work is one blocking recvmsg per datagram.
@@ -27,10 +28,22 @@ from _common import ROOT
 sys.path.insert(0, str(ROOT / "src"))
 
 SERVERS = r'''
-import asyncio
+import asyncio, sys
+keep = sys.argv[1] == "1.1"
 async def handle(r, w):
-    await r.readuntil(b"\r\n\r\n")
-    w.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"); await w.drain(); w.close()
+    try:
+        while True:
+            await r.readuntil(b"\r\n\r\n")
+            if keep:
+                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            else:
+                w.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await w.drain()
+            if not keep:
+                break
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    w.close()
 async def main():
     servers = [await asyncio.start_server(handle, "127.0.0.1", 0) for _ in range(100)]
     print(" ".join(str(s.sockets[0].getsockname()[1]) for s in servers), flush=True)
@@ -46,7 +59,8 @@ while time.monotonic() - t0 < secs:
     for i, s in enumerate(socks):
         wait = t0 + n * 0.5 + i * 0.005 - time.monotonic()
         if wait > 0: time.sleep(wait)
-        s.sendto(b"WATCHDOG=1", path)
+        # one in 100 is not a bare heartbeat: it carries its send time, for the hand-off delay
+        s.sendto(b"WATCHDOG=1" if i else f"STATUS={time.monotonic()!r}".encode(), path)
     n += 1
 '''
 
@@ -66,12 +80,12 @@ def report(name: str, tid: int, count: object, seconds: float) -> None:
           f"{1e6 * used / max(1, n1 - n0):.0f} us each")
 
 
-def prober(seconds: float) -> None:
+def prober(seconds: float, http: str = "1.1") -> None:
     from unified_system.config.schema import Probe
     from unified_system.probes.runner import ProbeRunner
     from unified_system.proc.seam import ProcessSeam
 
-    servers = subprocess.Popen([sys.executable, "-c", SERVERS], stdout=subprocess.PIPE, text=True)
+    servers = subprocess.Popen([sys.executable, "-c", SERVERS, http], stdout=subprocess.PIPE, text=True)
     try:
         assert servers.stdout is not None
         ports = [int(p) for p in servers.stdout.readline().split()]
@@ -140,11 +154,16 @@ def listener(seconds: float) -> None:
     from unified_system.proc.notify import NotifyListener
 
     got = [0]
+    delays: list[float] = []   # send to hand-off of the STATUS= datagrams, in seconds
 
     def on_batch(batch: list) -> None:   # what proc/runtime.py makes of a batch
         events = tuple(Notify(found[1], d.pid, d.fields, d.at) for d, found in batch if found)
         got[0] += len(events)
         Batch(events)
+        now = time.monotonic()
+        for d, _ in batch:
+            if d.fields[0][0] == "STATUS":
+                delays.append(now - float(d.fields[0][1]))
 
     mains: dict[int, int] = {}
     notify = NotifyListener(on_batch, lambda: mains)
@@ -157,6 +176,11 @@ def listener(seconds: float) -> None:
     finally:
         senders.wait()
         notify.close()
+    if delays:
+        delays.sort()
+        print(f"  a STATUS= datagram from send to hand-off: median {1e3 * delays[len(delays) // 2]:.1f} ms, "
+              f"p90 {1e3 * delays[int(len(delays) * 0.9)]:.1f} ms, max {1e3 * delays[-1]:.1f} ms "
+              f"({len(delays)} datagrams)")
 
     path = os.path.join(tempfile.mkdtemp(prefix="unified-floor-"), "s")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -189,10 +213,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--part", choices=("prober", "listener", "all"), default="all")
+    parser.add_argument("--http", choices=("1.1", "1.0"), default="1.1",
+                        help="1.1: the servers keep connections alive; 1.0: they close each")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}")
     if args.part in ("prober", "all"):
-        prober(args.seconds)
+        prober(args.seconds, args.http)
     if args.part in ("listener", "all"):
         listener(args.seconds)
 
