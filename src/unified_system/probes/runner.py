@@ -100,6 +100,7 @@ class ProbeRunner:
         self._kept: dict[tuple[int, str], Kept] = {}   # (incarnation, role) -> idle connection
         self._kept_fds: dict[int, Kept] = {}
         self._reading: dict[tuple[int, str], Attempt] = {}   # verdict posted, answer still coming
+        self._handed: list[Attempt] = []          # waited for a connection: start after the events
         self._sweep_at: float | None = None       # when idle connections past MAX_AGE go
         self._inbox: list[Attempt] = []
         self._lock = threading.Lock()
@@ -155,7 +156,8 @@ class ProbeRunner:
                 self._sweep(now)
             due = min(self._deadlines[0][0] if self._deadlines else now + 3600.0,
                       self._post_by if self._post_by is not None else now + 3600.0,
-                      self._sweep_at if self._sweep_at is not None else now + 3600.0)
+                      self._sweep_at if self._sweep_at is not None else now + 3600.0,
+                      now if self._handed else now + 3600.0)   # handed on by a deadline: no wait
             woken = False
             for fd, mask in poll(max(0.0, due - now) if due - now < 3600.0 else -1):
                 if fd == wake:
@@ -166,6 +168,12 @@ class ProbeRunner:
                         self._step(attempt, mask)
                     elif fd in self._kept_fds:   # the server closed it (or spoke unasked)
                         self._drop(self._kept_fds[fd])
+            if self._handed:   # after the events, like the inbox
+                handed, self._handed = self._handed, []
+                for attempt in handed:
+                    if not attempt.posted:   # not timed out meanwhile
+                        attempt.queued = False
+                        self._start(attempt)
             if woken:  # after the events: a new socket may reuse a number closed just now
                 self._take_inbox()
             now = time.monotonic()
@@ -345,9 +353,8 @@ class ProbeRunner:
         if self._reading.get(key) is attempt:
             del self._reading[key]
         waiting, attempt.after = attempt.after, None
-        if waiting is not None and not waiting.posted:   # not timed out meanwhile
-            waiting.queued = False
-            self._start(waiting)
+        if waiting is not None:
+            self._handed.append(waiting)
 
     def _keep(self, attempt: Attempt) -> None:
         """Park the connection for its (incarnation, role)'s next attempt. It stays in the
