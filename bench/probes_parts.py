@@ -144,9 +144,44 @@ def prober(seconds: float, http: str = "1.1") -> None:
                lambda: done[0], seconds)
         stop.set()
         thread.join()
+        if http == "1.1":
+            kept_floor(ports, seconds)
     finally:
         servers.kill()
         servers.wait()
+
+
+def kept_floor(ports: list[int], seconds: float) -> None:
+    """The keep-alive floor: a blocking send and recv on one kept connection per server."""
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: unified-system-probe\r\n\r\n"
+    socks = [socket.create_connection(("127.0.0.1", p)) for p in ports]
+    done = [0]
+    stop = threading.Event()
+
+    def floor() -> None:
+        t0, k = time.monotonic(), 0
+        while not stop.is_set():
+            for j in range(10):
+                s = socks[(k + j) % 100]
+                s.send(request)
+                s.recv(4096)
+                done[0] += 1
+            k += 10
+            wait = t0 + k / 200 - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+
+    thread = threading.Thread(target=floor)
+    thread.start()
+    time.sleep(1.0)
+    try:
+        report("  floor with keep-alive (blocking send, recv on a kept connection)",
+               thread.native_id or 0, lambda: done[0], seconds)
+    finally:
+        stop.set()
+        thread.join()
+        for s in socks:
+            s.close()
 
 
 def listener(seconds: float) -> None:
