@@ -57,6 +57,10 @@ REMEMBERED = 4096    # (incarnation, role) verdicts and parsed targets kept; cle
 # failure window (period 10 s x failure_threshold 3), and costs 1 connect in 30 at 1 s.
 MAX_AGE = 30.0
 _READ = 16384
+# After sending a tick's requests or reading answers, wait this long before the next poll
+# while attempts are in flight: the answers of one tick (each server wakes and replies on
+# its own) are then read in one wake-up, not one each. Results wait up to HOLD anyway.
+SETTLE = 0.005
 _MAX_READ = MAX_HEAD + 2 * MAX_BODY   # an answer that long is never kept alive
 _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _NONBLOCK = socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
@@ -147,8 +151,12 @@ class ProbeRunner:
     # ------------------------------------------------------------------ the probe thread
     def _run(self) -> None:
         wake = self._wake_r.fileno()
-        poll, attempts = self._epoll.poll, self._attempts
+        poll, attempts, sleep = self._epoll.poll, self._attempts, time.sleep
+        settle = False
         while not self._closing:
+            if settle and attempts:
+                sleep(SETTLE)
+            settle = False
             now = time.monotonic()
             if self._post_by is not None and now >= self._post_by:
                 self._flush()
@@ -165,6 +173,7 @@ class ProbeRunner:
                 else:
                     attempt = attempts.get(fd)
                     if attempt is not None:
+                        settle = True
                         self._step(attempt, mask)
                     elif fd in self._kept_fds:   # the server closed it (or spoke unasked)
                         self._drop(self._kept_fds[fd])
@@ -176,6 +185,7 @@ class ProbeRunner:
                         self._start(attempt)
             if woken:  # after the events: a new socket may reuse a number closed just now
                 self._take_inbox()
+                settle = True
             now = time.monotonic()
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, _, attempt = heapq.heappop(self._deadlines)
