@@ -466,7 +466,7 @@ class Runtime:
         return self.seam.spawn(build.command, executable=executable, cwd=spec.cwd, env=env,
                                sink=self.outputs[name].build_sink(), on_exit=on_exit)
 
-    def run_probe(self, unit: Unit, role: str, probe: Any) -> None:
+    def watch_probe(self, unit: Unit, role: str, probe: Any, delay: float) -> None:
         env: dict[str, str] = {}
         if probe.exec is not None:
             try:
@@ -476,8 +476,13 @@ class Runtime:
         if self.probes is None:  # the first probed service came with a reload: None crashed the owner
             from unified_system.probes.runner import ProbeRunner
             self.probes = ProbeRunner(self.seam, self.link.post)
-        self.probes.submit(unit.inc, role, probe, unit.spec.cwd, env)
+        from unified_system.probes.plans import Plan
 
+        self.probes.watch(Plan(unit.inc, role, probe, delay, unit.service, unit.spec.cwd, env))
+
+    def forget_probes(self, inc: int, role: str | None = None) -> None:
+        if self.probes is not None:
+            self.probes.forget(inc, role)
 
     # ------------------------------------------------------------------ the rest of Effects
     def signal_group(self, pgid: int, sig: int) -> bool:
