@@ -10,6 +10,7 @@ them), the repeats past their threshold together, up to QUIET_HOLD later.
 
 import queue
 import threading
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
@@ -90,14 +91,24 @@ def flip_server():
         yield port, state
 
 
-def drain(posts: queue.SimpleQueue, got: list, flat: list) -> None:
-    while True:
-        try:
-            post = posts.get_nowait()
-        except queue.Empty:
-            return
-        got.append(post)
-        flat.extend(post.events if isinstance(post, Batch) else (post,))
+class Received:
+    """What the prober posted: the hand-offs, and the results in them, in order."""
+
+    def __init__(self, posts: queue.SimpleQueue) -> None:
+        self.posts, self.got, self.flat = posts, [], []
+
+    def until(self, enough: Callable[[list[ProbeResult]], bool]) -> None:
+        wait_until(lambda: self._drain() or enough(self.flat), timeout=60,
+                   seen=lambda: ([r.ok for r in self.flat], len(self.got)))
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                post = self.posts.get_nowait()
+            except queue.Empty:
+                return
+            self.got.append(post)
+            self.flat.extend(post.events if isinstance(post, Batch) else (post,))
 
 
 def http_probe(port: int, period: str, **more) -> Probe:
@@ -107,33 +118,29 @@ def http_probe(port: int, period: str, **more) -> Probe:
 
 def test_the_prober_repeats_a_plan_and_hands_repeats_over_together(flip_server):
     port, state = flip_server
-    got: list[object] = []
-    flat: list[ProbeResult] = []
     with probe_runner() as (prober, posts):
+        rx = Received(posts)
         prober.watch(Plan(3, "liveness", http_probe(port, "50ms"), 0.0))
-        # No resubmission: the plan repeats on its own thread.
-        wait_until(lambda: drain(posts, got, flat) or len(flat) >= 30, timeout=60,
-                   seen=lambda: (len(flat), len(got)))
+        rx.until(lambda flat: len(flat) >= 30)   # no resubmission: the plan repeats itself
         prober.forget(3)
-        seen_at_forget = len(flat)
+    got, flat = rx.got, rx.flat
     assert all(r.ok and r.inc == 3 and r.role == "liveness" for r in flat)
     # 30 results, 50 ms apart, over >= 1.5 s: at most one hand-off per QUIET_HOLD after the
     # first (one per result before: 30).
     assert len(got) <= 2 + (30 * 0.05) / QUIET_HOLD + 2, len(got)
-    assert state["seen"] >= seen_at_forget
+    assert state["seen"] >= len(flat)
 
 
 def test_a_failure_goes_at_once_with_the_repeats_held_before_it_in_order(flip_server):
     port, state = flip_server
-    got: list[object] = []
-    flat: list[ProbeResult] = []
     with probe_runner() as (prober, posts):
+        rx = Received(posts)
         prober.watch(Plan(4, "liveness", http_probe(port, "50ms", failure_threshold=2), 0.0))
-        wait_until(lambda: drain(posts, got, flat) or len(flat) >= 3, timeout=60, seen=lambda: len(flat))
+        rx.until(lambda flat: len(flat) >= 3)
         state["code"] = 500
-        wait_until(lambda: drain(posts, got, flat) or sum(not r.ok for r in flat) >= 4,
-                   timeout=60, seen=lambda: [r.ok for r in flat])
+        rx.until(lambda flat: sum(not r.ok for r in flat) >= 4)
         prober.forget(4)
+    got, flat = rx.got, rx.flat
     oks = [r.ok for r in flat]
     first_failure = oks.index(False)
     assert all(oks[:first_failure]) and not any(oks[first_failure:])   # in order, none lost
@@ -146,11 +153,9 @@ def test_a_failure_goes_at_once_with_the_repeats_held_before_it_in_order(flip_se
 
 def test_forget_stops_the_attempts(flip_server):
     port, state = flip_server
-    got: list[object] = []
-    flat: list[ProbeResult] = []
     with probe_runner() as (prober, posts):
         prober.watch(Plan(5, "readiness", http_probe(port, "50ms"), 0.0))
-        wait_until(lambda: drain(posts, got, flat) or len(flat) >= 3, timeout=60, seen=lambda: len(flat))
+        Received(posts).until(lambda flat: len(flat) >= 3)
         prober.forget(5)
         # An attempt may have been out when forget arrived: wait until none came for 0.3 s
         # (6 periods), then see that none comes in 0.5 s more (10 periods).
