@@ -101,6 +101,7 @@ class Runtime:
         self.sampler: Sampler | None = None
         self.watcher: Watcher | None = None
         self.control: Any = None
+        self.runfile: str | None = None   # written once the API listens, removed at close
 
     @property
     def config(self) -> ConfigRecord:
@@ -206,8 +207,22 @@ class Runtime:
         self.sampler.start()
         self.control = ControlPlane(facade, self)
         self.control.start()
+        self.publish_address()
+
+    def publish_address(self) -> None:
+        """The runtime file (runfile.py) a client command finds this API by, without YAML."""
+        from unified_system import runfile
+
+        cfg, loaded = self.config.supervisor, self.loaded
+        if getattr(self.control, "front", None) is not None:   # listening
+            self.runfile = runfile.publish(str(loaded.path), loaded.env_name,
+                                           loaded.environ.get("NODE_ENV"), cfg.host, cfg.port,
+                                           str(self.state_dir.resolve()), bool(cfg.api_key))
 
     def close(self) -> None:
+        if self.runfile is not None:   # first: no client is sent to an API that is closing
+            from unified_system.runfile import withdraw
+            withdraw(self.runfile)
         if self.control is not None:
             self.control.close()
         if self.probes is not None:
