@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import PY, START, SupervisorProcess, wait_until
+from harness import CHILDREN, PY, START, SupervisorProcess, wait_until
 from unified_system import quick, runfile
 from unified_system.client import Client, status
 
@@ -191,6 +191,23 @@ def test_fallback_when_the_config_changed(sup):
     done = cli(sup, "status")
     assert_status_ok(done)
     assert not quick_path(done)
+
+
+def test_quick_again_after_a_reload(sup):
+    """An edited config sends clients to it until a reload applies it; then the runtime file
+    takes the new config's stamps and the quick path is back."""
+    sup.config_path.write_text(sup.config_path.read_text()
+                               + '  extra: {command: ["' + PY + '", "' + str(CHILDREN)
+                               + '/sleeper.py"]}\n')
+    done = cli(sup, "reload")
+    assert done.returncode == 0, messages(done)
+    assert not quick_path(done)
+    wait_until(lambda: runfile.find(str(sup.config_path), None, sup.env), 30,
+               "the runtime file rewritten after the reload")
+    done = cli(sup, "status")
+    assert_status_ok(done)
+    assert quick_path(done)
+    assert "extra" in done.stdout
 
 
 def test_fallback_when_the_env_differs(sup):

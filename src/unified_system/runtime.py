@@ -157,6 +157,8 @@ class Runtime:
         # secret_values reads .runtime, .loaded and .config: the adapter's view, not the owner
         view = SimpleNamespace(runtime=self, loaded=self.loaded, config=self.config)
         logsetup.hide_values(tuple(secret_values(view, api_key or "")))
+        if self.runfile is not None:   # also after each applied reload: the new config's stamps
+            self.submit(self.publish_address)
 
     def open_watcher(self) -> None:
         """At start when something is watched; else when a reload adds the first watch."""
