@@ -222,9 +222,6 @@ class Runtime:
                                            str(self.state_dir.resolve()), bool(cfg.api_key))
 
     def close(self) -> None:
-        if self.runfile is not None:   # first: no client is sent to an API that is closing
-            from unified_system.runfile import withdraw
-            withdraw(self.runfile)
         if self.control is not None:
             self.control.close()
         if self.probes is not None:
@@ -238,6 +235,9 @@ class Runtime:
         if self.dumps is not None:     # open_late() ran
             self.dumps.close()
         self.worker.shutdown(wait=True, cancel_futures=True)
+        if self.runfile is not None:   # after the worker: a rewrite it still had queued is done
+            from unified_system.runfile import withdraw
+            withdraw(self.runfile)
         self.notify.close()
         self.seam.close()
         for output in self.outputs.values():
