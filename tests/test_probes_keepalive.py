@@ -415,3 +415,20 @@ def test_threaded_http11_server_from_the_standard_library_is_kept(runner):
     with serving(Handler) as port:
         assert all(attempt(runner, http_probe(port)).ok for _ in range(5))
         assert len(accepted) == 1
+
+
+def test_forget_closes_the_incarnations_kept_connections(scripted):
+    """The owner takes an incarnation's probes back when it stops: its kept connection goes
+    then, even though the server lives on (a probe of another process's port)."""
+    from unified_system.probes.plans import Plan
+
+    server = scripted(lambda conn, n: conn.sendall(OK))
+    probe = Probe.model_validate({"http": {"url": f"http://127.0.0.1:{server.port}/"},
+                                  "period": "100ms"})
+    with probe_runner() as (prober, results):
+        prober.watch(Plan(7, "liveness", probe, 0.0))
+        wait_until(lambda: results.qsize() >= 3, timeout=30, what="three results")
+        assert client_sockets(server.port) == ["01"] and server.accepted == 1
+        prober.forget(7)
+        wait_until(lambda: not client_sockets(server.port), timeout=10, what="closed on forget",
+                   seen=lambda: client_sockets(server.port))
