@@ -164,6 +164,11 @@ class SupervisorProcess:
     def output(self) -> str:
         return self.stdout_path.read_text(errors="replace")
 
+    def events(self, name: str, service: str | None = None) -> list[dict[str, Any]]:
+        """The records of event `name` so far, of `service` alone when given."""
+        return [r for r in self.records()
+                if r.get("event") == name and (service is None or r.get("service") == service)]
+
     # -- control ------------------------------------------------------------
     def signal(self, signum: int) -> None:
         assert self.proc is not None
@@ -280,3 +285,13 @@ def probe_runner() -> Iterator[tuple[Any, Any]]:
     finally:
         prober.close()
         seam.close()
+
+
+def heartbeat_service(pause: Path, *keys: str, name: str = "svc", every: float = 0.05,
+                      argv: tuple[str, ...] = ()) -> str:
+    """A `services:` section of one tests/children/heartbeat.py child, ready by sd_notify, that
+    beats every `every` seconds and falls silent while `pause` exists. `keys`: more YAML lines
+    of that service (heartbeat:, restart: ...); `argv`: more arguments of the child."""
+    args = "".join(f', "{a}"' for a in (every, pause, *argv))
+    lines = [f'command: ["{{py}}", "{{children}}/heartbeat.py"{args}]', "readiness: {notify: true}", *keys]
+    return f"services:\n  {name}:\n" + "".join(f"    {line}\n" for line in lines)
