@@ -295,3 +295,11 @@ def heartbeat_service(pause: Path, *keys: str, name: str = "svc", every: float =
     args = "".join(f', "{a}"' for a in (every, pause, *argv))
     lines = [f'command: ["{{py}}", "{{children}}/heartbeat.py"{args}]', "readiness: {notify: true}", *keys]
     return f"services:\n  {name}:\n" + "".join(f"    {line}\n" for line in lines)
+
+
+def crasher_service(runs: Path, restart: str, code: int = 1, name: str = "svc") -> str:
+    """A `services:` section of one tests/children/crasher.py child that exits with `code` at
+    once and appends its pid to `runs` each time; `restart`: its restart mapping, as YAML."""
+    return (f"services:\n  {name}:\n"
+            f'    command: ["{{py}}", "{{children}}/crasher.py", "{code}", "{runs}"]\n'
+            f"    restart: {restart}\n")

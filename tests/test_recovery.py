@@ -7,7 +7,7 @@ import signal
 import httpx
 import pytest
 
-from harness import SupervisorProcess, free_port, heartbeat_service, wait_until
+from harness import SupervisorProcess, crasher_service, free_port, heartbeat_service, wait_until
 
 
 def crash_dumps(sup):
@@ -118,12 +118,8 @@ def test_memory_limit_triggers_graceful_restart(tmp_path):
 
 def test_circuit_opens_then_half_opens_after_cooldown(tmp_path):
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 2, window: 60s, cooldown: 1s}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(
+            runs, "{backoff: {initial: 0}, max_restarts: 2, window: 60s, cooldown: 1s}")) as sup:
         # after the cooldown one start is tried; it crashes, so the circuit opens again
         sup.wait_state("svc", "fatal", count=2, timeout=30)
         # counted between the fatals in the records, not from the runs file read now: with a
@@ -140,12 +136,8 @@ def test_circuit_opens_then_half_opens_after_cooldown(tmp_path):
 
 def test_an_operators_start_after_the_circuit_opened_gets_the_full_budget(tmp_path):
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 2, window: 60s}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(
+            runs, "{backoff: {initial: 0}, max_restarts: 2, window: 60s}")) as sup:
         sup.wait_api()
         sup.wait_state("svc", "fatal")
         assert len(runs.read_text().split()) == 3   # the start and its 2 restarts
