@@ -2,7 +2,7 @@
 
 import httpx
 
-from harness import SupervisorProcess, heartbeat_service, wait_until
+from harness import SupervisorProcess, crasher_service, heartbeat_service, wait_until
 
 
 def test_stop_racing_a_flapping_crash_keeps_the_owner_alive(tmp_path):
@@ -28,14 +28,10 @@ def test_stop_racing_a_flapping_crash_keeps_the_owner_alive(tmp_path):
 def test_circuit_opens_with_a_budget_above_256(tmp_path):
     # Incident: restart times were kept in a deque of 256, so a budget of 300 never tripped.
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          bad:
-            command: ["{{py}}", "-c", "import sys; open('{runs}', 'a').write('x'); sys.exit(1)"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 300, window: 10m}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(
+            runs, "{backoff: {initial: 0}, max_restarts: 300, window: 10m}", name="bad")) as sup:
         sup.wait_state("bad", "fatal", timeout=120)
-        assert len(runs.read_text()) == 301
+        assert len(runs.read_text().split()) == 301
         assert sup.stop() == 0
 
 
