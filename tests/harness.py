@@ -87,6 +87,11 @@ def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "cond
         delay = min(delay * 2, 0.05)
 
 
+def fill(config: str) -> str:
+    """A test's YAML, dedented, with {py} and {children} put in: this interpreter and tests/children."""
+    return textwrap.dedent(config).replace("{py}", PY).replace("{children}", str(CHILDREN))
+
+
 class SupervisorProcess:
     """`python start_system.py run` on a config written into tmp_path."""
 
@@ -97,7 +102,7 @@ class SupervisorProcess:
         self.dir = tmp_path
         self.state_dir = tmp_path / "state"
         self.config_path = tmp_path / "services.yaml"
-        text = textwrap.dedent(config).replace("{py}", PY).replace("{children}", str(CHILDREN))
+        text = fill(config)
         if "supervisor:" not in text:
             extra = "".join(f"  {line}\n" for line in textwrap.dedent(supervisor).splitlines() if line)
             text = f"supervisor:\n  state_dir: {self.state_dir}\n  port: {free_port()}\n{extra}" + text
