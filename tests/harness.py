@@ -308,3 +308,21 @@ def crasher_service(runs: Path, restart: str, code: int = 1, name: str = "svc") 
     return (f"services:\n  {name}:\n"
             f'    command: ["{{py}}", "{{children}}/crasher.py", "{code}", "{runs}"]\n'
             f"    restart: {restart}\n")
+
+
+def tcp_service(port: int, *argv: str, probe: str = "", **keys: str) -> str:
+    """A YAML flow mapping of a service running tests/children/tcp_server.py on `port` (`argv`:
+    its further arguments: the seconds before it listens, "stubborn"), ready once a TCP probe of
+    that same port succeeds. `probe`: more keys of the probe ("period: 50ms"); `keys`: more
+    keys of the service, as YAML (stop="{timeout: 1s}")."""
+    args = "".join(f', "{a}"' for a in (port, *argv))
+    readiness = f"tcp: {{port: {port}}}" + (f", {probe}" if probe else "")
+    more = "".join(f", {key}: {value}" for key, value in keys.items())
+    return f'{{command: ["{{py}}", "{{children}}/tcp_server.py"{args}], readiness: {{{readiness}}}{more}}}'
+
+
+def sleeper(depends_on: str = "") -> str:
+    """A YAML flow mapping of a service running tests/children/sleeper.py, with its depends_on
+    (YAML: "[db]", "{db: {condition: healthy}}") when given."""
+    after = f", depends_on: {depends_on}" if depends_on else ""
+    return f'{{command: ["{{py}}", "{{children}}/sleeper.py"]{after}}}'

@@ -3,14 +3,12 @@
 import os
 import signal
 
-from harness import CHILDREN, PY, SupervisorProcess, fill, free_port, refused_port, wait_until
-
-SLEEPER = '{command: ["{py}", "{children}/sleeper.py"]}'
+from harness import CHILDREN, PY, SupervisorProcess, fill, free_port, refused_port, sleeper, tcp_service, wait_until
 
 
 def sleepers(*names: str) -> str:
     """A `services:` section of one tests/children/sleeper.py per name."""
-    return "services:\n" + "".join(f"  {name}: {SLEEPER}\n" for name in names)
+    return "services:\n" + "".join(f"  {name}: {sleeper()}\n" for name in names)
 
 
 def exits(sup, service):
@@ -49,8 +47,9 @@ def reload_with(sup, services: str) -> None:
     sup.signal(signal.SIGHUP)
 
 
-def reloaded(sup, count: int = 1, timeout: float = 10) -> dict:
-    """The `count`th "config reloaded" record, once there is one."""
+def reloaded(sup, count: int = 1, timeout: float = 30) -> dict:
+    """The `count`th "config reloaded" record, once there is one (the new config is parsed in a
+    helper process: slow on a loaded machine)."""
     return wait_until(lambda: sup.events("config reloaded")[count - 1:], timeout, f"reload #{count}",
                       seen=lambda: sup.records()[-5:])[0]
 
@@ -60,9 +59,9 @@ def test_reload_applies_added_removed_changed_and_leaves_unchanged_alone(tmp_pat
         pids = {n: sup.wait_state(n, "running")["pid"] for n in ("same", "change", "drop")}
         reload_with(sup, f"""
             services:
-              same: {SLEEPER}
+              same: {sleeper()}
               change: {{command: ["{{py}}", "{{children}}/sleeper.py", "{tmp_path}/x"]}}
-              new: {SLEEPER}
+              new: {sleeper()}
         """)
         diff = reloaded(sup)
         assert diff["added"] == ["new"] and diff["removed"] == ["drop"]
@@ -82,7 +81,7 @@ def test_reload_parses_in_a_helper_the_subreaper_sweep_leaves_alone(tmp_path):
     with SupervisorProcess(tmp_path, sleepers("a"), supervisor="subreaper: true") as sup:
         sup.wait_state("a", "running")
         reload_with(sup, sleepers("a", "b"))
-        diff = reloaded(sup, timeout=20)
+        diff = reloaded(sup)
         assert diff["added"] == ["b"] and diff["unchanged"] == ["a"]
         sup.wait_state("b", "running")
         assert sup.stop() == 0
@@ -103,10 +102,7 @@ def test_reload_to_a_command_that_never_gets_ready_is_rolled_back(tmp_path):
     port = free_port()
     with refused_port() as dead_port, SupervisorProcess(tmp_path, f"""
         services:
-          web:
-            command: ["{{py}}", "{{children}}/tcp_server.py", "{port}"]
-            readiness: {{tcp: {{port: {port}}}, period: 50ms, failure_threshold: 2}}
-            stop: {{timeout: 1s}}
+          web: {tcp_service(port, probe="period: 50ms, failure_threshold: 2", stop="{timeout: 1s}")}
     """) as sup:
         first = sup.wait_state("web", "running")["pid"]
         reload_with(sup, f"""
