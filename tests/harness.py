@@ -326,3 +326,8 @@ def sleeper(depends_on: str = "") -> str:
     (YAML: "[db]", "{db: {condition: healthy}}") when given."""
     after = f", depends_on: {depends_on}" if depends_on else ""
     return f'{{command: ["{{py}}", "{{children}}/sleeper.py"]{after}}}'
+
+
+def sleepers(*names: str) -> str:
+    """A `services:` section of one tests/children/sleeper.py per name."""
+    return "services:\n" + "".join(f"  {name}: {sleeper()}\n" for name in names)

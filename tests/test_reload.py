@@ -3,12 +3,7 @@
 import os
 import signal
 
-from harness import CHILDREN, PY, SupervisorProcess, fill, free_port, refused_port, sleeper, tcp_service, wait_until
-
-
-def sleepers(*names: str) -> str:
-    """A `services:` section of one tests/children/sleeper.py per name."""
-    return "services:\n" + "".join(f"  {name}: {sleeper()}\n" for name in names)
+from harness import SupervisorProcess, fill, free_port, refused_port, sleeper, sleepers, tcp_service, wait_until
 
 
 def exits(sup, service):
@@ -124,7 +119,7 @@ def test_watch_config_reloads_when_the_file_changes(tmp_path):
     with SupervisorProcess(tmp_path, sleepers("a"), supervisor="watch_config: true") as sup:
         sup.wait_state("a", "running")
         text = sup.config_path.read_text()   # no SIGHUP: the file's change alone reloads
-        sup.config_path.write_text(text + f'  b: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}\n')
+        sup.config_path.write_text(f"{text}  b: {fill(sleeper())}\n")
         sup.wait_state("b", "running", timeout=15)
         assert not exits(sup, "a")
         assert sup.stop() == 0
