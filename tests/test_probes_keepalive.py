@@ -320,9 +320,9 @@ def test_hung_server_fails_at_its_timeout_and_the_next_attempt_is_fresh(runner, 
 
 
 def test_a_connection_is_not_reused_past_its_age(runner, scripted, monkeypatch):
-    from unified_system.probes import runner as runner_module
+    from unified_system.probes import kept
 
-    monkeypatch.setattr(runner_module, "MAX_AGE", 0.3)
+    monkeypatch.setattr(kept, "MAX_AGE", 0.3)
     server = scripted(lambda conn, n: conn.sendall(OK))
     probe = http_probe(server.port)
     assert attempt(runner, probe).ok and attempt(runner, probe).ok

@@ -26,7 +26,7 @@ soon as it is read; the rest of the answer is read only to decide whether to kee
 socket. A server that closed a kept connection just as we sent (its idle timeout: Node's
 and uvicorn's 5 s) shows as an error or EOF before any byte: the attempt is retried once on
 a fresh connection within the same deadline, not failed. A failed or timed-out attempt
-closes its connection, and a connection older than MAX_AGE is not reused, so a server that
+closes its connection, and a connection older than kept.MAX_AGE is not reused, so a server that
 can no longer accept is still caught by its next fresh connect.
 """
 
@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 from unified_system.core.events import Batch, ProbeResult
 from unified_system.probes.checks import ProbeFailed, exec_check
 from unified_system.probes.framing import MAX_BODY, MAX_HEAD, MORE, NO_REUSE, answer_end
+from unified_system.probes.kept import Kept, KeptConnections
 from unified_system.probes.plans import QUIET_HOLD, Plan, Plans
 from unified_system.probes.wire import Target, judge, target_of
 from unified_system.proc.seam import ProcessSeam
@@ -59,10 +60,6 @@ if TYPE_CHECKING:
 
 HOLD = 0.03          # seconds a repeated result may wait for company: less than the owner's grid
 REMEMBERED = 4096    # (incarnation, role) verdicts and parsed targets kept; cleared past it
-# A kept connection is not reused past this age: a server whose accept queue is full, or
-# whose accept loop died, is then caught by a fresh connect. 30 s is Kubernetes' default
-# failure window (period 10 s x failure_threshold 3), and costs 1 connect in 30 at 1 s.
-MAX_AGE = 30.0
 _READ = 16384
 # After sending a tick's requests or reading answers, wait this long before the next poll
 # while attempts are in flight: the answers of one tick (each server wakes and replies on
@@ -90,15 +87,6 @@ class Attempt:
     after: Attempt | None = None   # the next attempt of its key, waiting for this connection
 
 
-@dataclass(eq=False)
-class Kept:
-    """An idle kept-alive connection, waiting for its (incarnation, role)'s next attempt."""
-    key: tuple[int, str]
-    sock: socket.socket
-    target: Target
-    born: float
-
-
 class ProbeRunner:
     def __init__(self, seam: ProcessSeam, post: Callable[[object], None]) -> None:
         self._seam = seam
@@ -108,11 +96,9 @@ class ProbeRunner:
         self._wake_r.setblocking(False)
         self._epoll.register(self._wake_r.fileno(), _IN)
         self._attempts: dict[int, Attempt] = {}   # fd -> its attempt, while it is open
-        self._kept: dict[tuple[int, str], Kept] = {}   # (incarnation, role) -> idle connection
-        self._kept_fds: dict[int, Kept] = {}
+        self._kept = KeptConnections()
         self._reading: dict[tuple[int, str], Attempt] = {}   # verdict posted, answer still coming
         self._handed: list[Attempt] = []          # waited for a connection: start after the events
-        self._sweep_at: float | None = None       # when idle connections past MAX_AGE go
         self._inbox: list[Attempt] = []
         self._lock = threading.Lock()
         self._deadlines: list[tuple[float, int, Attempt]] = []
@@ -202,13 +188,15 @@ class ProbeRunner:
             settle = False
             if self._post_by is not None and now >= self._post_by:
                 self._flush()
-            if self._sweep_at is not None and now >= self._sweep_at:
-                self._sweep(now)
+            sweep_at = self._kept.sweep_at
+            if sweep_at is not None and now >= sweep_at:
+                self._kept.sweep(now)
+                sweep_at = self._kept.sweep_at
             planned = plans.next_due()
             due = min(self._deadlines[0][0] if self._deadlines else now + 3600.0,
                       self._post_by if self._post_by is not None else now + 3600.0,
                       planned if planned is not None else now + 3600.0,
-                      self._sweep_at if self._sweep_at is not None else now + 3600.0,
+                      sweep_at if sweep_at is not None else now + 3600.0,
                       now if self._handed else now + 3600.0)   # handed on by a deadline: no wait
             woken = False
             for fd, mask in poll(max(0.0, due - now) if due - now < 3600.0 else -1):
@@ -219,8 +207,8 @@ class ProbeRunner:
                     if attempt is not None:
                         settle = True
                         self._step(attempt, mask)
-                    elif fd in self._kept_fds:   # the server closed it (or spoke unasked)
-                        self._drop(self._kept_fds[fd])
+                    else:
+                        self._kept.closed_by_peer(fd)
             if self._handed:   # after the events, like the inbox
                 handed, self._handed = self._handed, []
                 for attempt in handed:
@@ -258,7 +246,7 @@ class ProbeRunner:
         for plan, inc, role in orders:
             if plan is None:
                 self._plans.drop(inc, role)
-                self._drop_kept(inc, role)   # an incarnation's connections end with it
+                self._kept.forget(inc, role)   # an incarnation's connections end with it
             else:
                 self._plans.add(plan, now)
         for attempt in batch:
@@ -278,15 +266,12 @@ class ProbeRunner:
             # (a period shorter than a slow body): wait for it, then take the connection.
             busy.after, attempt.queued = attempt, True
             return
-        kept = self._kept.pop((attempt.inc, attempt.role), None) if target.keep_alive else None
+        kept = (self._kept.take((attempt.inc, attempt.role), target, attempt.started)
+                if target.keep_alive else None)
         if kept is not None:
-            del self._kept_fds[kept.sock.fileno()]
-            same = kept.target is target or kept.target == target   # a reload may remake an equal one
-            if same and attempt.started - kept.born < MAX_AGE:
-                self._reuse(attempt, kept)
-                return
-            kept.sock.close()   # too old, or the probe's target changed by a reload
-        self._connect(attempt)
+            self._reuse(attempt, kept)
+        else:
+            self._connect(attempt)
 
     def _connect(self, attempt: Attempt) -> None:
         target = attempt.target
@@ -424,42 +409,17 @@ class ProbeRunner:
             self._handed.append(waiting)
 
     def _keep(self, attempt: Attempt) -> None:
-        """Park the connection for its (incarnation, role)'s next attempt. It stays in the
-        epoll for input: the server's close while it idles is seen and closes it here."""
+        """Park the connection for its (incarnation, role)'s next attempt (probes/kept.py)."""
         sock = attempt.sock
         if sock is None:
             return
-        key = (attempt.inc, attempt.role)
-        if (time.monotonic() - attempt.born >= MAX_AGE or key in self._kept
-                or len(self._kept) >= REMEMBERED):
+        if not self._kept.park((attempt.inc, attempt.role), sock, attempt.target, attempt.born,
+                               time.monotonic()):
             self._close(attempt)
             return
-        fd = sock.fileno()
-        del self._attempts[fd]
+        del self._attempts[sock.fileno()]
         attempt.sock = None
-        kept = Kept(key, sock, attempt.target, attempt.born)
-        self._kept[key] = self._kept_fds[fd] = kept
-        if self._sweep_at is None:
-            self._sweep_at = time.monotonic() + MAX_AGE
         self._hand_on(attempt)
-
-    def _drop(self, kept: Kept) -> None:
-        fd = kept.sock.fileno()
-        self._kept_fds.pop(fd, None)
-        if self._kept.get(kept.key) is kept:
-            del self._kept[kept.key]
-        kept.sock.close()
-
-    def _sweep(self, now: float) -> None:
-        """Idle connections past MAX_AGE close: an incarnation that ended while its server
-        lives on (a probe of another process's port) leaves none behind for long."""
-        for kept in [k for k in self._kept.values() if now - k.born >= MAX_AGE]:
-            self._drop(kept)
-        self._sweep_at = now + MAX_AGE / 2 if self._kept else None
-
-    def _drop_kept(self, inc: int, role: str | None) -> None:
-        for key in [k for k in self._kept if k[0] == inc and (role is None or k[1] == role)]:
-            self._drop(self._kept[key])
 
     def _post_result(self, inc: int, role: str, ok: bool, detail: str, started: float) -> None:
         now = time.monotonic()
@@ -514,10 +474,7 @@ class ProbeRunner:
             if attempt.sock is not None:
                 attempt.sock.close()
         self._attempts.clear()
-        for kept in list(self._kept.values()):
-            kept.sock.close()
-        self._kept.clear()
-        self._kept_fds.clear()
+        self._kept.close()
         self._epoll.close()
         self._wake_r.close()
         self._wake_w.close()
