@@ -61,9 +61,9 @@ if TYPE_CHECKING:
 HOLD = 0.03          # seconds a repeated result may wait for company: less than the owner's grid
 REMEMBERED = 4096    # (incarnation, role) verdicts and parsed targets kept; cleared past it
 _READ = 16384
-# After sending a tick's requests or reading answers, wait this long before the next poll
-# while attempts are in flight: the answers of one tick (each server wakes and replies on
-# its own) are then read in one wake-up, not one each. Results wait up to HOLD anyway.
+# After sending requests, wait this long before the next poll: the answers of one tick
+# (each server wakes and replies on its own) are then read in one wake-up, not one each.
+# Not after connects, which a loopback server completes at once. Results wait up to HOLD.
 SETTLE = 0.005
 _MAX_READ = MAX_HEAD + 2 * MAX_BODY   # an answer that long is never kept alive
 _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
@@ -99,6 +99,7 @@ class ProbeRunner:
         self._kept = KeptConnections()
         self._reading: dict[tuple[int, str], Attempt] = {}   # verdict posted, answer still coming
         self._handed: list[Attempt] = []          # waited for a connection: start after the events
+        self._sent = False                        # a request went out since the last poll
         self._inbox: list[Attempt] = []
         self._lock = threading.Lock()
         self._deadlines: list[tuple[float, int, Attempt]] = []
@@ -176,16 +177,14 @@ class ProbeRunner:
         wake = self._wake_r.fileno()
         poll, attempts, sleep = self._epoll.poll, self._attempts, time.sleep
         plans = self._plans
-        settle = False
         while not self._closing:
             now = time.monotonic()
             for plan in plans.pop_due(now):
                 self._start(plan, now)
-                settle = True
-            if settle and attempts:
+            if self._sent and attempts:   # requests just went out: let their answers gather
                 sleep(SETTLE)
                 now = time.monotonic()
-            settle = False
+            self._sent = False
             if self._post_by is not None and now >= self._post_by:
                 self._flush()
             sweep_at = self._kept.sweep_at
@@ -205,7 +204,6 @@ class ProbeRunner:
                 else:
                     attempt = attempts.get(fd)
                     if attempt is not None:
-                        settle = True
                         self._step(attempt, mask)
                     else:
                         self._kept.closed_by_peer(fd)
@@ -215,10 +213,8 @@ class ProbeRunner:
                     if not attempt.posted:   # not timed out meanwhile
                         attempt.queued = False
                         self._open(attempt)
-                settle = True
             if woken:  # after the events: a new socket may reuse a number closed just now
                 self._take_inbox()
-                settle = True
             now = time.monotonic()
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, _, attempt = heapq.heappop(self._deadlines)
@@ -301,7 +297,7 @@ class ProbeRunner:
         except OSError:   # the server closed it since: the keep-alive race
             self._retry(attempt)
             return
-        attempt.sent = True
+        attempt.sent = self._sent = True
 
     def _retry(self, attempt: Attempt) -> None:
         """A kept connection the server had closed answers nothing: connect afresh, once,
@@ -328,7 +324,7 @@ class ProbeRunner:
                 else:
                     # Small: fits any fresh socket buffer. A failed connect raises its error here.
                     sock.send(target.wire)
-                    attempt.sent = True
+                    attempt.sent = self._sent = True
                     self._epoll.modify(sock.fileno(), _IN)
                 return
             chunk = sock.recv(_READ)
