@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import resource
 import shutil
 import socket
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import unified_system
+from unified_system.api.exposition import python_info
 
 if TYPE_CHECKING:
     import psutil
@@ -85,7 +85,7 @@ def diagnostics(state_dir: Path, extra: dict[str, Any] | None = None) -> dict[st
         "status": status,
         "supervisor": {"pid": os.getpid(), "uptime_seconds": round(time.time() - created, 3),
                        "version": unified_system.__version__,
-                       "python": platform.python_version(), "host": socket.gethostname()},
+                       "python": python_info()[1], "host": socket.gethostname()},
         "checks": checks,
         **(extra or {}),
     }
