@@ -261,11 +261,7 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
 def cmd_run(config: str | None, env_name: str | None, only: str | None,
             verbose: bool = False) -> int:
     from unified_system.config.apart import forked
-    from unified_system.proc.fdlimit import raise_nofile
-    from unified_system.proc.malloc import limit_arenas
 
-    limit_arenas()  # before any thread: each would get an arena that only grows (proc/malloc.py)
-    raise_nofile()   # before any thread or child: every connection and spawn needs descriptors
     # Start-up allocates much and frees little; a full collection in the middle of it is a
     # 15 ms pause. The supervisor freezes what start-up made and resumes collection.
     gc.disable()
@@ -297,6 +293,13 @@ def _import_runtime(answered: Callable[[], bool]) -> None:
     the longer of the two), the modules opened after the first spawns."""
     import importlib
 
+    from unified_system.proc.fdlimit import raise_nofile
+    from unified_system.proc.malloc import limit_arenas
+
+    # After the fork (ctypes and resource are the supervisor's alone: the config child,
+    # the start's critical path, starts without them), still before any thread.
+    limit_arenas()  # before any thread: each would get an arena that only grows (proc/malloc.py)
+    raise_nofile()   # before any thread or service: every connection and spawn needs descriptors
     import unified_system.core.supervisor  # noqa: F401
     from unified_system.runtime import LATE_MODULES
 
