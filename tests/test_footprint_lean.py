@@ -115,3 +115,24 @@ def test_tokens_are_urlsafe_base64_without_padding():
         token = token_urlsafe(n)
         assert len(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))) == n
         assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_which_answers_as_shutil_which(tmp_path):
+    import os
+    import shutil
+
+    from unified_system.proc.which import which
+
+    tool = tmp_path / "bin" / "tool"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    plain = tmp_path / "bin" / "plain"
+    plain.write_text("")                       # not executable
+    (tmp_path / "bin" / "adir").mkdir(mode=0o755)   # executable, but a directory
+    paths = [None, "", str(tool.parent), f"{tmp_path}/none:{tool.parent}:{tool.parent}",
+             os.defpath, f":{tool.parent}"]
+    for cmd in ("tool", "plain", "adir", "sh", "sleep", "no-such-program", str(tool), str(plain),
+                "bin/tool", "./tool"):
+        for path in paths:
+            assert which(cmd, path=path) == shutil.which(cmd, path=path), (cmd, path)

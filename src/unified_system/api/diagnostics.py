@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import socket
 import time
 from collections import Counter
@@ -63,6 +62,8 @@ def diagnostics(state_dir: Path, extra: dict[str, Any] | None = None) -> dict[st
     nofile = _limit(resource.RLIMIT_NOFILE)
     nproc = _limit(resource.RLIMIT_NPROC)
     try:
+        import shutil  # on a request only: shutil is 0.6 MB with the archive modules it imports
+
         disk = shutil.disk_usage(state_dir)
         disk_check = _check(100.0 * disk.used / disk.total if disk.total else None,
                             path=str(state_dir), total_bytes=disk.total, free_bytes=disk.free)
