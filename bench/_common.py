@@ -25,36 +25,20 @@ START = ROOT / "start_system.py"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 
 
-CLEAN_VENV = Path(tempfile.gettempdir()) / "unified-bench-cleanpy"
-
-
-def clean_python() -> str:
-    """An interpreter of this Python without this VM's site hook: a venv (no pip) whose one
-    .pth names the global site-packages as a path line. Path lines are appended to
-    sys.path; the .pth files inside that directory (the sandbox's, which imports certifi,
-    zipfile, tempfile and importlib.resources into every process: ~2.6 MB, ~50 ms) are not
-    executed, as on a user's machine. Made once under /tmp, reused."""
-    python = CLEAN_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(CLEAN_VENV)], check=True)
-        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        import site as global_site
-        lines = "".join(f"{d}\n" for d in global_site.getsitepackages())
-        Path(site, "_global_site.pth").write_text(lines)
-    return str(python)
-
-
 def add_clean_python(parser) -> None:
     """--clean-python: run the benchmark (and so the supervisor, the floors and Python
-    children, all started with sys.executable) under clean_python()."""
+    children, all started with sys.executable) under bench/_cleanpy.py's interpreter, which
+    does not run this VM's sandbox .pth (certifi, zipfile, tempfile in every process)."""
     parser.add_argument("--clean-python", action="store_true",
                         help="run under a venv interpreter without this VM's sandbox .pth hook")
 
 
 def reexec_clean(args) -> None:
-    """With --clean-python, run this script again under clean_python() (once)."""
-    if args.clean_python and Path(sys.prefix) != CLEAN_VENV:
+    """With --clean-python, run this script again under that interpreter (once: the
+    interpreter it runs under is a venv, which _cleanpy's never is made from)."""
+    if args.clean_python and sys.prefix == sys.base_prefix:
+        from _cleanpy import clean_python
+
         python = clean_python()
         os.execv(python, [python, *sys.argv])
 

@@ -20,26 +20,14 @@ snapshot and config it reads); no supervisor runs.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 from pathlib import Path
+
+from _resident import run_resident
 
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r'''
-import json, sys, time
-sys.path.insert(0, SRC)
-
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-
-import unified_system.api.server  # noqa: F401  what the resident supervisor holds already
-import gc
-gc.collect()
 out = {"rss_base": rss()}
 started = time.perf_counter()
 if SIDE.startswith("ours"):
@@ -136,10 +124,8 @@ print(json.dumps(out))
 
 
 def run(side: str, services: int, scrapes: int) -> dict[str, float]:
-    code = (f"SRC = {str(ROOT / 'src')!r}\nSIDE = {side!r}\nN = {services}\nSCRAPES = {scrapes}\n"
-            + CHILD)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    result: dict[str, float] = run_resident(CHILD, str(ROOT / "src"), SIDE=side, N=services, SCRAPES=scrapes)
+    return result
 
 
 def main() -> None:

@@ -11,21 +11,12 @@ before it (e.g. `git archive <commit> | tar -x -C /tmp/before`, then --src /tmp/
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
+from _resident import run_resident
+
 CHILD = r'''
-import gc, json, sys, time
-sys.path.insert(0, SRC)
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-import unified_system.api.server  # noqa: F401
-gc.collect()
 before, r0, t = set(sys.modules), rss(), time.perf_counter()
 __import__(MODULE)
 ms = (time.perf_counter() - t) * 1000
@@ -43,9 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for _ in range(args.rounds):
-        code = f"SRC = {args.src!r}\nMODULE = {args.module!r}\n" + CHILD
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout))
+        rows.append(run_resident(CHILD, args.src, MODULE=args.module))
     ms = statistics.median(r["ms"] for r in rows)
     rss = statistics.median(r["rss"] for r in rows) / 1e6
     print(f"import {args.module} after the supervisor's modules ({args.src}): median {ms:.1f} ms "

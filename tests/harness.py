@@ -87,6 +87,11 @@ def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "cond
         delay = min(delay * 2, 0.05)
 
 
+def fill(config: str) -> str:
+    """A test's YAML, dedented, with {py} and {children} put in: this interpreter and tests/children."""
+    return textwrap.dedent(config).replace("{py}", PY).replace("{children}", str(CHILDREN))
+
+
 class SupervisorProcess:
     """`python start_system.py run` on a config written into tmp_path."""
 
@@ -97,7 +102,7 @@ class SupervisorProcess:
         self.dir = tmp_path
         self.state_dir = tmp_path / "state"
         self.config_path = tmp_path / "services.yaml"
-        text = textwrap.dedent(config).replace("{py}", PY).replace("{children}", str(CHILDREN))
+        text = fill(config)
         if "supervisor:" not in text:
             extra = "".join(f"  {line}\n" for line in textwrap.dedent(supervisor).splitlines() if line)
             text = f"supervisor:\n  state_dir: {self.state_dir}\n  port: {free_port()}\n{extra}" + text
@@ -163,6 +168,11 @@ class SupervisorProcess:
 
     def output(self) -> str:
         return self.stdout_path.read_text(errors="replace")
+
+    def events(self, name: str, service: str | None = None) -> list[dict[str, Any]]:
+        """The records of event `name` so far, of `service` alone when given."""
+        return [r for r in self.records()
+                if r.get("event") == name and (service is None or r.get("service") == service)]
 
     # -- control ------------------------------------------------------------
     def signal(self, signum: int) -> None:
@@ -280,3 +290,44 @@ def probe_runner() -> Iterator[tuple[Any, Any]]:
     finally:
         prober.close()
         seam.close()
+
+
+def heartbeat_service(pause: Path, *keys: str, name: str = "svc", every: float = 0.05,
+                      argv: tuple[str, ...] = ()) -> str:
+    """A `services:` section of one tests/children/heartbeat.py child, ready by sd_notify, that
+    beats every `every` seconds and falls silent while `pause` exists. `keys`: more YAML lines
+    of that service (heartbeat:, restart: ...); `argv`: more arguments of the child."""
+    args = "".join(f', "{a}"' for a in (every, pause, *argv))
+    lines = [f'command: ["{{py}}", "{{children}}/heartbeat.py"{args}]', "readiness: {notify: true}", *keys]
+    return f"services:\n  {name}:\n" + "".join(f"    {line}\n" for line in lines)
+
+
+def crasher_service(runs: Path, restart: str, code: int = 1, name: str = "svc") -> str:
+    """A `services:` section of one tests/children/crasher.py child that exits with `code` at
+    once and appends its pid to `runs` each time; `restart`: its restart mapping, as YAML."""
+    return (f"services:\n  {name}:\n"
+            f'    command: ["{{py}}", "{{children}}/crasher.py", "{code}", "{runs}"]\n'
+            f"    restart: {restart}\n")
+
+
+def tcp_service(port: int, *argv: str, probe: str = "", **keys: str) -> str:
+    """A YAML flow mapping of a service running tests/children/tcp_server.py on `port` (`argv`:
+    its further arguments: the seconds before it listens, "stubborn"), ready once a TCP probe of
+    that same port succeeds. `probe`: more keys of the probe ("period: 50ms"); `keys`: more
+    keys of the service, as YAML (stop="{timeout: 1s}")."""
+    args = "".join(f', "{a}"' for a in (port, *argv))
+    readiness = f"tcp: {{port: {port}}}" + (f", {probe}" if probe else "")
+    more = "".join(f", {key}: {value}" for key, value in keys.items())
+    return f'{{command: ["{{py}}", "{{children}}/tcp_server.py"{args}], readiness: {{{readiness}}}{more}}}'
+
+
+def sleeper(depends_on: str = "") -> str:
+    """A YAML flow mapping of a service running tests/children/sleeper.py, with its depends_on
+    (YAML: "[db]", "{db: {condition: healthy}}") when given."""
+    after = f", depends_on: {depends_on}" if depends_on else ""
+    return f'{{command: ["{{py}}", "{{children}}/sleeper.py"]{after}}}'
+
+
+def sleepers(*names: str) -> str:
+    """A `services:` section of one tests/children/sleeper.py per name."""
+    return "services:\n" + "".join(f"  {name}: {sleeper()}\n" for name in names)

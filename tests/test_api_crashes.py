@@ -30,12 +30,9 @@ def sup(tmp_path_factory):
             depends_on: {db: {condition: started, restart: true}}
             restart: {backoff: {initial: 0}, max_restarts: 2, window: 60s, cooldown: null}
     """.replace("SECRET_HERE", SECRET.replace("\\", "\\\\").replace('"', '\\"')))
-    s.start()
-    try:
+    with s:
         s.wait_api()
         yield s
-    finally:
-        s.close()
 
 
 def get(sup, path, **kw):

@@ -11,7 +11,7 @@ import stat
 import httpx
 import pytest
 
-from harness import PY, SupervisorProcess, free_port, wait_until
+from harness import PY, SupervisorProcess, free_port, sleepers, wait_until
 
 SERVICE_KEYS = {"name", "state", "ready", "health", "pid", "instances", "uptime_seconds",
                 "restarts", "last_exit", "circuit", "depends_on", "critical",
@@ -35,14 +35,11 @@ def sup(tmp_path_factory):
             restart: {{backoff: {{initial: 0}}, max_restarts: 3, window: 60s, cooldown: null}}
     """)
     s.envfile = envfile
-    s.start()
-    try:
+    with s:
         s.wait_api()
         s.wait_state("web", "running")
         wait_until(envfile.exists, 10, "worker's env dump")
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="module")
@@ -206,16 +203,9 @@ def test_open_reads_answer_only_a_loopback_host_name(open_sup, host, status):
 @pytest.fixture(scope="module")
 def open_sup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("open-reads")
-    s = SupervisorProcess(tmp, """
-        services:
-          web: {command: ["{py}", "{children}/sleeper.py"]}
-    """, supervisor="open_reads: true")
-    s.start()
-    try:
+    with SupervisorProcess(tmp, sleepers("web"), supervisor="open_reads: true") as s:
         s.wait_api()
         yield s
-    finally:
-        s.close()
 
 
 def test_an_unread_body_is_never_taken_for_the_next_request(sup):

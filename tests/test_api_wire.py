@@ -10,16 +10,12 @@ import subprocess
 
 import pytest
 
-from harness import SupervisorProcess
+from harness import SupervisorProcess, sleepers
 
 
 @pytest.fixture(scope="module")
 def sup(tmp_path_factory):
-    with SupervisorProcess(tmp_path_factory.mktemp("wire"), """
-        services:
-          worker:
-            command: ["{py}", "{children}/sleeper.py"]
-    """) as sup:
+    with SupervisorProcess(tmp_path_factory.mktemp("wire"), sleepers("worker")) as sup:
         sup.wait_api(30)
         yield sup
 

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,14 +37,23 @@ def project(root: Path, state_dir: str = ".unified-system", cwd: str = "."):
     return load_config(path, environ=SYSTEM_PATH)
 
 
+@contextmanager
+def made_in(base: Path | str, prefix: str = "unified-test-") -> Iterator[Path]:
+    """A fresh directory in `base`, removed with all it holds when the block ends."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 def outside_tmp() -> Iterator[Path]:
     """A directory under neither /tmp nor /var/tmp."""
     base = Path.home() if str(Path.home()).startswith("/") else Path("/root")
-    path = Path(tempfile.mkdtemp(prefix=".unified-test-", dir=base))
-    assert not str(path).startswith(("/tmp", "/var/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with made_in(base, prefix=".unified-test-") as path:
+        assert not str(path).startswith(("/tmp", "/var/tmp"))
+        yield path
 
 
 def write(unit_text: str, where: Path) -> Path:
@@ -54,32 +64,23 @@ def write(unit_text: str, where: Path) -> Path:
 
 
 def test_a_project_in_tmp_gets_private_tmp_no_with_the_reason():
-    root = Path(tempfile.mkdtemp(prefix="unified-test-", dir="/tmp"))
-    try:
+    with made_in("/tmp") as root:
         text = render_unit(project(root / "proj"), python=PYTHON)
         assert settings(text)["PrivateTmp"] == ["no"]
         assert f"# be missing: {root / 'proj'}" in text
         assert verify(write(text, root / "out")) == ""
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_state_dir_in_var_tmp_gets_private_tmp_no(outside_tmp):
-    state = Path(tempfile.mkdtemp(prefix="unified-test-", dir="/var/tmp"))
-    try:
+    with made_in("/var/tmp") as state:
         text = render_unit(project(outside_tmp / "proj", state_dir=str(state)), python=PYTHON)
         assert settings(text)["PrivateTmp"] == ["no"] and str(state) in text
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_a_cwd_in_tmp_gets_private_tmp_no(outside_tmp):
-    cwd = Path(tempfile.mkdtemp(prefix="unified-test-", dir="/tmp"))
-    try:
+    with made_in("/tmp") as cwd:
         text = render_unit(project(outside_tmp / "proj", cwd=str(cwd)), python=PYTHON)
         assert settings(text)["PrivateTmp"] == ["no"] and str(cwd) in text
-    finally:
-        shutil.rmtree(cwd, ignore_errors=True)
 
 
 def test_a_project_elsewhere_keeps_private_tmp_yes(outside_tmp):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import textwrap
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_server import Prometheus
 
-from harness import SupervisorProcess, free_port, stop_process, wait_until
+from harness import SupervisorProcess, free_port, wait_until
 
 STATES = {"disabled", "pending", "building", "starting", "running", "stopping", "stopped",
           "exited", "backoff", "fatal"}
@@ -104,43 +103,14 @@ def test_promtool_accepts_the_exposition(sup):
 
 @pytest.mark.slow
 def test_a_real_prometheus_scrapes_it(sup, tmp_path):
-    prometheus = shutil.which("prometheus") or "/usr/bin/prometheus"
-    if not os.path.exists(prometheus):
-        pytest.skip("prometheus is not installed (Debian package `prometheus`)")
     host, port = sup.api_address()
-    web = free_port()
-    cfg = tmp_path / "prometheus.yml"
-    cfg.write_text(textwrap.dedent(f"""
-        global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-        scrape_configs:
-          - job_name: unified
-            static_configs: [{{targets: ["{host}:{port}"]}}]
-    """))
-    proc = subprocess.Popen([prometheus, f"--config.file={cfg}",
-                             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{web}"],
-                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prom.log", "wb"))
-    api = f"http://127.0.0.1:{web}/api/v1"
-    try:
-        def target_up():
-            try:
-                active = httpx.get(f"{api}/targets", timeout=2).json()["data"]["activeTargets"]
-            except (httpx.HTTPError, ValueError, KeyError):
-                return None
-            return [t for t in active if t["health"] == "up"]
-        targets = wait_until(target_up, 60, "prometheus to scrape the supervisor",
-                             seen=lambda: (tmp_path / "prom.log").read_text()[-1500:])
+    with Prometheus(tmp_path, f"{host}:{port}") as prom:
+        targets = wait_until(prom.targets_up, 60, "prometheus to scrape the supervisor", seen=prom.tail)
         assert targets[0]["scrapeUrl"] == f"http://{host}:{port}/metrics"
-
-        def series():
-            r = httpx.get(f"{api}/query", params={"query": "unified_service_up"}, timeout=2).json()
-            return r["data"]["result"] if r.get("status") == "success" else None
-        result = wait_until(lambda: (s := series()) and len(s) == 3 and s, 30, "3 series")
+        result = wait_until(lambda: (s := prom.query("unified_service_up")) and len(s) == 3 and s, 30, "3 series")
         assert sorted(r["metric"]["service"] for r in result) == ["down", "tcp", "web"]
         values = {r["metric"]["service"]: r["value"][1] for r in result}
         assert values == {"web": "1", "tcp": "1", "down": "0"}
-    finally:
-        stop_process(proc)
 
 
 def test_heartbeat_age_only_for_services_with_heartbeats(tmp_path):

@@ -5,17 +5,15 @@ kills read 1.04 when the series appeared only at the first restart)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import textwrap
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_server import Prometheus
 
-from harness import CHILDREN, PY, SupervisorProcess, free_port, wait_until
+from harness import CHILDREN, PY, SupervisorProcess, wait_until
 
 REASONS = {"crash", "liveness", "freeze", "memory", "watch", "reload", "dependency", "manual",
            "notify", "stop"}
@@ -47,52 +45,6 @@ def test_every_reason_starts_at_zero_for_defined_and_reloaded_services(tmp_path)
                    "the reloaded service's series", seen=lambda: restarts(sup, key))
         assert restarts(sup, key) == {(s, r): 0.0 for s in ("web", "off", "added") for r in REASONS}
         assert sup.stop() == 0
-
-
-class Prometheus:
-    """A real Prometheus server (Debian `prometheus`) scraping one target every second."""
-
-    def __init__(self, tmp_path: Any, target: str) -> None:
-        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-        if not os.path.exists(binary):
-            pytest.skip("prometheus is not installed (Debian package `prometheus`; .ci/run installs it)")
-        self.log = tmp_path / "prometheus.log"
-        cfg = tmp_path / "prometheus.yml"
-        cfg.write_text(textwrap.dedent(f"""
-            global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-            scrape_configs:
-              - job_name: unified
-                static_configs: [{{targets: ["{target}"]}}]
-        """))
-        self.api = f"http://127.0.0.1:{free_port()}/api/v1"
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [binary, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                 f"--web.listen-address={self.api.split('/')[2]}"],
-                stdout=subprocess.DEVNULL, stderr=log)
-
-    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]] | None:
-        params = {"query": promql} if at is None else {"query": promql, "time": repr(at)}
-        try:
-            answer = httpx.get(f"{self.api}/query", params=params, timeout=5).json()
-        except (httpx.HTTPError, ValueError):
-            return None
-        return answer["data"]["result"] if answer.get("status") == "success" else None
-
-    def value(self, promql: str) -> float | None:
-        result = self.query(promql)
-        return float(result[0]["value"][1]) if result else None
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-1500:]
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import signal
 import httpx
 import pytest
 
-from harness import SupervisorProcess, free_port, wait_until
+from harness import SupervisorProcess, crasher_service, free_port, heartbeat_service, wait_until
 
 
 def crash_dumps(sup):
@@ -15,27 +15,24 @@ def crash_dumps(sup):
     return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))] if directory.exists() else []
 
 
-def events(sup, name):
-    return [r for r in sup.records() if r.get("event") == name]
+def start(sup, service):
+    """An operator's start through the control API: accepted, not yet done."""
+    answer = httpx.post(f"{sup.api_url}/api/services/{service}/start", headers={"X-API-Key": sup.api_key()},
+                        timeout=10)
+    assert answer.status_code == 202, answer.text
 
 
 def test_silent_heartbeat_soft_then_hard_freeze_restarts_with_a_dump(tmp_path):
     pause = tmp_path / "pause"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/heartbeat.py", "0.05", "{pause}"]
-            readiness: {{notify: true}}
-            heartbeat: {{timeout: 300ms, hard_timeout: 800ms}}
-            restart: {{backoff: {{initial: 0}}}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, heartbeat_service(
+            pause, "heartbeat: {timeout: 300ms, hard_timeout: 800ms}", "restart: {backoff: {initial: 0}}")) as sup:
         first = sup.wait_state("svc", "running")["pid"]
         pause.touch()
-        wait_until(lambda: events(sup, "soft freeze: no heartbeat"), 10, "soft freeze")
-        wait_until(lambda: events(sup, "freeze proven; SIGABRT then SIGKILL"), 10, "hard freeze")
+        wait_until(lambda: sup.events("soft freeze: no heartbeat"), 10, "soft freeze")
+        wait_until(lambda: sup.events("freeze proven; SIGABRT then SIGKILL"), 10, "hard freeze")
         pause.unlink()
         sup.wait_state("svc", "running", count=2)
-        exits = events(sup, "exited")
+        exits = sup.events("exited")
         assert exits[0]["pid"] == first and exits[0]["reason"] == "freeze"
         wait_until(lambda: crash_dumps(sup), 5, "crash dump")
         dump = crash_dumps(sup)[0]
@@ -49,38 +46,26 @@ def test_silent_heartbeat_soft_then_hard_freeze_restarts_with_a_dump(tmp_path):
 
 def test_heartbeat_after_soft_freeze_clears_it(tmp_path):
     pause = tmp_path / "pause"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/heartbeat.py", "0.05", "{pause}"]
-            readiness: {{notify: true}}
-            heartbeat: {{timeout: 300ms}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, heartbeat_service(pause, "heartbeat: {timeout: 300ms}")) as sup:
         sup.wait_state("svc", "running")
         pause.touch()
-        wait_until(lambda: events(sup, "soft freeze: no heartbeat"), 10, "soft freeze")
+        wait_until(lambda: sup.events("soft freeze: no heartbeat"), 10, "soft freeze")
         pause.unlink()
-        wait_until(lambda: events(sup, "heartbeat resumed: freeze cleared"), 10, "freeze cleared")
-        assert not events(sup, "exited")
+        wait_until(lambda: sup.events("heartbeat resumed: freeze cleared"), 10, "freeze cleared")
+        assert not sup.events("exited")
         assert sup.stop() == 0
 
 
 def test_sigstopped_child_is_a_hard_freeze(tmp_path):
     pause = tmp_path / "pause"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/heartbeat.py", "0.05", "{pause}"]
-            readiness: {{notify: true}}
-            heartbeat: {{timeout: 300ms, hard_timeout: 30s}}
-            restart: {{backoff: {{initial: 0}}}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, heartbeat_service(
+            pause, "heartbeat: {timeout: 300ms, hard_timeout: 30s}", "restart: {backoff: {initial: 0}}")) as sup:
         first = sup.wait_state("svc", "running")["pid"]
         os.kill(first, signal.SIGSTOP)
         sup.wait_state("svc", "running", count=2, timeout=10)   # far sooner than hard_timeout
-        proven = events(sup, "freeze proven; SIGABRT then SIGKILL")[0]
+        proven = sup.events("freeze proven; SIGABRT then SIGKILL")[0]
         assert proven["verdict"].startswith("stopped")
-        assert events(sup, "exited")[0]["reason"] == "freeze"
+        assert sup.events("exited")[0]["reason"] == "freeze"
         assert sup.stop() == 0
 
 
@@ -102,7 +87,7 @@ def test_liveness_failure_restarts_and_readiness_failure_does_not(tmp_path):
         sup.wait_api()
         live_flag.touch()
         ready_flag.touch()
-        wait_until(lambda: any(e["reason"] == "liveness" for e in events(sup, "exited")), 10,
+        wait_until(lambda: any(e["reason"] == "liveness" for e in sup.events("exited")), 10,
                    "a liveness restart")
         live_flag.unlink()
 
@@ -112,7 +97,7 @@ def test_liveness_failure_restarts_and_readiness_failure_does_not(tmp_path):
         wait_until(lambda: (s := ready_service())["ready"] is False and s["health"] == "unhealthy",
                    10, "ready marked not ready and unhealthy", seen=ready_service)
         # ... and that only marked it: never stopped, the same process
-        assert not any(e["service"] == "ready" for e in events(sup, "exited"))
+        assert not sup.events("exited", "ready")
         assert ready_service()["pid"] == ready_pid
         assert sup.stop() == 0
 
@@ -125,20 +110,16 @@ def test_memory_limit_triggers_graceful_restart(tmp_path):
             limits: {max_memory: 100MB}
             restart: {backoff: {initial: 10s}}
     """) as sup:
-        wait_until(lambda: events(sup, "memory limit exceeded: graceful restart"), 15, "memory restart")
-        exit_ = wait_until(lambda: events(sup, "exited"), 10, "exit")[0]
+        wait_until(lambda: sup.events("memory limit exceeded: graceful restart"), 15, "memory restart")
+        exit_ = wait_until(lambda: sup.events("exited"), 10, "exit")[0]
         assert exit_["reason"] == "memory" and exit_["signal"] is None and exit_["code"] == 0
         assert sup.stop() == 0
 
 
 def test_circuit_opens_then_half_opens_after_cooldown(tmp_path):
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 2, window: 60s, cooldown: 1s}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(
+            runs, "{backoff: {initial: 0}, max_restarts: 2, window: 60s, cooldown: 1s}")) as sup:
         # after the cooldown one start is tried; it crashes, so the circuit opens again
         sup.wait_state("svc", "fatal", count=2, timeout=30)
         # counted between the fatals in the records, not from the runs file read now: with a
@@ -155,18 +136,12 @@ def test_circuit_opens_then_half_opens_after_cooldown(tmp_path):
 
 def test_an_operators_start_after_the_circuit_opened_gets_the_full_budget(tmp_path):
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 2, window: 60s}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(
+            runs, "{backoff: {initial: 0}, max_restarts: 2, window: 60s}")) as sup:
         sup.wait_api()
         sup.wait_state("svc", "fatal")
         assert len(runs.read_text().split()) == 3   # the start and its 2 restarts
-        answer = httpx.post(f"{sup.api_url}/api/services/svc/start", headers={"X-API-Key": sup.api_key()},
-                            timeout=10)
-        assert answer.status_code == 202, answer.text
+        start(sup, "svc")
         sup.wait_state("svc", "fatal", count=2, timeout=20)
         assert len(runs.read_text().split()) == 6   # and again, not 1 run and straight to fatal
         assert sup.stop() == 0
@@ -174,15 +149,10 @@ def test_an_operators_start_after_the_circuit_opened_gets_the_full_budget(tmp_pa
 
 def test_watchdog_trigger_restarts_with_reason_notify(tmp_path):
     flag = tmp_path / "never"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/heartbeat.py", "0.1", "{flag}", "trigger"]
-            readiness: {{notify: true}}
-            restart: {{backoff: {{initial: 0}}}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, heartbeat_service(
+            flag, "restart: {backoff: {initial: 0}}", every=0.1, argv=("trigger",))) as sup:
         sup.wait_state("svc", "running", count=2)
-        assert events(sup, "exited")[0]["reason"] == "notify"
+        assert sup.events("exited")[0]["reason"] == "notify"
         assert sup.stop() == 0
 
 
@@ -219,9 +189,8 @@ def test_dependency_restart_cascades_to_dependents(tmp_path):
         sup.wait_state("other", "running")
         os.kill(sup.record("db", "running")["pid"], signal.SIGKILL)
         sup.wait_state("api", "running", count=2)
-        api_exit = [e for e in events(sup, "exited") if e["service"] == "api"][0]
-        assert api_exit["reason"] == "dependency"
-        assert not [e for e in events(sup, "exited") if e["service"] == "other"]
+        assert sup.events("exited", "api")[0]["reason"] == "dependency"
+        assert not sup.events("exited", "other")
         assert sup.stop() == 0
 
 
@@ -247,7 +216,7 @@ def test_sigkill_near_memory_limit_is_classified(tmp_path):
             limits: {max_memory: 100MB}
             restart: {policy: never}
     """) as sup:
-        rec = wait_until(lambda: events(sup, "exited"), 15, "exit")[0]
+        rec = wait_until(lambda: sup.events("exited"), 15, "exit")[0]
         assert rec["signal"] == "SIGKILL" and rec["reason"] == "crash"
         assert "probably out of memory" in rec["description"], rec
         assert sup.stop() == 0
@@ -277,7 +246,7 @@ def test_build_runs_once_per_input_change_and_failure_is_fatal(tmp_path, succeed
         assert sup.stop() == 0
     with SupervisorProcess(tmp_path, config) as sup:   # same inputs: skipped
         sup.wait_state("svc", "running")
-        assert events(sup, "build finished")[-1]["detail"].startswith("inputs unchanged")
+        assert sup.events("build finished")[-1]["detail"].startswith("inputs unchanged")
         assert sup.stop() == 0
     assert len((tmp_path / "builds").read_text().split()) == 1
 
@@ -292,8 +261,6 @@ def test_a_build_that_timed_out_does_not_fail_the_next_one(tmp_path):
         sup.wait_api()
         rec = sup.wait_state("svc", "fatal", timeout=30)
         assert "timed out after 3s" in rec["note"]
-        answer = httpx.post(f"{sup.api_url}/api/services/svc/start", headers={"X-API-Key": sup.api_key()},
-                            timeout=10)
-        assert answer.status_code == 202, answer.text
+        start(sup, "svc")
         sup.wait_state("svc", "running", timeout=30)  # this build ends at once, and well
         assert sup.stop() == 0

@@ -2,7 +2,7 @@
 
 import httpx
 
-from harness import SupervisorProcess, wait_until
+from harness import SupervisorProcess, crasher_service, heartbeat_service, wait_until
 
 
 def test_stop_racing_a_flapping_crash_keeps_the_owner_alive(tmp_path):
@@ -28,27 +28,18 @@ def test_stop_racing_a_flapping_crash_keeps_the_owner_alive(tmp_path):
 def test_circuit_opens_with_a_budget_above_256(tmp_path):
     # Incident: restart times were kept in a deque of 256, so a budget of 300 never tripped.
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          bad:
-            command: ["{{py}}", "-c", "import sys; open('{runs}', 'a').write('x'); sys.exit(1)"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 300, window: 10m}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(
+            runs, "{backoff: {initial: 0}, max_restarts: 300, window: 10m}", name="bad")) as sup:
         sup.wait_state("bad", "fatal", timeout=120)
-        assert len(runs.read_text()) == 301
+        assert len(runs.read_text().split()) == 301
         assert sup.stop() == 0
 
 
 def test_heartbeat_age_keeps_moving_between_snapshots(tmp_path):
     # Incident: the age was computed when the snapshot was built, so it froze between changes.
     pause = tmp_path / "pause"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          beat:
-            command: ["{{py}}", "{{children}}/heartbeat.py", "0.1", "{pause}"]
-            readiness: {{notify: true}}
-            heartbeat: {{timeout: 30s}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, heartbeat_service(pause, "heartbeat: {timeout: 30s}", name="beat",
+                                                       every=0.1)) as sup:
         sup.wait_state("beat", "running")
         sup.wait_api()
         pause.touch()   # heartbeats stop: nothing changes in the snapshot from here on

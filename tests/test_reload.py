@@ -3,11 +3,11 @@
 import os
 import signal
 
-from harness import CHILDREN, PY, SupervisorProcess, free_port, refused_port, wait_until
+from harness import SupervisorProcess, fill, free_port, refused_port, sleeper, sleepers, tcp_service, wait_until
 
 
 def exits(sup, service):
-    return [r for r in sup.records() if r.get("event") == "exited" and r.get("service") == service]
+    return sup.events("exited", service)
 
 
 def test_a_burst_of_changes_gives_one_restart_and_ignored_paths_none(tmp_path):
@@ -34,30 +34,33 @@ def test_a_burst_of_changes_gives_one_restart_and_ignored_paths_none(tmp_path):
         assert sup.stop() == 0
 
 
-def reload_config(tmp_path, services: str) -> None:
-    text = (tmp_path / "services.yaml").read_text()
-    head = text[:text.index("services:")]
-    (tmp_path / "services.yaml").write_text(head + services)
+def reload_with(sup, services: str) -> None:
+    """Put `services` (a `services:` section, with {py} and {children} as in the harness) in
+    place of the running config's, then SIGHUP: what an operator's reload does."""
+    text = sup.config_path.read_text()
+    sup.config_path.write_text(text[:text.index("services:")] + fill(services).lstrip())
+    sup.signal(signal.SIGHUP)
+
+
+def reloaded(sup, count: int = 1, timeout: float = 30) -> dict:
+    """The `count`th "config reloaded" record, once there is one (the new config is parsed in a
+    helper process: slow on a loaded machine)."""
+    return wait_until(lambda: sup.events("config reloaded")[count - 1:], timeout, f"reload #{count}",
+                      seen=lambda: sup.records()[-5:])[0]
 
 
 def test_reload_applies_added_removed_changed_and_leaves_unchanged_alone(tmp_path):
-    with SupervisorProcess(tmp_path, """
-        services:
-          same: {command: ["{py}", "{children}/sleeper.py"]}
-          change: {command: ["{py}", "{children}/sleeper.py"]}
-          drop: {command: ["{py}", "{children}/sleeper.py"]}
-    """) as sup:
+    with SupervisorProcess(tmp_path, sleepers("same", "change", "drop")) as sup:
         pids = {n: sup.wait_state(n, "running")["pid"] for n in ("same", "change", "drop")}
-        reload_config(tmp_path, f"""services:
-  same: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}
-  change: {{command: ["{PY}", "{CHILDREN}/sleeper.py", "{tmp_path}/x"]}}
-  new: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}
-""")
-        sup.signal(signal.SIGHUP)
-        reloaded = wait_until(lambda: [r for r in sup.records() if r.get("event") == "config reloaded"],
-                              10, "reload")[0]
-        assert reloaded["added"] == ["new"] and reloaded["removed"] == ["drop"]
-        assert reloaded["changed"] == ["change"] and reloaded["unchanged"] == ["same"]
+        reload_with(sup, f"""
+            services:
+              same: {sleeper()}
+              change: {{command: ["{{py}}", "{{children}}/sleeper.py", "{tmp_path}/x"]}}
+              new: {sleeper()}
+        """)
+        diff = reloaded(sup)
+        assert diff["added"] == ["new"] and diff["removed"] == ["drop"]
+        assert diff["changed"] == ["change"] and diff["unchanged"] == ["same"]
         sup.wait_state("new", "running")
         sup.wait_state("change", "running", count=2)
         sup.wait_state("drop", "stopped")
@@ -70,31 +73,19 @@ def test_reload_applies_added_removed_changed_and_leaves_unchanged_alone(tmp_pat
 def test_reload_parses_in_a_helper_the_subreaper_sweep_leaves_alone(tmp_path):
     # The reload validates in a helper process; as a subreaper the supervisor reaps every
     # child it did not spawn for a service, and must not reap that helper under its waiter.
-    with SupervisorProcess(tmp_path, """
-        services:
-          a: {command: ["{py}", "{children}/sleeper.py"]}
-    """, supervisor="subreaper: true") as sup:
+    with SupervisorProcess(tmp_path, sleepers("a"), supervisor="subreaper: true") as sup:
         sup.wait_state("a", "running")
-        reload_config(tmp_path, f"""services:
-  a: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}
-  b: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}
-""")
-        sup.signal(signal.SIGHUP)
-        reloaded = wait_until(lambda: [r for r in sup.records() if r.get("event") == "config reloaded"],
-                              20, "reload")[0]
-        assert reloaded["added"] == ["b"] and reloaded["unchanged"] == ["a"]
+        reload_with(sup, sleepers("a", "b"))
+        diff = reloaded(sup)
+        assert diff["added"] == ["b"] and diff["unchanged"] == ["a"]
         sup.wait_state("b", "running")
         assert sup.stop() == 0
 
 
 def test_invalid_reload_changes_nothing(tmp_path):
-    with SupervisorProcess(tmp_path, """
-        services:
-          a: {command: ["{py}", "{children}/sleeper.py"]}
-    """) as sup:
+    with SupervisorProcess(tmp_path, sleepers("a")) as sup:
         sup.wait_state("a", "running")
-        reload_config(tmp_path, "services:\n  a: {command: [sleep, '1'], restart: {polcy: x}}\n")
-        sup.signal(signal.SIGHUP)
+        reload_with(sup, "services:\n  a: {command: [sleep, '1'], restart: {polcy: x}}\n")
         refused = wait_until(lambda: [r for r in sup.records()
                                       if r.get("event", "").startswith("reload refused")], 10, "refusal")
         assert "did you mean 'policy'" in " ".join(refused[0]["errors"])
@@ -106,22 +97,17 @@ def test_reload_to_a_command_that_never_gets_ready_is_rolled_back(tmp_path):
     port = free_port()
     with refused_port() as dead_port, SupervisorProcess(tmp_path, f"""
         services:
-          web:
-            command: ["{{py}}", "{{children}}/tcp_server.py", "{port}"]
-            readiness: {{tcp: {{port: {port}}}, period: 50ms, failure_threshold: 2}}
-            stop: {{timeout: 1s}}
+          web: {tcp_service(port, probe="period: 50ms, failure_threshold: 2", stop="{timeout: 1s}")}
     """) as sup:
         first = sup.wait_state("web", "running")["pid"]
-        reload_config(tmp_path, f"""services:
-  web:
-    command: ["{PY}", "{CHILDREN}/sleeper.py"]
-    readiness: {{tcp: {{port: {dead_port}}}, period: 50ms, failure_threshold: 2}}
-    stop: {{timeout: 1s}}
-""")
-        sup.signal(signal.SIGHUP)
-        rollback = wait_until(lambda: [r for r in sup.records()
-                                       if r.get("event") == "reload: rolling back a changed service"],
-                              30, "rollback")[0]
+        reload_with(sup, f"""
+            services:
+              web:
+                command: ["{{py}}", "{{children}}/sleeper.py"]
+                readiness: {{tcp: {{port: {dead_port}}}, period: 50ms, failure_threshold: 2}}
+                stop: {{timeout: 1s}}
+        """)
+        rollback = wait_until(lambda: sup.events("reload: rolling back a changed service"), 30, "rollback")[0]
         assert rollback["service"] == "web"
         # back on the old definition: the tcp server on the old port is ready again
         sup.wait_state("web", "running", count=2, timeout=20)
@@ -130,13 +116,10 @@ def test_reload_to_a_command_that_never_gets_ready_is_rolled_back(tmp_path):
 
 
 def test_watch_config_reloads_when_the_file_changes(tmp_path):
-    with SupervisorProcess(tmp_path, """
-        services:
-          a: {command: ["{py}", "{children}/sleeper.py"]}
-    """, supervisor="watch_config: true") as sup:
+    with SupervisorProcess(tmp_path, sleepers("a"), supervisor="watch_config: true") as sup:
         sup.wait_state("a", "running")
-        text = sup.config_path.read_text()
-        sup.config_path.write_text(text + f'  b: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}\n')
+        text = sup.config_path.read_text()   # no SIGHUP: the file's change alone reloads
+        sup.config_path.write_text(f"{text}  b: {fill(sleeper())}\n")
         sup.wait_state("b", "running", timeout=15)
         assert not exits(sup, "a")
         assert sup.stop() == 0
@@ -145,17 +128,14 @@ def test_watch_config_reloads_when_the_file_changes(tmp_path):
 def test_a_reload_that_adds_the_first_watch_starts_watching(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
-    with SupervisorProcess(tmp_path, """
-        services:
-          app: {command: ["{py}", "{children}/sleeper.py"]}
-    """) as sup:
+    with SupervisorProcess(tmp_path, sleepers("app")) as sup:
         sup.wait_state("app", "running")
-        reload_config(tmp_path, f"""services:
-  app:
-    command: ["{PY}", "{CHILDREN}/sleeper.py"]
-    watch: {{paths: ["{src}"], debounce: 100ms}}
-""")
-        sup.signal(signal.SIGHUP)
+        reload_with(sup, f"""
+            services:
+              app:
+                command: ["{{py}}", "{{children}}/sleeper.py"]
+                watch: {{paths: ["{src}"], debounce: 100ms}}
+        """)
         sup.wait_state("app", "running", count=2)          # changed by the reload
         (src / "mod.py").write_text("x = 1\n")
         sup.wait_state("app", "running", count=3)
@@ -172,14 +152,12 @@ def test_a_service_put_back_while_its_removal_still_stops_it_comes_back(tmp_path
         sup.wait_state("b", "running")
         wait_until(lambda: "stubborn up" in sup.output(), 30, "b to ignore SIGTERM")
         whole = sup.config_path.read_text()
-        reload_config(tmp_path, f'services:\n  a: {{command: ["{PY}", "{CHILDREN}/sleeper.py"]}}\n')
-        sup.signal(signal.SIGHUP)
+        reload_with(sup, sleepers("a"))
         sup.wait_state("b", "stopping")        # and stays so: it ignores SIGTERM
-        wait_until(lambda: [r for r in sup.records() if r.get("event") == "config reloaded"], 10, "1st reload")
+        reloaded(sup)
         sup.config_path.write_text(whole)     # put back before b is gone
         sup.signal(signal.SIGHUP)
-        wait_until(lambda: len([r for r in sup.records() if r.get("event") == "config reloaded"]) == 2,
-                   10, "2nd reload")
+        reloaded(sup, count=2)
         old = sup.record("b", "stopping")["pid"]
         os.kill(old, signal.SIGKILL)  # the stop ends
         sup.wait_state("b", "running", count=2, timeout=30)

@@ -6,7 +6,7 @@ import signal
 
 import psutil
 
-from harness import SupervisorProcess, free_port, wait_until
+from harness import SupervisorProcess, crasher_service, free_port, wait_until
 
 
 def saved(sup) -> dict:
@@ -73,12 +73,7 @@ def test_corrupt_state_json_is_moved_aside(tmp_path):
 
 def test_open_circuit_survives_a_supervisor_restart(tmp_path):
     runs = tmp_path / "runs"
-    config = f"""
-        services:
-          bad:
-            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 1, cooldown: 1h}}
-    """
+    config = crasher_service(runs, "{backoff: {initial: 0}, max_restarts: 1, cooldown: 1h}", name="bad")
     with SupervisorProcess(tmp_path, config) as sup:
         sup.wait_state("bad", "fatal")
         assert sup.stop() == 0

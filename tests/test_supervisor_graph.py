@@ -1,6 +1,6 @@
 """Start order over real children: chain, diamond, fan-out, and the three conditions."""
 
-from harness import SupervisorProcess, free_port
+from harness import SupervisorProcess, free_port, sleeper, tcp_service
 
 
 def spawn_order(sup, names):
@@ -16,35 +16,34 @@ def index_of(sup, service, state):
     raise AssertionError(f"{service} never reached {state}")
 
 
+def spawned_after(sup, dependent, dependency, state="running"):
+    """`dependency` had reached `state` before `dependent` was spawned."""
+    return index_of(sup, dependency, state) < index_of(sup, dependent, "starting")
+
+
 def test_chain_waits_for_each_condition(tmp_path):
     port = free_port()
     with SupervisorProcess(tmp_path, f"""
         services:
-          db:
-            command: ["{{py}}", "{{children}}/tcp_server.py", "{port}", "0.3"]
-            readiness: {{tcp: {{port: {port}}}, period: 50ms}}
-          api:
-            command: ["{{py}}", "{{children}}/sleeper.py"]
-            depends_on: {{db: {{condition: healthy}}}}
-          web:
-            command: ["{{py}}", "{{children}}/sleeper.py"]
-            depends_on: [api]
+          db: {tcp_service(port, "0.3", probe="period: 50ms")}
+          api: {sleeper("{db: {condition: healthy}}")}
+          web: {sleeper("[api]")}
     """) as sup:
         sup.wait_state("web", "running")
         # api is spawned only after db became ready, web only after api started
-        assert index_of(sup, "db", "running") < index_of(sup, "api", "starting")
-        assert index_of(sup, "api", "starting") < index_of(sup, "web", "starting")
+        assert spawned_after(sup, "api", "db")
+        assert spawned_after(sup, "web", "api", "starting")
         assert sup.stop() == 0
 
 
 def test_diamond_and_fanout_siblings_start_together(tmp_path):
-    with SupervisorProcess(tmp_path, """
+    with SupervisorProcess(tmp_path, f"""
         services:
-          root: {command: ["{py}", "{children}/sleeper.py"]}
-          left: {command: ["{py}", "{children}/sleeper.py"], depends_on: [root]}
-          right: {command: ["{py}", "{children}/sleeper.py"], depends_on: [root]}
-          middle: {command: ["{py}", "{children}/sleeper.py"], depends_on: [root]}
-          join: {command: ["{py}", "{children}/sleeper.py"], depends_on: [left, right, middle]}
+          root: {sleeper()}
+          left: {sleeper("[root]")}
+          right: {sleeper("[root]")}
+          middle: {sleeper("[root]")}
+          join: {sleeper("[left, right, middle]")}
     """) as sup:
         sup.wait_state("join", "running")
         order = spawn_order(sup, {"root", "left", "right", "middle", "join"})
@@ -58,41 +57,37 @@ def test_diamond_and_fanout_siblings_start_together(tmp_path):
 
 
 def test_completed_condition_waits_for_exit_zero(tmp_path):
-    with SupervisorProcess(tmp_path, """
+    with SupervisorProcess(tmp_path, f"""
         services:
           migrate:
-            command: ["{py}", "{children}/crasher.py", "0"]
-          app:
-            command: ["{py}", "{children}/sleeper.py"]
-            depends_on: {migrate: {condition: completed}}
+            command: ["{{py}}", "{{children}}/crasher.py", "0"]
+          app: {sleeper("{migrate: {condition: completed}}")}
     """) as sup:
         sup.wait_state("app", "running")
         assert sup.state("migrate") == "exited"
-        assert index_of(sup, "migrate", "exited") < index_of(sup, "app", "starting")
+        assert spawned_after(sup, "app", "migrate", "exited")
         assert sup.stop() == 0
 
 
 def test_notify_readiness_gates_dependents(tmp_path):
-    with SupervisorProcess(tmp_path, """
+    with SupervisorProcess(tmp_path, f"""
         services:
           svc:
-            command: ["{py}", "{children}/notifier.py"]
-            readiness: {notify: true}
-          after:
-            command: ["{py}", "{children}/sleeper.py"]
-            depends_on: {svc: {condition: healthy}}
+            command: ["{{py}}", "{{children}}/notifier.py"]
+            readiness: {{notify: true}}
+          after: {sleeper("{svc: {condition: healthy}}")}
     """) as sup:
         sup.wait_state("after", "running")
-        assert index_of(sup, "svc", "running") < index_of(sup, "after", "starting")
+        assert spawned_after(sup, "after", "svc")
         assert sup.stop() == 0
 
 
 def test_only_runs_the_selection_and_its_dependencies(tmp_path):
-    with SupervisorProcess(tmp_path, """
+    with SupervisorProcess(tmp_path, f"""
         services:
-          base: {command: ["{py}", "{children}/sleeper.py"]}
-          app: {command: ["{py}", "{children}/sleeper.py"], depends_on: [base]}
-          other: {command: ["{py}", "{children}/sleeper.py"]}
+          base: {sleeper()}
+          app: {sleeper("[base]")}
+          other: {sleeper()}
     """, args=("--only", "app")) as sup:
         sup.wait_state("app", "running")
         assert sup.states("other") == []
@@ -103,12 +98,8 @@ def test_start_interval_probes_a_starting_service_often_so_dependents_start_earl
     port = free_port()
     with SupervisorProcess(tmp_path, f"""
         services:
-          db:
-            command: ["{{py}}", "{{children}}/tcp_server.py", "{port}", "0.3"]
-            readiness: {{tcp: {{port: {port}}}, period: 60s, start_interval: 20ms}}
-          app:
-            command: ["{{py}}", "{{children}}/sleeper.py"]
-            depends_on: {{db: {{condition: healthy}}}}
+          db: {tcp_service(port, "0.3", probe="period: 60s, start_interval: 20ms")}
+          app: {sleeper("{db: {condition: healthy}}")}
     """) as sup:
         # The first probe fails (db listens after 0.3 s): with only the 60 s period, app would
         # wait a minute; start_interval retries every 20 ms until the first success.

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness import SupervisorProcess, wait_until
+from harness import SupervisorProcess, crasher_service, wait_until
 
 
 def pids(path):
@@ -18,12 +18,8 @@ def pids(path):
 ])
 def test_policy(tmp_path, policy, code, restarts, final):
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/crasher.py", "{code}", "{runs}"]
-            restart: {{policy: {policy}, backoff: {{initial: 10ms, jitter: 0}}, max_restarts: 100}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(
+            runs, f"{{policy: {policy}, backoff: {{initial: 10ms, jitter: 0}}, max_restarts: 100}}", code)) as sup:
         if restarts:
             wait_until(lambda: len(pids(runs)) >= 3, 10, "three runs", seen=lambda: sup.states("svc"))
         else:
@@ -58,12 +54,7 @@ def test_backoff_grows_then_resets_after_staying_up(tmp_path):
 
 def test_zero_backoff_restarts_at_once_and_counts_restarts(tmp_path):
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 1000}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(runs, "{backoff: {initial: 0}, max_restarts: 1000}")) as sup:
         wait_until(lambda: len(pids(runs)) >= 5, 10, "five runs")
         assert "backoff" not in sup.states("svc")
         assert sup.stop() == 0
@@ -72,12 +63,7 @@ def test_zero_backoff_restarts_at_once_and_counts_restarts(tmp_path):
 @pytest.mark.parametrize("code,what", [(127, "command not found"), (126, "not executable")])
 def test_not_startable_exit_codes_go_fatal_without_retry(tmp_path, code, what):
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/crasher.py", "{code}", "{runs}"]
-            restart: {{policy: always, backoff: {{initial: 0}}}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(runs, "{policy: always, backoff: {initial: 0}}", code)) as sup:
         rec = sup.wait_state("svc", "fatal")
         assert what in rec["note"]
         assert len(pids(runs)) == 1
@@ -86,12 +72,8 @@ def test_not_startable_exit_codes_go_fatal_without_retry(tmp_path, code, what):
 
 def test_circuit_opens_after_budget(tmp_path):
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 3, window: 60s, cooldown: null}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(
+            runs, "{backoff: {initial: 0}, max_restarts: 3, window: 60s, cooldown: null}")) as sup:
         rec = sup.wait_state("svc", "fatal")
         assert "circuit open" in rec["note"]
         assert len(pids(runs)) == 4        # the first start plus max_restarts restarts
@@ -102,14 +84,10 @@ def test_late_exit_of_old_incarnation_is_ignored(tmp_path):
     # Each crash is followed at once by a new spawn; every exit must be matched to its own
     # incarnation, so the count of spawns equals the count of exits plus the live one.
     runs = tmp_path / "runs"
-    with SupervisorProcess(tmp_path, f"""
-        services:
-          svc:
-            command: ["{{py}}", "{{children}}/crasher.py", "1", "{runs}"]
-            restart: {{backoff: {{initial: 0}}, max_restarts: 10, window: 60s, cooldown: null}}
-    """) as sup:
+    with SupervisorProcess(tmp_path, crasher_service(
+            runs, "{backoff: {initial: 0}, max_restarts: 10, window: 60s, cooldown: null}")) as sup:
         sup.wait_state("svc", "fatal")
-        exits = [r for r in sup.records() if r.get("event") == "exited"]
+        exits = sup.events("exited")
         assert len(exits) == len(pids(runs)) == 11
         assert sorted(str(e["pid"]) for e in exits) == sorted(pids(runs))
         assert sup.stop() == 0

@@ -6,7 +6,7 @@ import socket
 
 import psutil
 
-from harness import SupervisorProcess, free_port, wait_until
+from harness import SupervisorProcess, free_port, tcp_service, wait_until
 
 
 class FakeSystemd:
@@ -37,9 +37,7 @@ def test_ready_status_watchdog_reloading_stopping(tmp_path):
     try:
         with SupervisorProcess(tmp_path, f"""
             services:
-              slow:
-                command: ["{{py}}", "{{children}}/tcp_server.py", "{port}", "0.5"]
-                readiness: {{tcp: {{port: {port}}}, period: 50ms}}
+              slow: {tcp_service(port, "0.5", probe="period: 50ms")}
               side:
                 command: ["{{py}}", "{{children}}/sleeper.py"]
                 critical: false

@@ -148,17 +148,27 @@ CLIENT_COMMANDS = ("status", "start", "stop", "restart", "reload", "logs")
 def cmd_client(command: str, args: argparse.Namespace, config: str | None,
                env_name: str | None) -> int:
     """The commands that talk to a running supervisor through its control API."""
+    import os
+
     from unified_system import client as api
-    from unified_system.config.address import read_address
+    from unified_system import runfile
 
     if command == "logs" and not 0 <= args.lines <= 10_000:
         print("-n must be between 0 and 10000", file=sys.stderr)
         return EXIT_FAIL
     # Only where the supervisor is and its key: the services are the server's to judge (a
     # reload's errors come back from it), and need variables this shell may not have. The
-    # quick read needs no schema; what it is unsure of goes through the full loader.
-    address = read_address(config, env_name)
-    if address is not None:
+    # running supervisor's runtime file first (no YAML), then the quick read (no schema);
+    # what that is unsure of goes through the full loader.
+    found = runfile.find(os.path.abspath(config or os.environ.get("UNIFIED_CONFIG")
+                                         or "services.yaml"), env_name)
+    address = None
+    if found is None:
+        from unified_system.config.address import read_address  # PyYAML: only when needed
+        address = read_address(config, env_name)
+    if found is not None:
+        conn = api.Client(found.host, found.port, found.api_key)
+    elif address is not None:
         conn = api.Client(address.host, address.port, address.api_key)
     else:
         loaded = _load(config, env_name, supervisor_only=True)
@@ -169,13 +179,9 @@ def cmd_client(command: str, args: argparse.Namespace, config: str | None,
             return EXIT_CONFIG
         conn = api.Client.from_config(loaded)
     try:
-        if command == "status":
-            return api.status(conn, args.json)
-        if command == "reload":
-            return api.reload(conn)
-        if command == "logs":
-            return api.logs(conn, args.name, args.lines, args.follow)
-        return api.action(conn, command, args.name)
+        return api.run_command(conn, command, getattr(args, "name", ""),
+                               getattr(args, "json", False), getattr(args, "lines", 100),
+                               getattr(args, "follow", False))
     finally:
         conn.close()
 

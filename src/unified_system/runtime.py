@@ -101,6 +101,7 @@ class Runtime:
         self.sampler: Sampler | None = None
         self.watcher: Watcher | None = None
         self.control: Any = None
+        self.runfile: str | None = None   # written once the API listens, removed at close
 
     @property
     def config(self) -> ConfigRecord:
@@ -156,6 +157,8 @@ class Runtime:
         # secret_values reads .runtime, .loaded and .config: the adapter's view, not the owner
         view = SimpleNamespace(runtime=self, loaded=self.loaded, config=self.config)
         logsetup.hide_values(tuple(secret_values(view, api_key or "")))
+        if self.runfile is not None:   # also after each applied reload: the new config's stamps
+            self.submit(self.publish_address)
 
     def open_watcher(self) -> None:
         """At start when something is watched; else when a reload adds the first watch."""
@@ -206,6 +209,17 @@ class Runtime:
         self.sampler.start()
         self.control = ControlPlane(facade, self)
         self.control.start()
+        self.publish_address()
+
+    def publish_address(self) -> None:
+        """The runtime file (runfile.py) a client command finds this API by, without YAML."""
+        from unified_system import runfile
+
+        cfg, loaded = self.config.supervisor, self.loaded
+        if getattr(self.control, "front", None) is not None:   # listening
+            self.runfile = runfile.publish(str(loaded.path), loaded.env_name,
+                                           loaded.environ.get("NODE_ENV"), cfg.host, cfg.port,
+                                           str(self.state_dir.resolve()), bool(cfg.api_key))
 
     def close(self) -> None:
         if self.control is not None:
@@ -221,6 +235,9 @@ class Runtime:
         if self.dumps is not None:     # open_late() ran
             self.dumps.close()
         self.worker.shutdown(wait=True, cancel_futures=True)
+        if self.runfile is not None:   # after the worker: a rewrite it still had queued is done
+            from unified_system.runfile import withdraw
+            withdraw(self.runfile)
         self.notify.close()
         self.seam.close()
         for output in self.outputs.values():
@@ -466,7 +483,7 @@ class Runtime:
         return self.seam.spawn(build.command, executable=executable, cwd=spec.cwd, env=env,
                                sink=self.outputs[name].build_sink(), on_exit=on_exit)
 
-    def run_probe(self, unit: Unit, role: str, probe: Any) -> None:
+    def watch_probe(self, unit: Unit, role: str, probe: Any, delay: float) -> None:
         env: dict[str, str] = {}
         if probe.exec is not None:
             try:
@@ -476,8 +493,13 @@ class Runtime:
         if self.probes is None:  # the first probed service came with a reload: None crashed the owner
             from unified_system.probes.runner import ProbeRunner
             self.probes = ProbeRunner(self.seam, self.link.post)
-        self.probes.submit(unit.inc, role, probe, unit.spec.cwd, env)
+        from unified_system.probes.plans import Plan
 
+        self.probes.watch(Plan(unit.inc, role, probe, delay, unit.service, unit.spec.cwd, env))
+
+    def forget_probes(self, inc: int, role: str | None = None) -> None:
+        if self.probes is not None:
+            self.probes.forget(inc, role)
 
     # ------------------------------------------------------------------ the rest of Effects
     def signal_group(self, pgid: int, sig: int) -> bool:

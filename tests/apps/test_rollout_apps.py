@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -164,30 +165,37 @@ def assert_old_keeps_serving(sup: SupervisorProcess, service: str, old: int, rea
                 and r.get("state") in ("stopping", "stopped")]   # never signalled
 
 
+def broken_reload_under_wrk(sup: SupervisorProcess, service: str, url: str, broken: Callable[[str], str]) -> int:
+    """Reload `service` into `broken(config text)`, a release broken at import, under wrk on
+    `url`; the old process keeps serving (assert_old_keeps_serving). Returns its pid."""
+    old = sup.wait_state(service, "running", timeout=60)["pid"]
+    sup.wait_api(30)
+    reader = EventReader(f"{sup.api_url}/api/events", sup.api_key())
+    try:
+        with Wrk(url) as wrk:
+            wrk.wait_connected()
+            sup.config_path.write_text(broken(sup.config_path.read_text()))
+            sup.signal(signal.SIGHUP)
+            assert_old_keeps_serving(sup, service, old, reader, wrk)
+    finally:
+        reader.close()
+    return old
+
+
 def test_a_reload_to_a_release_that_exits_at_import_keeps_the_old_backend_serving(tmp_path):
     # The http probe on the shared port is answered by the OLD process, so the new one looks
     # ready at once: min_ready must catch its exit before the old one is signalled.
     pytest.importorskip("fastapi")
     port = free_port()
     with SupervisorProcess(tmp_path, backend(port, tmp_path)) as sup:
-        old = sup.wait_state("backend", "running", timeout=60)["pid"]
-        sup.wait_api(30)
-        reader = EventReader(f"{sup.api_url}/api/events", sup.api_key())
-        wrk = Wrk(f"http://127.0.0.1:{port}/health")
-        try:
-            wrk.wait_connected()
-            text = sup.config_path.read_text()
-            sup.config_path.write_text(text.replace('"-m", "backend"', f'"{CHILDREN}/broken_release.py"'))
-            sup.signal(signal.SIGHUP)
-            assert_old_keeps_serving(sup, "backend", old, reader, wrk)
-            # the reload is rolled back for the service, without touching the old process
-            wait_until(lambda: [r for r in sup.records() if r.get("event") == "reload: rolling back a "
-                                "changed service" and "rollout failed" in r.get("reason", "")],
-                       30, "the reload rolled back", seen=lambda: sup.states("backend"))
-            assert api(sup, "GET", "/api/services/backend").json()["pid"] == old
-        finally:
-            wrk.stop()
-            reader.close()
+        old = broken_reload_under_wrk(
+            sup, "backend", f"http://127.0.0.1:{port}/health",
+            lambda text: text.replace('"-m", "backend"', f'"{CHILDREN}/broken_release.py"'))
+        # the reload is rolled back for the service, without touching the old process
+        wait_until(lambda: [r for r in sup.events("reload: rolling back a changed service")
+                            if "rollout failed" in r.get("reason", "")],
+                   30, "the reload rolled back", seen=lambda: sup.states("backend"))
+        assert api(sup, "GET", "/api/services/backend").json()["pid"] == old
         assert sup.stop() == 0
 
 
@@ -196,18 +204,8 @@ def test_gunicorn_with_an_app_broken_at_import_is_never_let_in(tmp_path):
     pytest.importorskip("gunicorn")
     port = free_port()
     with SupervisorProcess(tmp_path, gunicorn(port)) as sup:
-        old = sup.wait_state("web", "running", timeout=60)["pid"]
-        sup.wait_api(30)
-        reader = EventReader(f"{sup.api_url}/api/events", sup.api_key())
-        wrk = Wrk(f"http://127.0.0.1:{port}/")
-        try:
-            wrk.wait_connected()
-            sup.config_path.write_text(sup.config_path.read_text().replace("BROKEN: '0'", "BROKEN: '1'"))
-            sup.signal(signal.SIGHUP)
-            assert_old_keeps_serving(sup, "web", old, reader, wrk)
-        finally:
-            wrk.stop()
-            reader.close()
+        broken_reload_under_wrk(sup, "web", f"http://127.0.0.1:{port}/",
+                                lambda text: text.replace("BROKEN: '0'", "BROKEN: '1'"))
         assert sup.stop() == 0
 
 

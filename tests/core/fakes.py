@@ -80,7 +80,8 @@ class FakeEffects:
         self.did: list[tuple[Any, ...]] = []    # ("spawn", service, index, inc), ("signal", pgid, sig)
         self.alive: set[int] = set()            # live process groups
         self.jobs: list[Callable[[], None]] = []
-        self.probes: list[tuple[str, int, str]] = []   # (service, inc, role)
+        self.probes: list[tuple[str, int, str]] = []   # (service, inc, role) as watched
+        self.watched: dict[tuple[int, str], float] = {}   # (inc, role) -> first delay, while probed
         self.systemd: list[str] = []
         self.scarce_builds = 0                  # how many build spawns fail with EMFILE
         self._pids = iter(range(5000, 10**6))
@@ -120,8 +121,13 @@ class FakeEffects:
     def group_alive(self, pgid: int) -> bool:
         return pgid in self.alive
 
-    def run_probe(self, unit: Any, role: str, probe: Any) -> None:
+    def watch_probe(self, unit: Any, role: str, probe: Any, delay: float) -> None:
         self.probes.append((unit.service, unit.inc, role))
+        self.watched[(unit.inc, role)] = delay
+
+    def forget_probes(self, inc: int, role: str | None = None) -> None:
+        for key in [k for k in self.watched if k[0] == inc and role in (None, k[1])]:
+            del self.watched[key]
 
     def explain_not_startable(self, unit: Any) -> str:
         return ""

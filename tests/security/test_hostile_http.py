@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import SupervisorProcess, wait_until
+from harness import SupervisorProcess, sleepers, wait_until
 
 HOST = b"Host: 127.0.0.1\r\n"
 SMUGGLED = b"GET /api/services/worker HTTP/1.1\r\n" + HOST + b"\r\n"
@@ -24,11 +24,7 @@ SMUGGLED = b"GET /api/services/worker HTTP/1.1\r\n" + HOST + b"\r\n"
 
 @pytest.fixture(scope="module")
 def sup(tmp_path_factory):
-    with SupervisorProcess(tmp_path_factory.mktemp("hostile-http"), """
-        services:
-          worker:
-            command: ["{py}", "{children}/sleeper.py"]
-    """) as sup:
+    with SupervisorProcess(tmp_path_factory.mktemp("hostile-http"), sleepers("worker")) as sup:
         key = sup.api_key(30)
         wait_until(lambda: _health(sup, key) == 200, 30, "the API", seen=lambda: sup.output()[-1500:])
         yield sup

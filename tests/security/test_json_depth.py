@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from harness import SupervisorProcess
+from harness import SupervisorProcess, sleepers
 from unified_system.api.routes import MAX_BODY
 
 DEPTH = 30_000
@@ -23,10 +23,7 @@ BODIES = {
 
 @pytest.fixture(scope="module")
 def sup(tmp_path_factory):
-    with SupervisorProcess(tmp_path_factory.mktemp("json-depth"), """
-        services:
-          app: {command: ["{py}", "{children}/sleeper.py"]}
-    """) as sup:
+    with SupervisorProcess(tmp_path_factory.mktemp("json-depth"), sleepers("app")) as sup:
         sup.wait_api(60)   # a busy machine: the API opens after the late imports
         yield sup
         assert sup.stop() == 0

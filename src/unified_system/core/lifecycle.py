@@ -124,7 +124,7 @@ class Lifecycle:
         if unit.pid is None or unit.pgid is None or unit.state is S.STOPPING:
             return
         unit.stop_reason = reason
-        unit.cancel_timers("probe:")
+        self.effects.forget_probes(unit.inc)
         unit.cancel_timer("hb")
         if sig is ...:
             sig = signal.Signals[unit.spec.stop.signal]
@@ -179,6 +179,7 @@ class Lifecycle:
     # ------------------------------------------------------------------ exits
     def on_exit(self, ev: Exited) -> None:
         unit = self.table.bury(ev.inc)
+        self.effects.forget_probes(ev.inc)   # stopped already, unless it died by itself
         if unit is None:
             return  # a late exit of an older incarnation never touches its replacement
         now = self.clock()

@@ -7,7 +7,6 @@ through `ProbeHooks`; it never reaches into lifecycle's or the watchdog's state.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from unified_system.core.timers import TimerHeap
 from unified_system.core.unit import ProbeTrack, Unit
 
 S = State
-PROBE_GRID = 0.05
+HEARTBEAT = (("WATCHDOG", "1"),)   # a bare WATCHDOG=1, as the listener passes it
 
 
 @dataclass(frozen=True)
@@ -45,42 +44,34 @@ class Probing:
         self.log, self.hooks = log, hooks
 
     def spawned(self, unit: Unit) -> None:
-        """Lifecycle's hook: a new incarnation runs; its first probes fall due."""
+        """Lifecycle's hook: a new incarnation runs; the prober takes its probes over. Their
+        attempts repeat on the prober's thread (probes/plans.py), not on owner timers: with
+        100 services probed twice a second, a timer and a hand-off per attempt were most of
+        the owner's work."""
         spec = unit.spec
         if spec.readiness is not None and spec.readiness.kind != "notify":
-            self.schedule(unit, "readiness", spec.readiness.initial_delay)
+            self.effects.watch_probe(unit, "readiness", spec.readiness, spec.readiness.initial_delay)
         if spec.startup is not None:
-            self.schedule(unit, "startup", spec.startup.initial_delay)
+            self.effects.watch_probe(unit, "startup", spec.startup, spec.startup.initial_delay)
         elif spec.liveness is not None:
-            self.schedule(unit, "liveness", spec.liveness.initial_delay)
+            self.effects.watch_probe(unit, "liveness", spec.liveness, spec.liveness.initial_delay)
 
     def ready(self, unit: Unit) -> None: ...
 
-    def exited(self, unit: Unit, ended: Ended) -> None: ...   # its probe timers went with the unit's
-
-    def schedule(self, unit: Unit, role: str, delay: float) -> None:
-        """`role`: readiness, liveness or startup (not the check's type, `probe.kind`)."""
-        inc = unit.inc
-        due = self.clock() + delay
-        if unit.state is S.RUNNING:
-            # Steady state, on a 50 ms grid: probes of many services fall due together and go
-            # out in one batch. A starting service is probed on time: its dependents wait.
-            due = math.ceil(due / PROBE_GRID) * PROBE_GRID
-        unit.timers[f"probe:{role}"] = self.timers.call_at(
-            due, lambda: self._start(unit, role, inc))
-
-    def _start(self, unit: Unit, role: str, inc: int) -> None:
-        unit.timers.pop(f"probe:{role}", None)
-        if unit.inc == inc and unit.state in (S.STARTING, S.RUNNING):
-            self.effects.run_probe(unit, role, getattr(unit.spec, role))
+    def exited(self, unit: Unit, ended: Ended) -> None: ...   # lifecycle forgets its probes
 
     def on_probe(self, ev: ProbeResult) -> None:
         unit = self.by_inc.get(ev.inc)
         if unit is None or unit.state not in (S.STARTING, S.RUNNING):
             return
         hooks, role = self.hooks, ev.role
-        probe = getattr(unit.spec, role)
+        # The incarnation's own definition: during a rolling reload the old one runs (and is
+        # probed by) the definition it started with, while unit.spec already names the new.
+        spec = unit.run_spec or unit.spec
+        probe = getattr(spec, role)
         track = unit.probes.setdefault(role, ProbeTrack())
+        if probe is None or track.passed_once:
+            return   # a result in flight when its probe was handed over or reloaded away
         if ev.ok:
             track.successes, track.failures = track.successes + 1, 0
         else:
@@ -90,9 +81,6 @@ class Probing:
                            "ok": ev.ok, "detail": ev.detail})
         track.last_ok, track.detail = ev.ok, ev.detail
         self.effects.metrics.probe(unit.service, role, ev.duration)
-        next_period = probe.period
-        if role == "readiness" and unit.state is S.STARTING and probe.start_interval:
-            next_period = probe.start_interval
         if role == "readiness":
             if ev.ok and track.successes >= probe.success_threshold and not unit.ready:
                 hooks.became_ready(unit)
@@ -100,24 +88,29 @@ class Probing:
                 unit.ready, unit.health = False, "unhealthy"
                 hooks.changed()
                 if unit.predecessor is not None:   # a rollout's new incarnation, not yet proven
+                    self.effects.forget_probes(unit.inc, role)
                     hooks.abort_rollout(unit, f"failed its readiness probe ({ev.detail})")
-                    return
         elif not ev.ok and track.failures >= probe.failure_threshold:
             self.log.warning("probe failed", service=unit.service, probe=role, detail=ev.detail)
+            # Probed no more: a rolling restart keeps this process up until its successor
+            # is ready, and its next failures must not restart it again.
+            self.effects.forget_probes(unit.inc, role)
             hooks.restart(unit, Reason.LIVENESS)
-            return
         elif ev.ok and role == "startup":
+            # A startup probe runs until it first passes, then hands over to liveness.
             track.passed_once = True
-            if unit.spec.liveness is not None:
-                self.schedule(unit, "liveness", unit.spec.liveness.initial_delay)
-            return  # a startup probe runs until it first passes, then hands over to liveness
-        self.schedule(unit, role, next_period)
+            self.effects.forget_probes(unit.inc, "startup")
+            if spec.liveness is not None:
+                self.effects.watch_probe(unit, "liveness", spec.liveness, spec.liveness.initial_delay)
 
     def on_notify(self, ev: Notify) -> None:
         unit = self.by_inc.get(ev.inc)
         if unit is None:
             return
         hooks = self.hooks
+        if ev.fields == HEARTBEAT:   # nearly all the traffic: no parsing, one call
+            hooks.heartbeat(unit, at=ev.at)
+            return
         fields = dict(ev.fields)
         if "STATUS" in fields:
             # Redacted before it is cut: a secret cut in two would match nowhere later.

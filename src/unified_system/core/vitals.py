@@ -9,6 +9,7 @@ back with an event.
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +26,13 @@ from unified_system.core.unit import Unit
 
 S = State
 FREEZE_GRACE = 1.0      # after SIGABRT, how long a frozen process may take to dump before SIGKILL
+# Heartbeat deadlines are checked on this grid: 100 services' checks fall due together and
+# are one owner turn, not one each. A freeze is seen at most this much after its timeout.
+HB_GRID = 0.1
+
+
+def on_grid(at: float) -> float:
+    return math.ceil(at / HB_GRID) * HB_GRID
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ class Vitals:
             unit.last_heartbeat = self.clock()
         inc = unit.inc
         # One timer per unit, re-armed when it fires: a heartbeat costs O(1), not a heap push.
-        unit.timers["hb"] = self.timers.call_at(unit.last_heartbeat + hb.timeout,
+        unit.timers["hb"] = self.timers.call_at(on_grid(unit.last_heartbeat + hb.timeout),
                                                  lambda: self._check_heartbeat(unit, inc))
 
     def _check_heartbeat(self, unit: Unit, inc: int) -> None:
@@ -102,7 +110,7 @@ class Vitals:
             nxt = min(nxt, now + hb.timeout)
         else:
             nxt = last + hb.timeout
-        unit.timers["hb"] = self.timers.call_at(nxt, lambda: self._check_heartbeat(unit, inc))
+        unit.timers["hb"] = self.timers.call_at(on_grid(nxt), lambda: self._check_heartbeat(unit, inc))
 
     def _hard_freeze(self, unit: Unit, pid: int, why: str) -> None:
         unit.freezing, unit.health = True, "frozen"

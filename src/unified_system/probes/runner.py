@@ -1,5 +1,10 @@
 """Runs probe attempts off the owner thread and posts each result back to it.
 
+The owner hands over a `Plan` per incarnation and role (`watch`) and takes it back
+(`forget`); the attempts repeat here, timed by `plans.Plans`, which also says which results
+the owner must have at once and which may wait for company (QUIET_HOLD). `submit` runs one
+attempt (tests, and tools that probe once).
+
 http and tcp probes run on one thread over one epoll and non-blocking sockets: a probe
 is a connect, at most one request and one status line, so this is all the machinery it
 needs. Measured with 100 services probed twice a second, a thread pool with a blocking
@@ -18,6 +23,7 @@ from __future__ import annotations
 import errno
 import heapq
 import itertools
+import math
 import os
 import select
 import socket
@@ -31,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from unified_system.core.events import Batch, ProbeResult
 from unified_system.probes.checks import ProbeFailed, exec_check
+from unified_system.probes.plans import QUIET_HOLD, Plan, Plans
 from unified_system.probes.wire import Target, judge, target_of
 from unified_system.proc.seam import ProcessSeam
 
@@ -72,12 +79,30 @@ class ProbeRunner:
         self._results: list[ProbeResult] = []
         self._post_by: float | None = None        # when the held results must go
         self._last: dict[tuple[int, str], bool] = {}
-        self._targets: dict[int, tuple[Probe, Target | None, float]] = {}   # the owner's only
+        self._targets: dict[int, tuple[Probe, Target | None, float]] = {}
+        self._plans = Plans()                      # the probe thread's only
+        self._orders: list[tuple[Plan | None, int, str | None]] = []   # under _lock: add / drop
+        self._exec_done: list[tuple[int, str, bool, str, float]] = []   # under _lock
         self._thread = threading.Thread(target=self._run, name="probes", daemon=True)
         self._thread.start()
         self._exec_pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ from the owner
+    def watch(self, plan: Plan) -> None:
+        """Probe plan.inc's plan.role from now on, until `forget`."""
+        self._order((plan, plan.inc, plan.role))
+
+    def forget(self, inc: int, role: str | None = None) -> None:
+        """Stop probing an incarnation (role None: all its probes)."""
+        self._order((None, inc, role))
+
+    def _order(self, order: tuple[Plan | None, int, str | None]) -> None:
+        with self._lock:
+            idle = not (self._inbox or self._orders or self._exec_done)
+            self._orders.append(order)
+        if idle:
+            self._wake_w.send(b"\0")
+
     def submit(self, inc: int, role: str, probe: Probe, cwd: Path, env: Mapping[str, str]) -> None:
         target, timeout = self._target(probe)
         if target is None:
@@ -88,10 +113,22 @@ class ProbeRunner:
         now = time.monotonic()
         attempt = Attempt(inc, role, target, now + timeout, now)
         with self._lock:
-            idle = not self._inbox
+            idle = not (self._inbox or self._orders or self._exec_done)
             self._inbox.append(attempt)
         if idle:  # one wake-up per batch of submissions
             self._wake_w.send(b"\0")
+
+    def _start(self, plan: Plan, now: float) -> None:
+        """A plan's attempt fell due (on the probe thread)."""
+        probe = plan.probe
+        target, timeout = self._target(probe)
+        if target is None:
+            if self._exec_pool is None:
+                self._exec_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe-exec")
+            self._exec_pool.submit(self._exec_attempt, plan.inc, plan.role, probe,
+                                   plan.cwd or Path("."), plan.env)
+            return
+        self._begin(Attempt(plan.inc, plan.role, target, now + timeout, now))
 
     def _target(self, probe: Probe) -> tuple[Target | None, float]:
         """The parsed target (None: an exec probe) and timeout, once per probe record: the
@@ -110,12 +147,17 @@ class ProbeRunner:
     def _run(self) -> None:
         wake = self._wake_r.fileno()
         poll, attempts = self._epoll.poll, self._attempts
+        plans = self._plans
         while not self._closing:
             now = time.monotonic()
+            for plan in plans.pop_due(now):
+                self._start(plan, now)
             if self._post_by is not None and now >= self._post_by:
                 self._flush()
+            planned = plans.next_due()
             due = min(self._deadlines[0][0] if self._deadlines else now + 3600.0,
-                      self._post_by if self._post_by is not None else now + 3600.0)
+                      self._post_by if self._post_by is not None else now + 3600.0,
+                      planned if planned is not None else now + 3600.0)
             woken = False
             for fd, mask in poll(max(0.0, due - now) if due - now < 3600.0 else -1):
                 if fd == wake:
@@ -140,8 +182,18 @@ class ProbeRunner:
             pass
         with self._lock:
             batch, self._inbox = self._inbox, []
+            orders, self._orders = self._orders, []
+            done, self._exec_done = self._exec_done, []
+        now = time.monotonic()
+        for plan, inc, role in orders:
+            if plan is None:
+                self._plans.drop(inc, role)
+            else:
+                self._plans.add(plan, now)
         for attempt in batch:
             self._begin(attempt)
+        for inc, role, ok, detail, took in done:
+            self._post_result(inc, role, ok, detail, now - took)
 
     def _begin(self, attempt: Attempt) -> None:
         target = attempt.target
@@ -149,7 +201,8 @@ class ProbeRunner:
             sock = socket.socket(target.family, _NONBLOCK)
             code = sock.connect_ex(target.address)
         except OSError as exc:
-            self._post_result(attempt, False, f"{target.what}: {exc.strerror or exc}")
+            self._post_result(attempt.inc, attempt.role, False,
+                              f"{target.what}: {exc.strerror or exc}", attempt.started)
             return
         attempt.sock = sock
         if code not in (0, errno.EINPROGRESS):
@@ -201,7 +254,7 @@ class ProbeRunner:
             ok, detail = False, f"{attempt.target.what}: {exc}"
         finally:
             sock.close()
-        self._post_result(attempt, ok, detail)
+        self._post_result(attempt.inc, attempt.role, ok, detail, attempt.started)
 
     def _forget(self, sock: socket.socket) -> None:
         fd = sock.fileno()
@@ -215,12 +268,16 @@ class ProbeRunner:
             self._attempts.pop(sock.fileno(), None)
             sock.close()
             attempt.sock = None
-        self._post_result(attempt, ok, detail)
+        self._post_result(attempt.inc, attempt.role, ok, detail, attempt.started)
 
-    def _post_result(self, attempt: Attempt, ok: bool, detail: str) -> None:
+    def _post_result(self, inc: int, role: str, ok: bool, detail: str, started: float) -> None:
         now = time.monotonic()
-        self._results.append(ProbeResult(attempt.inc, attempt.role, ok, detail, now - attempt.started))
-        key = (attempt.inc, attempt.role)
+        self._results.append(ProbeResult(inc, role, ok, detail, now - started))
+        urgent = self._plans.result(inc, role, ok, now)
+        if urgent is not None:   # a planned attempt: the plan knows what decisions wait on it
+            self._post_by = now if urgent else min(self._post_by or math.inf, now + QUIET_HOLD)
+            return
+        key = (inc, role)
         if self._last.get(key) is ok:   # a repeat: nothing waits on it but the next period
             if self._post_by is None:
                 self._post_by = now + HOLD
@@ -248,7 +305,15 @@ class ProbeRunner:
             ok, detail = False, str(exc)
         except Exception as exc:  # a probe bug must not kill the pool or the owner
             ok, detail = False, f"probe error: {type(exc).__name__}: {exc}"
-        self._post(ProbeResult(inc, role, ok, detail, time.monotonic() - started))
+        # Back through the probe thread, whose plans count it and time the next attempt.
+        with self._lock:
+            idle = not (self._inbox or self._orders or self._exec_done)
+            self._exec_done.append((inc, role, ok, detail, time.monotonic() - started))
+        if idle:
+            try:
+                self._wake_w.send(b"\0")
+            except OSError:   # closed meanwhile: the result has nobody left to go to
+                pass
 
     def close(self) -> None:
         self._closing = True
