@@ -25,6 +25,24 @@ START = ROOT / "start_system.py"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 
 
+def add_clean_python(parser) -> None:
+    """--clean-python: run the benchmark (and so the supervisor, the floors and Python
+    children, all started with sys.executable) under bench/_cleanpy.py's interpreter, which
+    does not run this VM's sandbox .pth (certifi, zipfile, tempfile in every process)."""
+    parser.add_argument("--clean-python", action="store_true",
+                        help="run under a venv interpreter without this VM's sandbox .pth hook")
+
+
+def reexec_clean(args) -> None:
+    """With --clean-python, run this script again under that interpreter (once: the
+    interpreter it runs under is a venv, which _cleanpy's never is made from)."""
+    if args.clean_python and sys.prefix == sys.base_prefix:
+        from _cleanpy import clean_python
+
+        python = clean_python()
+        os.execv(python, [python, *sys.argv])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

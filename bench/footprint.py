@@ -2,7 +2,7 @@
 supervisor and its guard) with N sleeping children, and the modules it has imported,
 grouped by top-level package (dumped by tests/children/modules_dump.py on SIGUSR2).
 
-    python bench/footprint.py [--children 100] [--settle 3] [--modules]
+    python bench/footprint.py [--children 100] [--settle 3] [--modules] [--clean-python]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from collections import Counter
 
-from _common import ROOT, Bench, guard_pids, pss_bytes, rss_bytes, sleeper
+from _common import ROOT, Bench, add_clean_python, guard_pids, pss_bytes, reexec_clean, rss_bytes, sleeper
 
 DUMPER = ROOT / "tests" / "children" / "modules_dump.py"
 
@@ -25,7 +25,9 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=100)
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--modules", action="store_true", help="print every top-level package")
+    add_clean_python(parser)
     args = parser.parse_args()
+    reexec_clean(args)
     bench = Bench({f"s{i:03d}": sleeper() for i in range(args.children)})
     dump = bench.dir / "modules.txt"
     try:

@@ -1,7 +1,7 @@
 """100 children: time from `run` to all spawned, and graceful stop of all of them.
 
     python bench/start_stop.py [--children 100] [--rounds 5] [--parent-death-signal none]
-                               [--child sleep|python]
+                               [--child sleep|python] [--clean-python]
 
 --child python runs each service as a Python program (bench/children/py_sleeper.py) instead
 of `sleep infinity`, in the supervisor and in every floor alike: 100 interpreters starting
@@ -25,7 +25,7 @@ import sys
 import time
 from datetime import datetime
 
-from _common import ROOT, Bench, add_parent_death_signal, children, sleeper
+from _common import ROOT, Bench, add_clean_python, add_parent_death_signal, children, reexec_clean, sleeper
 
 PY_SLEEPER = str(ROOT / "bench" / "children" / "py_sleeper.py")
 
@@ -107,7 +107,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--child", choices=("sleep", "python"), default="sleep")
     add_parent_death_signal(parser)
+    add_clean_python(parser)
     args = parser.parse_args()
+    reexec_clean(args)
     extra = {"command": [sys.executable, PY_SLEEPER]} if args.child == "python" else {}
     full, after_boot, stops = [], [], []
     floors: dict[str, list[float]] = {kind: [] for kind in FLOORS}

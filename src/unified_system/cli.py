@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import argparse
+
     from unified_system.config.view import LoadedConfig
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_RUNNING = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # not for a plain `run` (_plain_run): argparse and gettext stay out of
+    # the resident supervisor (0.43 MB, ~5 ms; bench/RESULTS.md "Footprint, third round")
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", default=argparse.SUPPRESS,
                         help="services.yaml (default: $UNIFIED_CONFIG, else ./services.yaml)")
@@ -52,7 +56,54 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# `run`'s options as argparse takes them: option -> (its dest, whether it takes a value,
+# whether it is allowed before the `run` word too, as the common options are).
+_RUN_OPTIONS = {"-c": ("config", True, True), "--config": ("config", True, True),
+                "--env": ("env", True, True), "--only": ("only", True, False),
+                "--verbose": ("verbose", False, False)}
+
+
+def _plain_run(argv: Sequence[str]) -> dict[str, str | bool] | None:
+    """`run` (or no command) with only its plain options, parsed without argparse, as
+    argparse would parse them; None for anything else (help, an abbreviation, `-cFILE`, a
+    repeated option, a value that starts with '-', another command): argparse then parses
+    it, errors and all."""
+    found: dict[str, str | bool] = {}
+    after_run = False
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if token == "run" and not after_run:
+            after_run = True
+            continue
+        name, eq, value = token.partition("=")
+        option = _RUN_OPTIONS.get(name) if name.startswith("--") or not eq else None
+        if option is None:
+            return None
+        dest, takes_value, common = option
+        if dest in found or not (common or after_run):
+            return None
+        if not takes_value:
+            if eq:
+                return None
+            found[dest] = True
+            continue
+        if not eq:
+            if i >= len(argv):
+                return None
+            value, i = argv[i], i + 1
+        if not value or value.startswith("-"):
+            return None
+        found[dest] = value
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    plain = _plain_run(sys.argv[1:] if argv is None else argv)
+    if plain is not None:
+        return cmd_run(_text(plain.get("config")), _text(plain.get("env")),
+                       _text(plain.get("only")), plain.get("verbose") is True)
     args = _parser().parse_args(argv)
     command = args.command or "run"
     config = getattr(args, "config", None)
@@ -69,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_export(args.kind, config, env_name, args.output, args.image)
     return cmd_run(config, env_name, getattr(args, "only", None),
                    getattr(args, "verbose", False))
+
+
+def _text(value: str | bool | None) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _load(config: str | None, env_name: str | None, supervisor_only: bool = False
@@ -212,11 +267,7 @@ def cmd_check(config: str | None, env_name: str | None) -> int:
 def cmd_run(config: str | None, env_name: str | None, only: str | None,
             verbose: bool = False) -> int:
     from unified_system.config.apart import forked
-    from unified_system.proc.fdlimit import raise_nofile
-    from unified_system.proc.malloc import limit_arenas
 
-    limit_arenas()  # before any thread: each would get an arena that only grows (proc/malloc.py)
-    raise_nofile()   # before any thread or child: every connection and spawn needs descriptors
     # Start-up allocates much and frees little; a full collection in the middle of it is a
     # 15 ms pause. The supervisor freezes what start-up made and resumes collection.
     gc.disable()
@@ -248,6 +299,13 @@ def _import_runtime(answered: Callable[[], bool]) -> None:
     the longer of the two), the modules opened after the first spawns."""
     import importlib
 
+    from unified_system.proc.fdlimit import raise_nofile
+    from unified_system.proc.malloc import limit_arenas
+
+    # After the fork (ctypes and resource are the supervisor's alone: the config child,
+    # the start's critical path, starts without them), still before any thread.
+    limit_arenas()  # before any thread: each would get an arena that only grows (proc/malloc.py)
+    raise_nofile()   # before any thread or service: every connection and spawn needs descriptors
     import unified_system.core.supervisor  # noqa: F401
     from unified_system.runtime import LATE_MODULES
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import logging.handlers
+import os
 import re
 import sys
 import threading
@@ -180,11 +180,20 @@ class _ConsoleFormatter(logging.Formatter):
         return f"{line}\n{trace}" if trace else line
 
 
-class _PassThrough(logging.handlers.QueueHandler):
-    """Hands the record over untouched: its fields are rendered by the listener thread."""
+class _PassThrough(logging.Handler):
+    """Hands the record over untouched: its fields are rendered by the writer thread.
+    (logging.handlers is not imported: it imports pickle, 0.6 MB together, for its socket
+    handlers; bench/RESULTS.md "Footprint, third round".)"""
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
+    def __init__(self, queue: Queue[logging.LogRecord | None]) -> None:
+        super().__init__()
+        self.queue = queue
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.enqueue(record)
+        except Exception:  # Full: as QueueHandler, said on stderr by handleError
+            self.handleError(record)
 
     def enqueue(self, record: logging.LogRecord) -> None:
         records = getattr(_held, "records", None)
@@ -194,17 +203,66 @@ class _PassThrough(logging.handlers.QueueHandler):
             self.queue.put_nowait(record)
 
 
-class _RotatingFile(logging.handlers.RotatingFileHandler):
-    """With backups: 0 the file starts over at max_bytes (the stdlib's appends for ever)."""
+class _RotatingFile(logging.FileHandler):
+    """RotatingFileHandler's rotation (file.1 ... file.N), with each record rendered once
+    (the stdlib's renders it twice: to measure, then to write). With backups: 0 the file
+    starts over at max_bytes (the stdlib's appends for ever)."""
 
-    def doRollover(self) -> None:
-        super().doRollover()
-        if self.backupCount == 0 and self.stream is not None:
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        super().__init__(path, mode="a", encoding="utf-8")
+        self.max_bytes, self.backups = max_bytes, backups
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+            if self.stream is None:
+                self.stream = self._open()
+            # never roll anything but a regular file over (bpo-45401: /dev/null, a fifo)
+            if (self.max_bytes > 0 and self.stream.seek(0, 2) + len(line) >= self.max_bytes
+                    and os.path.isfile(self.baseFilename)):
+                self._roll_over()
+            self.stream.write(line)
+            self.stream.flush()
+        except Exception:
+            self.handleError(record)
+
+    def _roll_over(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+        base = self.baseFilename
+        if self.backups > 0:
+            for i in range(self.backups - 1, 0, -1):
+                if os.path.exists(f"{base}.{i}"):
+                    os.replace(f"{base}.{i}", f"{base}.{i + 1}")
+            os.replace(base, f"{base}.1")
+        self.stream = self._open()
+        if self.backups == 0:
             self.stream.truncate(0)
 
 
-_listener: logging.handlers.QueueListener | None = None
-_queue: Queue[logging.LogRecord] | None = None
+class _Writer:
+    """QueueListener's loop: the thread that renders and writes every record."""
+
+    def __init__(self, queue: Queue[logging.LogRecord | None], *handlers: logging.Handler) -> None:
+        self.queue, self.handlers = queue, handlers
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (record := self.queue.get()) is not None:
+            for handler in self.handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+
+    def stop(self) -> None:
+        self.queue.put(None)  # after every record already queued; blocks only while full
+        self._thread.join()
+
+
+_listener: _Writer | None = None
+_queue: Queue[logging.LogRecord | None] | None = None
 _held = threading.local()
 
 
@@ -250,8 +308,7 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         for name, lvl in (("supervisor.log", logging.NOTSET), ("errors.log", logging.ERROR)):
-            handler = _RotatingFile(log_dir / name, maxBytes=max_bytes, backupCount=backups,
-                                    encoding="utf-8")
+            handler = _RotatingFile(log_dir / name, max_bytes, backups)
             handler.setLevel(lvl)
             handler.setFormatter(json_fmt)
             handlers.append(handler)
@@ -263,9 +320,9 @@ def configure(log_dir: Path | None, level: str = "INFO", fmt: str = "auto",
     console = logging.StreamHandler(stream)
     console.setFormatter(console_fmt)
     handlers.append(console)
-    _queue = queue = Queue[logging.LogRecord](100_000)
+    _queue = queue = Queue[logging.LogRecord | None](100_000)
     root.addHandler(_PassThrough(queue))
-    _listener = logging.handlers.QueueListener(queue, *handlers, respect_handler_level=True)
+    _listener = _Writer(queue, *handlers)
     _listener.start()
 
 

@@ -54,14 +54,21 @@ class _Matcher(Generic[AnyStr]):
         self.forms: list[AnyStr] = forms
         self.redacted: AnyStr = redacted
         self.bar: AnyStr = bar
+        self._short: set[AnyStr] = short
+        # Escaped when first found, not here: a supervisor with 100 services builds this
+        # for 100 tokens at start, on the way to the first spawn (issue 20, third round).
         self._alternatives: dict[AnyStr, AnyStr] = {}
-        for form in forms:
+        self._patterns: dict[tuple[AnyStr, ...], re.Pattern[AnyStr]] = {}
+
+    def _alternative(self, form: AnyStr) -> AnyStr:
+        literal = self._alternatives.get(form)
+        if literal is None:
             literal = re.escape(form)
-            if form in short:   # the neighbour before the form, then none after it
+            if form in self._short:   # the neighbour before the form, then none after it
                 edges = rf"(?<!\w[\s\S]{{{len(form)}}})(?!\w)"
                 literal += edges if isinstance(literal, str) else edges.encode()
             self._alternatives[form] = literal
-        self._patterns: dict[tuple[AnyStr, ...], re.Pattern[AnyStr]] = {}
+        return literal
 
     def sub(self, text: AnyStr) -> AnyStr:
         present = tuple(f for f in self.forms if f in text)
@@ -72,7 +79,7 @@ class _Matcher(Generic[AnyStr]):
             if len(self._patterns) >= 256:
                 self._patterns.clear()
             pattern = self._patterns[present] = re.compile(
-                self.bar.join([self._alternatives[f] for f in present]))
+                self.bar.join([self._alternative(f) for f in present]))
         return pattern.sub(self.redacted, text)
 
 

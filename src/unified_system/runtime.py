@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import importlib
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -33,6 +32,7 @@ from unified_system.proc.notify import Datagram, NotifyListener
 from unified_system.proc.output import ServiceOutput
 from unified_system.proc.quiet import Quiet, Summaries
 from unified_system.proc.seam import ProcessSeam, Spawned
+from unified_system.proc.which import which
 from unified_system.redaction import secret_values
 from unified_system.tokens import token_urlsafe
 
@@ -359,7 +359,7 @@ class Runtime:
                     path = Path(unit.spec.cwd, argv0)
                     found = str(path) if os.access(path, os.X_OK) and path.is_file() else None
                 else:
-                    found = shutil.which(argv0, path=key[2])
+                    found = which(argv0, path=key[2])
                 if found is None:  # looked for again next time: it may be installed meanwhile
                     raise SpawnError(f"cannot execute {argv0!r}: not found on the service's PATH")
                 self._resolved[key] = found
@@ -406,7 +406,7 @@ class Runtime:
                 first = fh.readline(256)
             if first.startswith(b"#!"):
                 interpreter = first[2:].decode(errors="replace").split()[0]
-                if not shutil.which(interpreter) and not os.path.exists(interpreter):
+                if not which(interpreter) and not os.path.exists(interpreter):
                     return f"its #! interpreter {interpreter} does not exist"
         except (OSError, IndexError):
             pass
@@ -477,7 +477,7 @@ class Runtime:
             self.link.post(BuildDone(name, status.ok, status.describe(), digest, False, run))
 
         argv0 = build.command[0]
-        executable = argv0 if "/" in argv0 else shutil.which(argv0, path=env.get("PATH", os.defpath))
+        executable = argv0 if "/" in argv0 else which(argv0, path=env.get("PATH", os.defpath))
         if executable is None:
             raise SpawnError(f"build command {argv0!r} not found on the service's PATH")
         return self.seam.spawn(build.command, executable=executable, cwd=spec.cwd, env=env,

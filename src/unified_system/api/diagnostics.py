@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import platform
 import resource
-import shutil
 import socket
 import time
 from collections import Counter
@@ -13,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import unified_system
+from unified_system.api.exposition import python_info
 
 if TYPE_CHECKING:
     import psutil
@@ -63,6 +62,8 @@ def diagnostics(state_dir: Path, extra: dict[str, Any] | None = None) -> dict[st
     nofile = _limit(resource.RLIMIT_NOFILE)
     nproc = _limit(resource.RLIMIT_NPROC)
     try:
+        import shutil  # on a request only: shutil is 0.6 MB with the archive modules it imports
+
         disk = shutil.disk_usage(state_dir)
         disk_check = _check(100.0 * disk.used / disk.total if disk.total else None,
                             path=str(state_dir), total_bytes=disk.total, free_bytes=disk.free)
@@ -85,7 +86,7 @@ def diagnostics(state_dir: Path, extra: dict[str, Any] | None = None) -> dict[st
         "status": status,
         "supervisor": {"pid": os.getpid(), "uptime_seconds": round(time.time() - created, 3),
                        "version": unified_system.__version__,
-                       "python": platform.python_version(), "host": socket.gethostname()},
+                       "python": python_info()[1], "host": socket.gethostname()},
         "checks": checks,
         **(extra or {}),
     }

@@ -15,13 +15,28 @@ import bisect
 import gc
 import math
 import os
-import platform
 import resource
+import sys
 from collections.abc import Sequence
 
 from unified_system.proc.procfs import PAGE, TICKS, boot_time
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "ironpython": "IronPython",
+                    "jython": "Jython"}
+
+
+def python_info() -> tuple[str, str, tuple[str, str, str]]:
+    """What platform.python_implementation(), python_version() and python_version_tuple()
+    return (prometheus_client's python_info), from sys: `platform` is 0.14 MB resident."""
+    version = sys.version.split()[0]
+    parts = version.split(".")
+    if len(parts) == 2:
+        parts.append("0")
+    name = sys.implementation.name
+    return _IMPLEMENTATIONS.get(name, name), version, (parts[0], parts[1], parts[2])
 
 
 def num(value: float) -> str:
@@ -135,10 +150,10 @@ def render_process(out: list[str]) -> None:
     if soft != resource.RLIM_INFINITY:
         header(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.")
         out.append(f"process_max_fds {num(soft)}\n")
-    major, minor, patch = platform.python_version_tuple()
+    implementation, version, (major, minor, patch) = python_info()
     header(out, "python_info", "gauge", "Python platform information")
-    out.append(f'python_info{{implementation="{platform.python_implementation()}",major="{major}",'
-               f'minor="{minor}",patchlevel="{patch}",version="{platform.python_version()}"}} 1.0\n')
+    out.append(f'python_info{{implementation="{implementation}",major="{major}",'
+               f'minor="{minor}",patchlevel="{patch}",version="{version}"}} 1.0\n')
     stats = gc.get_stats()
     for name, key, doc in (
             ("python_gc_objects_collected_total", "collected", "Objects collected during gc"),

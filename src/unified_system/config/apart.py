@@ -4,13 +4,13 @@ the config's records (config/view.py) and never pydantic.
 At start-up `run` forks before any thread exists: the child validates while the parent
 imports the runtime, which overlaps the two on a 2-core machine. A reload happens once
 threads run, when fork is unsafe, so it runs `python -m unified_system.config.apart`.
-Either way the answer comes back pickled: between two copies of this program, trusted.
+Either way the answer comes back in config/wire.py's marshal form (pickle would stay
+resident for it): between two copies of this program, trusted.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import select
 import sys
 import traceback
@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from unified_system.config import wire
 from unified_system.config.errors import ConfigError, ConfigErrors
 from unified_system.config.view import LoadedConfig
 
@@ -38,7 +39,7 @@ def forked(load: Callable[[], LoadedConfig | int],
                 code = result
             else:
                 with os.fdopen(write_fd, "wb") as out:
-                    pickle.dump(detached(result), out, protocol=pickle.HIGHEST_PROTOCOL)
+                    out.write(wire.dumps(detached(result)))
                 code = 0
         except BaseException:  # a bug, or Ctrl-C while loading: said here, failed there
             traceback.print_exc()
@@ -55,7 +56,8 @@ def forked(load: Callable[[], LoadedConfig | int],
         code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     if code != 0 or not data:
         return code if code > 0 else 1
-    return pickle.loads(data)
+    loaded: LoadedConfig = wire.loads(data)
+    return loaded
 
 
 def detached(loaded: LoadedConfig) -> LoadedConfig:
@@ -93,7 +95,7 @@ def helper_env() -> dict[str, str]:
 def read_answer(code: int, stdout: bytes, stderr: bytes) -> tuple[LoadedConfig, list[ConfigError]]:
     """The helper's output -> (config, busy-port errors); raise ConfigErrors if invalid."""
     if code == 0 and stdout:
-        kind, *payload = pickle.loads(stdout)
+        kind, *payload = wire.loads(stdout)
         if kind == "ok":
             return payload[0], payload[1]
         raise ConfigErrors(payload[0])
@@ -112,7 +114,7 @@ def _main(argv: Sequence[str]) -> int:
         answer = ("ok", detached(loaded), busy_listen_ports(loaded))
     except ConfigErrors as exc:
         answer = ("errors", exc.errors)
-    pickle.dump(answer, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.write(wire.dumps(answer))
     return 0
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_system.proc.procfs import cpu_rss, tree_pids
+from unified_system.proc.which import which
 
 if TYPE_CHECKING:
     import psutil
@@ -96,7 +96,7 @@ def inspect_frozen(pid: int, cpu_at_silence: float | None,
         "threads": threads,
         "resources": resources(pid),
     }
-    spy = shutil.which("py-spy")
+    spy = which("py-spy")
     if spy and state != "T":
         try:
             out = run([spy, "dump", "--pid", str(pid)], timeout=3)

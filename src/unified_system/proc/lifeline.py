@@ -20,13 +20,13 @@ read loop microseconds (bench/RESULTS.md, "Footprint").
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from unified_system.proc.guard import DEATH
+from unified_system.proc.which import which
 
 GUARD = str(Path(__file__).with_name("guard.py"))
 SHELL_GUARD = str(Path(__file__).with_name("guard.sh"))
@@ -36,7 +36,7 @@ SHELL = "/bin/sh"
 def guard_argv(signum: int, shell: str = SHELL) -> list[str]:
     """The smallest guard this system can run: the shell script, else the Python one."""
     if os.access(shell, os.X_OK):
-        return [shell, SHELL_GUARD, str(int(signum)), shutil.which("sleep") or "/bin/sleep"]
+        return [shell, SHELL_GUARD, str(int(signum)), which("sleep") or "/bin/sleep"]
     return [sys.executable, "-I", "-S", GUARD, "0", str(os.getpid()), str(int(signum))]
 
 

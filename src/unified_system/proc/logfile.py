@@ -21,8 +21,11 @@ class RotatingLog:
         self.path = path
         self.max_bytes = max(1, max_bytes)
         self.backups = max(0, backups)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = self._open()
+        try:
+            self._fd = self._open()
+        except FileNotFoundError:  # the directory first (once: not a mkdir per service)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
         self._done = 0                  # bytes of the current write() on disk so far
         self.dropped = 0                # bytes lost to a write error (a full disk)
