@@ -10,6 +10,7 @@ import threading
 import time
 
 from harness import wait_until
+from unified_system.core.policy import HEARTBEAT_HOLD
 from unified_system.proc.notify import COALESCE, MAX_BATCH, NotifyListener
 
 
@@ -110,6 +111,44 @@ def test_a_flood_is_read_at_full_speed_in_bounded_batches():
         wait_until(lambda: len(received.messages()) == sent, timeout=30, what="the flood drained",
                    seen=lambda: (len(received.messages()), sent))
         assert max(len(b) for b in received.batches) <= MAX_BATCH
+    finally:
+        sender.close()
+        listener.close()
+
+
+def test_bare_heartbeats_are_held_for_one_owner_turn_and_anything_else_takes_them_along():
+    """Heartbeats only stamp a time: a stream of them reaches the owner about once per
+    HEARTBEAT_HOLD (one turn for many services'), where it was once per 20 ms window; any
+    other message goes at once, with the heartbeats held before it, in order."""
+    received = Received()
+    listener = listening(received)
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        count = 100
+        t0 = time.monotonic()
+        for i in range(count):   # one every 4 ms, 0.4 s
+            wait = t0 + i * 0.004 - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            sender.sendto(b"WATCHDOG=1", listener.path)
+        wait_until(lambda: len(received.messages()) == count, timeout=20, what="all handed off",
+                   seen=lambda: len(received.messages()))
+        elapsed = time.monotonic() - t0
+        # Held: about elapsed / HEARTBEAT_HOLD hand-offs (+1 for the last); a 20 ms window
+        # alone made about elapsed / COALESCE (20 here).
+        assert len(received.batches) <= elapsed / HEARTBEAT_HOLD + 3, (len(received.batches), elapsed)
+        # Never held past the hold (with a window's read delay and a busy machine's slack).
+        firsts = [batch[0] for batch in received.batches]
+        assert all(handed - at < HEARTBEAT_HOLD + COALESCE + 0.5 for _, at, handed in firsts)
+        batches = len(received.batches)
+        for _ in range(5):
+            sender.sendto(b"WATCHDOG=1", listener.path)
+        sender.sendto(b"READY=1", listener.path)
+        wait_until(lambda: len(received.messages()) == count + 6, timeout=10, what="READY=1",
+                   seen=received.messages)
+        assert received.messages()[-6:] == ["WATCHDOG=1"] * 5 + ["READY=1"]
+        # READY=1 took the held ones along (a hold may run out first on a busy machine)
+        assert len(received.batches) in (batches + 1, batches + 2)
     finally:
         sender.close()
         listener.close()

@@ -18,6 +18,7 @@ from typing import Any
 
 from unified_system.core.events import FreezeProven, HostAlert, Samples
 from unified_system.core.lifecycle import Ended
+from unified_system.core.policy import HEARTBEAT_HOLD
 from unified_system.core.ports import Effects
 from unified_system.core.reasons import Reason
 from unified_system.core.states import State
@@ -27,12 +28,14 @@ from unified_system.core.unit import Unit
 S = State
 FREEZE_GRACE = 1.0      # after SIGABRT, how long a frozen process may take to dump before SIGKILL
 # Heartbeat deadlines are checked on this grid: 100 services' checks fall due together and
-# are one owner turn, not one each. A freeze is seen at most this much after its timeout.
+# are one owner turn, not one each. A check also waits out HEARTBEAT_HOLD, the longest the
+# listener may hold a heartbeat back: a beat on time must never read as a freeze. So a
+# freeze is declared at most HEARTBEAT_HOLD + HB_GRID (0.2 s) after its timeout.
 HB_GRID = 0.1
 
 
 def on_grid(at: float) -> float:
-    return math.ceil(at / HB_GRID) * HB_GRID
+    return math.ceil((at + HEARTBEAT_HOLD) / HB_GRID) * HB_GRID
 
 
 @dataclass(frozen=True)

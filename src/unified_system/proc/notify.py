@@ -32,7 +32,7 @@ from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from unified_system.core.policy import MAX_EXTEND, usec_seconds  # noqa: F401  (pure: they live in core)
+from unified_system.core.policy import HEARTBEAT_HOLD, MAX_EXTEND, usec_seconds  # noqa: F401  (pure: they live in core)
 from unified_system.proc.senders import Senders
 
 _CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -120,10 +120,20 @@ class NotifyListener(threading.Thread):
         # A quiet socket is read blocking, so a lone datagram (READY=1 after a while) costs
         # one wake-up and goes over at once. While a stream flows, each wake-up sleeps out
         # the window first, then drains what gathered: two syscalls per datagram, no wake-up.
+        # Bare heartbeats are held up to HEARTBEAT_HOLD for the next (one owner turn for
+        # many services'); anything else goes at once and takes the held ones with it.
         recvmsg, monotonic, sleep = self._sock.recvmsg, time.monotonic, time.sleep
         last_read = -MODERATE   # when a read last found datagrams
+        held: list[Datagram] = []
+        held_until = 0.0
         while not self._closing:
-            wait = last_read + MODERATE - monotonic()
+            now = monotonic()
+            if held and (now >= held_until or len(held) >= MAX_BATCH):   # a flood: bounded
+                self._hand_off(held)
+                held = []
+            wait = last_read + MODERATE - now
+            if held:   # never block with heartbeats held: they must go within the hold
+                wait = max(wait, min(MODERATE, held_until - now))
             if wait > 0:
                 sleep(wait)
                 flags = _RECV_FLAGS | _DONTWAIT
@@ -146,11 +156,19 @@ class NotifyListener(threading.Thread):
                 if got is not None:
                     batch.append(got)
             if batch:
-                self._hand_off(batch)
+                if all(d.fields is _HEARTBEAT for d in batch):
+                    if not held:
+                        held_until = monotonic() + HEARTBEAT_HOLD
+                    held += batch
+                else:
+                    self._hand_off(held + batch)
+                    held = []
             if read >= MAX_BATCH:
                 last_read = -MODERATE   # a flood: keep reading at full speed, as before
             elif read:
                 last_read = monotonic()
+        if held:
+            self._hand_off(held)
 
     def _receive(self, data: bytes, ancdata: list, flags: int) -> Datagram | None:
         now = time.monotonic()  # heartbeats are stamped on arrival, by our clock
