@@ -13,7 +13,15 @@ import sys
 
 import httpx
 
-from harness import CHILDREN, PY, SupervisorProcess, free_port, wait_until
+from harness import CHILDREN, ROOT, SupervisorProcess, free_port, wait_until
+
+sys.path.insert(0, str(ROOT / "bench"))
+from _cleanpy import clean_python  # noqa: E402
+
+# This sandbox's site hook imports certifi, tempfile, shutil, urllib... into every
+# interpreter, which would hide those imports here: the supervisor runs on a Python that
+# starts as a user's does (bench/_cleanpy.py), so nothing is taken for the site's own.
+PY = clean_python()
 
 # Top-level modules a running supervisor may hold beyond what a bare interpreter of this
 # machine starts with (its site may import more: those are allowed too, as found below).
@@ -27,14 +35,24 @@ ALLOWED = frozenset("""
     socket _socket array fcntl mmap resource signal errno pwd
     ctypes _ctypes heapq _heapq locale _locale glob gc
     h11
+    urllib ipaddress random bisect fnmatch
+    collections contextlib copyreg enum functools importlib keyword math operator re reprlib
+    struct types typing warnings weakref pathlib ntpath
+    _bisect _random _sha512 _struct _typing _weakrefset
 """.split())
+# The third and fourth lines: what a bare interpreter holds here but its site's hook loads
+# (a user's interpreter loads them for us). ipaddress: urllib.parse imports it (Python
+# 3.11.4 on), and the API's routes and the http probes parse URLs with it. random: the
+# backoff's jitter. fnmatch: the file watch's ignores.
 # What must never be resident: each was, before issue 20, or would be by an easy mistake.
 FORBIDDEN = ("pydantic", "pydantic_core", "annotated_types", "structlog", "asyncio", "rich",
              "pygments", "httpx", "httpcore", "anyio", "yaml", "dotenv", "watchdog",
              "prometheus_client", "wsgiref", "psutil", "email", "socketserver",
              "ssl", "hashlib", "hmac", "secrets",   # these four map OpenSSL
-             "html", "ipaddress", "datetime",       # 0.45, 0.25, 0.35 MB for an error page,
-                                                    # a loopback check, a crash dump's name
+             "html", "datetime",                    # 0.45, 0.35 MB for an error page, a crash
+                                                    # dump's name
+             "tempfile", "shutil",                  # 0.9 MB with bz2, lzma, zlib: one temp
+                                                    # file and one private dir (issue 20, 4th)
              # 0.6 MB with logging.handlers (which imports it), 0.43 MB, 0.14, 0.1 MB: the
              # config child's answer, `run`'s argv, python_info, a token (issue 20, third round)
              "pickle", "logging.handlers", "argparse", "gettext", "platform", "base64")
