@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 
 from _common import ROOT
 
@@ -121,29 +122,13 @@ def prober(seconds: float, http: str = "1.1") -> None:
 
         request = (b"GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: unified-system-probe\r\n"
                    b"Connection: close\r\n\r\n")
-        done = [0]
-        stop.clear()
 
-        def floor() -> None:
-            t0, k = time.monotonic(), 0
-            while not stop.is_set():
-                for j in range(10):
-                    with socket.create_connection(("127.0.0.1", ports[(k + j) % 100])) as s:
-                        s.send(request)
-                        s.recv(4096)
-                    done[0] += 1
-                k += 10
-                wait = t0 + k / 200 - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
+        def fresh(k: int) -> None:
+            with socket.create_connection(("127.0.0.1", ports[k % 100])) as s:
+                s.send(request)
+                s.recv(4096)
 
-        thread = threading.Thread(target=floor)
-        thread.start()
-        time.sleep(1.0)
-        report("  floor (blocking socket, connect, send, recv, close)", thread.native_id,
-               lambda: done[0], seconds)
-        stop.set()
-        thread.join()
+        paced_floor(fresh, "  floor (blocking socket, connect, send, recv, close)", seconds)
         if http == "1.1":
             kept_floor(ports, seconds)
     finally:
@@ -151,10 +136,9 @@ def prober(seconds: float, http: str = "1.1") -> None:
         servers.wait()
 
 
-def kept_floor(ports: list[int], seconds: float) -> None:
-    """The keep-alive floor: a blocking send and recv on one kept connection per server."""
-    request = b"GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: unified-system-probe\r\n\r\n"
-    socks = [socket.create_connection(("127.0.0.1", p)) for p in ports]
+def paced_floor(exchange: Callable[[int], None], label: str, seconds: float) -> None:
+    """A plain thread doing `exchange(k)` 200 times a second, 10 a 50 ms tick: the floor
+    the part in question is measured against."""
     done = [0]
     stop = threading.Event()
 
@@ -162,9 +146,7 @@ def kept_floor(ports: list[int], seconds: float) -> None:
         t0, k = time.monotonic(), 0
         while not stop.is_set():
             for j in range(10):
-                s = socks[(k + j) % 100]
-                s.send(request)
-                s.recv(4096)
+                exchange(k + j)
                 done[0] += 1
             k += 10
             wait = t0 + k / 200 - time.monotonic()
@@ -175,11 +157,25 @@ def kept_floor(ports: list[int], seconds: float) -> None:
     thread.start()
     time.sleep(1.0)
     try:
-        report("  floor with keep-alive (blocking send, recv on a kept connection)",
-               thread.native_id or 0, lambda: done[0], seconds)
+        report(label, thread.native_id or 0, lambda: done[0], seconds)
     finally:
         stop.set()
         thread.join()
+
+
+def kept_floor(ports: list[int], seconds: float) -> None:
+    """The keep-alive floor: a blocking send and recv on one kept connection per server."""
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: unified-system-probe\r\n\r\n"
+    socks = [socket.create_connection(("127.0.0.1", p)) for p in ports]
+
+    def kept(k: int) -> None:
+        s = socks[k % 100]
+        s.send(request)
+        s.recv(4096)
+
+    try:
+        paced_floor(kept, "  floor with keep-alive (blocking send, recv on a kept connection)", seconds)
+    finally:
         for s in socks:
             s.close()
 

@@ -8,16 +8,14 @@ base64. tests/test_footprint.py holds the running supervisor to the smaller modu
 from __future__ import annotations
 
 import base64
-import io
-import json
 import platform
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import PY, wait_until
-from unified_system import cli, logsetup
+from harness import PY
+from unified_system import cli
 from unified_system.api.exposition import python_info
 from unified_system.config import ConfigErrors, load_config, wire
 from unified_system.config.apart import detached
@@ -84,25 +82,6 @@ def test_the_config_crosses_the_wire_equal(tmp_path):
 def test_the_wire_refuses_what_it_cannot_carry(value):
     with pytest.raises(TypeError):
         wire.dumps({"services": {"a": value}})
-
-
-def test_log_files_rotate_to_backups_at_max_bytes(tmp_path):
-    logsetup.configure(tmp_path, "INFO", "json", max_bytes=2000, backups=2, stream=io.StringIO())
-    try:
-        log = logsetup.get_logger()
-        for i in range(300):
-            log.info("line", n=i)
-        path = tmp_path / "supervisor.log"
-        wait_until(lambda: '"n": 299' in path.read_text(), 10, "the last record")
-    finally:
-        logsetup.stop()
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["errors.log", "supervisor.log", "supervisor.log.1", "supervisor.log.2"]
-    for name in names[1:]:
-        assert (tmp_path / name).stat().st_size <= 2000
-    kept = [json.loads(line)["n"] for name in reversed(names[1:])
-            for line in (tmp_path / name).read_text().splitlines()]
-    assert kept == list(range(kept[0], 300))   # the newest, in order, none lost in between
 
 
 def test_python_info_is_what_platform_says():

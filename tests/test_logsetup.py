@@ -31,16 +31,33 @@ def test_records_of_a_held_block_reach_the_file_when_it_ends_redacted(tmp_path):
         logsetup.stop()
 
 
-def test_no_backups_starts_the_file_over_at_max_bytes(tmp_path):
-    logsetup.configure(tmp_path, "INFO", "json", max_bytes=2000, backups=0, stream=io.StringIO())
+def logged_lines(tmp_path, count: int, backups: int):
+    """`count` records through a log set up with max_bytes 2000 and `backups`, all written."""
+    logsetup.configure(tmp_path, "INFO", "json", max_bytes=2000, backups=backups, stream=io.StringIO())
     try:
         log = logsetup.get_logger()
-        for i in range(200):
+        for i in range(count):
             log.info("line", n=i)
         path = tmp_path / "supervisor.log"
-        wait_until(lambda: '"n": 199' in path.read_text(), 5, "the last record")
+        wait_until(lambda: f'"n": {count - 1}' in path.read_text(), 10, "the last record")
     finally:
         logsetup.stop()
+    return path
+
+
+def test_log_files_rotate_to_backups_at_max_bytes(tmp_path):
+    logged_lines(tmp_path, 300, backups=2)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["errors.log", "supervisor.log", "supervisor.log.1", "supervisor.log.2"]
+    for name in names[1:]:
+        assert (tmp_path / name).stat().st_size <= 2000
+    kept = [json.loads(line)["n"] for name in reversed(names[1:])
+            for line in (tmp_path / name).read_text().splitlines()]
+    assert kept == list(range(kept[0], 300))   # the newest, in order, none lost in between
+
+
+def test_no_backups_starts_the_file_over_at_max_bytes(tmp_path):
+    path = logged_lines(tmp_path, 200, backups=0)
     assert path.stat().st_size <= 2000 and sorted(p.name for p in tmp_path.iterdir()) == [
         "errors.log", "supervisor.log"]
 

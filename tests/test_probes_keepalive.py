@@ -123,10 +123,12 @@ def test_keep_alive_false_opens_a_fresh_connection_each_time(runner):
         assert opened(port, before) == 5
 
 
-def test_http10_server_is_probed_fresh_each_time_without_failing(runner):
-    accepted = []
+def counting_handler(version: str, accepted: list[int]) -> type[QuietHandler]:
+    """http.server's handler answering 200 "ok", counting the connections it accepts."""
 
-    class Handler(QuietHandler):   # protocol_version HTTP/1.0: it closes after each answer
+    class Handler(QuietHandler):
+        protocol_version = version
+
         def setup(self) -> None:
             accepted.append(1)
             super().setup()
@@ -137,7 +139,13 @@ def test_http10_server_is_probed_fresh_each_time_without_failing(runner):
             self.end_headers()
             self.wfile.write(b"ok")
 
-    with serving(Handler) as port:
+    return Handler
+
+
+def test_http10_server_is_probed_fresh_each_time_without_failing(runner):
+    accepted: list[int] = []
+    # HTTP/1.0, http.server's default: it closes after each answer
+    with serving(counting_handler("HTTP/1.0", accepted)) as port:
         results = [attempt(runner, http_probe(port)) for _ in range(6)]
         assert all(r.ok for r in results), [r.detail for r in results]
         assert len(accepted) == 6
@@ -397,22 +405,8 @@ def test_answer_split_across_reads_is_kept(runner, scripted):
 
 
 def test_threaded_http11_server_from_the_standard_library_is_kept(runner):
-    accepted = []
-
-    class Handler(QuietHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            accepted.append(1)
-            super().setup()
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-    with serving(Handler) as port:
+    accepted: list[int] = []
+    with serving(counting_handler("HTTP/1.1", accepted)) as port:
         assert all(attempt(runner, http_probe(port)).ok for _ in range(5))
         assert len(accepted) == 1
 
