@@ -392,6 +392,7 @@ def test_quick_status_imports_only_the_allowlist(sup):
     (["stop", "a", "b"], None), (["stop", "--", "-a"], None), (["status", "--json", "web"], None),
     (["status", "-c"], None), (["-c", "a.yaml", "status"], None), (["run"], None), ([], None),
     (["logs", "web", "-n", "\u0665"], None), (["status", "-f"], None),
+    (["status", "-c", "a.yaml", "-c", "b.yaml"], None), (["status", "--config="], None),
 ])
 def test_quick_parse_takes_only_plain_command_lines(argv, want):
     got = quick.parse(argv)

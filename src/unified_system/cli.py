@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from unified_system import plainargv
+
 if TYPE_CHECKING:
     import argparse
 
@@ -63,40 +65,10 @@ _RUN_OPTIONS = {"-c": ("config", True, True), "--config": ("config", True, True)
                 "--verbose": ("verbose", False, False)}
 
 
-def _plain_run(argv: Sequence[str]) -> dict[str, str | bool] | None:
-    """`run` (or no command) with only its plain options, parsed without argparse, as
-    argparse would parse them; None for anything else (help, an abbreviation, `-cFILE`, a
-    repeated option, a value that starts with '-', another command): argparse then parses
-    it, errors and all."""
-    found: dict[str, str | bool] = {}
-    after_run = False
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        i += 1
-        if token == "run" and not after_run:
-            after_run = True
-            continue
-        name, eq, value = token.partition("=")
-        option = _RUN_OPTIONS.get(name) if name.startswith("--") or not eq else None
-        if option is None:
-            return None
-        dest, takes_value, common = option
-        if dest in found or not (common or after_run):
-            return None
-        if not takes_value:
-            if eq:
-                return None
-            found[dest] = True
-            continue
-        if not eq:
-            if i >= len(argv):
-                return None
-            value, i = argv[i], i + 1
-        if not value or value.startswith("-"):
-            return None
-        found[dest] = value
-    return found
+def _plain_run(argv: Sequence[str]) -> dict[str, object] | None:
+    """`run` (or no command) with only its plain options, parsed without argparse (issue 20:
+    argparse and gettext stay out of the resident supervisor); None: argparse parses it."""
+    return plainargv.parse(argv, "run", _RUN_OPTIONS, implied=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    getattr(args, "verbose", False))
 
 
-def _text(value: str | bool | None) -> str | None:
+def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from unified_system import plainargv
+
 TYPE_CHECKING = False   # typing costs a client ~15 ms to import; mypy knows this name
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,44 +37,41 @@ class Args:
         self.follow = False
 
 
+# Each command's options (plainargv.Option): after the command word only, where argparse's
+# subparsers take them.
+_COMMON = {"-c": ("config", True, False), "--config": ("config", True, False),
+           "--env": ("env", True, False)}
+_OPTIONS = {
+    "status": {**_COMMON, "--json": ("json", False, False)},
+    "logs": {**_COMMON, "-n": ("lines", True, False), "--lines": ("lines", True, False),
+             "-f": ("follow", False, False), "--follow": ("follow", False, False)},
+}
+
+
 def parse(argv: Sequence[str]) -> Args | None:
     """The command line, if it is a plain client command; None sends it to argparse."""
     if not argv or argv[0] not in COMMANDS:
         return None
-    args = Args(argv[0])
-    rest = list(argv[1:])
-    names: list[str] = []
-    while rest:
-        word = rest.pop(0)
-        option, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
-        if option in ("-c", "--config", "--env") or (args.command == "logs"
-                                                      and option in ("-n", "--lines")):
-            if not eq:
-                if not rest or rest[0].startswith("-"):
-                    return None
-                value = rest.pop(0)
-            if option in ("-c", "--config"):
-                args.config = value
-            elif option == "--env":
-                args.env = value
-            elif not value.isascii() or not value.isdigit():
-                return None   # argparse's int() and its message
-            else:
-                args.lines = int(value)
-        elif eq:
-            return None
-        elif word == "--json" and args.command == "status":
-            args.json = True
-        elif word in ("-f", "--follow") and args.command == "logs":
-            args.follow = True
-        elif word.startswith("-"):
-            return None   # help, an abbreviation, joined short options, `--`: argparse's
-        else:
-            names.append(word)
-    if len(names) != (1 if args.command in NAMED else 0):
+    command = argv[0]
+    found = plainargv.parse(argv, command, _OPTIONS.get(command, _COMMON),
+                            names=1 if command in NAMED else 0)
+    if found is None:
         return None
-    args.name = names[0] if names else None
+    args = Args(command)
+    args.config, args.env = _text(found.get("config")), _text(found.get("env"))
+    args.json, args.follow = found.get("json") is True, found.get("follow") is True
+    lines = found.get("lines")
+    if isinstance(lines, str):
+        if not (lines.isascii() and lines.isdigit()):
+            return None   # argparse's int() and its message
+        args.lines = int(lines)
+    names = found["names"]
+    args.name = names[0] if isinstance(names, list) and names else None
     return args
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def main(argv: Sequence[str]) -> int | None:
