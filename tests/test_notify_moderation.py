@@ -14,7 +14,7 @@ import pytest
 
 from harness import wait_until
 from unified_system.core.policy import HEARTBEAT_HOLD
-from unified_system.proc.notify import COALESCE, MAX_BATCH, NotifyListener
+from unified_system.proc.notify import COALESCE, MAX_BATCH, NotifyListener, private_dir
 
 
 def voluntary_switches(tid: int) -> int:
@@ -146,3 +146,22 @@ def test_bare_heartbeats_are_held_for_one_owner_turn_and_anything_else_takes_the
     assert received.messages()[-6:] == ["WATCHDOG=1"] * 5 + ["READY=1"]
     # READY=1 took the held ones along (a hold may run out first on a busy machine)
     assert len(received.batches) in (batches + 1, batches + 2)
+
+
+def test_the_socket_dir_passes_over_an_unusable_temporary_directory(tmp_path, monkeypatch):
+    """As tempfile.mkdtemp would: a $TMPDIR that is missing, or not a directory, or a
+    read-only /tmp (systemd's ProtectSystem with the checkout under /tmp) is passed over."""
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    for unusable in (str(tmp_path / "missing"), str(not_a_dir)):
+        monkeypatch.setenv("TMPDIR", unusable)
+        where = private_dir()
+        try:
+            assert where.is_dir() and not str(where).startswith(unusable)
+            assert where.stat().st_mode & 0o777 == 0o700
+        finally:
+            where.rmdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    where = private_dir()
+    assert where.parent == tmp_path
+    where.rmdir()

@@ -50,17 +50,24 @@ _HEARTBEAT = (("WATCHDOG", "1"),)
 
 
 def private_dir() -> Path:
-    """A new 0700 directory under $TMPDIR or /tmp, as tempfile.mkdtemp makes one; without
-    tempfile, which brings shutil (~0.9 MB resident in the supervisor)."""
-    base = os.environ.get("TMPDIR") or "/tmp"
-    for _ in range(100):
-        where = Path(base) / f"unified-{os.urandom(6).hex()}"
-        try:
-            os.mkdir(where, 0o700)
-            return where
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free name for a private directory in {base}")
+    """A new 0700 directory in the first usable temporary directory, where
+    tempfile.mkdtemp would make it ($TMPDIR, $TEMP, $TMP, /tmp, /var/tmp, /usr/tmp, the
+    working directory; one that is read-only or missing is passed over: under systemd with
+    a read-only /tmp, /var/tmp). Without tempfile, which brings shutil (~0.9 MB resident)."""
+    bases = [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]
+    failed: list[str] = []
+    for base in [b for b in bases if b] + ["/tmp", "/var/tmp", "/usr/tmp", os.getcwd()]:
+        for _ in range(100):
+            where = Path(base) / f"unified-{os.urandom(6).hex()}"
+            try:
+                os.mkdir(where, 0o700)
+                return where
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                failed.append(f"{base}: {exc.strerror}")
+                break
+    raise OSError(f"no usable temporary directory for the notify socket ({'; '.join(failed)})")
 
 
 def parse(datagram: bytes) -> dict[str, str]:
