@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 VERSION = 1
 MAX_BYTES = 4096      # a real file is ~500 bytes; a larger one is not ours
-KEY_FILE = "api_key"  # as api/auth.py writes it
+KEY_FILE = "api_key"  # the key's file in the state dir: api/auth.py writes it, clients read it
 
 
 class Found:

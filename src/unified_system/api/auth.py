@@ -10,9 +10,9 @@ from typing import Any
 
 from unified_system.logsetup import get_logger
 from unified_system.redaction import Redactor, secret_values
+from unified_system.runfile import KEY_FILE
 from unified_system.tokens import compare_digest, token_urlsafe
 
-KEY_FILE = "api_key"
 _IPV6_LOOPBACK = bytes(15) + b"\x01"
 
 

@@ -19,8 +19,7 @@ from unified_system.config.envfile import EnvFileError, read_env_file
 from unified_system.config.errors import ConfigErrors
 from unified_system.config.interpolate import interpolate_tree
 from unified_system.config.yamlsrc import load_yaml
-
-KEY_FILE = "api_key"   # as api/auth.py writes it (importing that would load the log setup)
+from unified_system.runfile import KEY_FILE
 
 
 @dataclass(frozen=True)
