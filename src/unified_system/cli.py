@@ -74,8 +74,9 @@ def _plain_run(argv: Sequence[str]) -> dict[str, object] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     plain = _plain_run(sys.argv[1:] if argv is None else argv)
     if plain is not None:
-        return cmd_run(_text(plain.get("config")), _text(plain.get("env")),
-                       _text(plain.get("only")), plain.get("verbose") is True)
+        text = plainargv.text
+        return cmd_run(text(plain, "config"), text(plain, "env"), text(plain, "only"),
+                       plain.get("verbose") is True)
     args = _parser().parse_args(argv)
     command = args.command or "run"
     config = getattr(args, "config", None)
@@ -93,9 +94,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cmd_run(config, env_name, getattr(args, "only", None),
                    getattr(args, "verbose", False))
 
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _load(config: str | None, env_name: str | None, supervisor_only: bool = False

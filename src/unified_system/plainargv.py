@@ -61,3 +61,9 @@ def parse(argv: Sequence[str], command: str, options: Mapping[str, Option], *,
         return None
     found["names"] = words
     return found
+
+
+def text(found: Mapping[str, object], dest: str) -> str | None:
+    """An option's value, or None when it was not given."""
+    value = found.get(dest)
+    return value if isinstance(value, str) else None

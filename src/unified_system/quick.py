@@ -58,7 +58,7 @@ def parse(argv: Sequence[str]) -> Args | None:
     if found is None:
         return None
     args = Args(command)
-    args.config, args.env = _text(found.get("config")), _text(found.get("env"))
+    args.config, args.env = plainargv.text(found, "config"), plainargv.text(found, "env")
     args.json, args.follow = found.get("json") is True, found.get("follow") is True
     lines = found.get("lines")
     if isinstance(lines, str):
@@ -69,9 +69,6 @@ def parse(argv: Sequence[str]) -> Args | None:
     args.name = names[0] if isinstance(names, list) and names else None
     return args
 
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def main(argv: Sequence[str]) -> int | None:
